@@ -1,0 +1,78 @@
+"""The interface every order back-end implements, and its errors.
+
+Errors:
+    OrderBackendError
+      ├── BackendUnavailable   the shop could not be reached or timed out: tell the
+      │                        shopper plainly and offer a person; nothing was changed
+      └── ActionRefused        the shop refused the change (its own rules); the
+                               message is shown to staff, a generic refusal to the shopper
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from .models import Address, Order, ReturnLine, ReturnReason
+from .policy import Action
+
+
+class OrderBackendError(Exception):
+    pass
+
+
+class BackendUnavailable(OrderBackendError):
+    pass
+
+
+class ActionRefused(OrderBackendError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """What the shop did: the order as it is now and the id of what was created
+    (a return id, a replacement id), if anything."""
+
+    order: Order
+    reference: str | None = None
+
+
+class OrderBackend(Protocol):
+    """Every change takes an idempotency key: the same key twice is one change,
+    and the second call returns the first outcome."""
+
+    @property
+    def supports(self) -> frozenset[Action]: ...
+
+    async def get_order(self, number: str) -> Order | None: ...
+
+    async def find_orders(
+        self, *, phone: str | None = None, email: str | None = None
+    ) -> list[Order]: ...
+
+    async def cancel(self, number: str, *, idempotency_key: str) -> ActionOutcome: ...
+
+    async def start_return(
+        self, number: str, lines: list[ReturnLine], *, idempotency_key: str
+    ) -> ActionOutcome: ...
+
+    async def replace(
+        self,
+        number: str,
+        line_id: str,
+        quantity: int,
+        reason: ReturnReason,
+        *,
+        idempotency_key: str,
+    ) -> ActionOutcome: ...
+
+    async def change_delivery(
+        self,
+        number: str,
+        *,
+        address: Address | None = None,
+        delivery_date: date | None = None,
+        idempotency_key: str,
+    ) -> ActionOutcome: ...
