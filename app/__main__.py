@@ -1,0 +1,166 @@
+"""The command line: `python -m app [serve|chat|worker|schema|tickets]`.
+
+Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
+2 bad usage or bad settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from app.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m app", description="The order-help bot. Without a command: serve."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web server (the default)")
+    serve.add_argument("--host", help="interface to listen on (default: HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT, 8000)")
+
+    chat = commands.add_parser("chat", help="chat with the bot in this terminal")
+    which = chat.add_mutually_exclusive_group()
+    which.add_argument("--conversation", metavar="ID", help="continue or start conversation ID")
+    which.add_argument("--resume", action="store_true", help="continue the last terminal chat")
+    chat.add_argument(
+        "--phone",
+        metavar="+91...",
+        help="LOCAL TESTING AID: act as if the channel proved this phone number",
+    )
+    chat.add_argument("--locale", help="language of the replies, e.g. en or hi")
+
+    commands.add_parser("worker", help="run the background sender (outbox)")
+    commands.add_parser("schema", help="print the JSON Schema of the orders file")
+
+    tickets = commands.add_parser("tickets", help="list, show or resolve hand-off tickets")
+    ticket_commands = tickets.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ticket_commands.add_parser("list", help="open tickets")
+    show = ticket_commands.add_parser("show", help="one ticket with its transcript")
+    show.add_argument("ticket_id")
+    resolve = ticket_commands.add_parser("resolve", help="close a ticket; the bot takes over")
+    resolve.add_argument("ticket_id")
+    return parser
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        lifespan="on",
+    )
+    return EXIT_OK
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json.loads(json.dumps(dataclasses.asdict(value), default=str))
+    return value
+
+
+async def _tickets(settings: Settings, action: str, ticket_id: str | None) -> int:
+    from app.resources import REDIS_DOWN, open_redis
+    from conversation.tickets import TicketStore
+
+    async with open_redis(settings) as client:
+        store = TicketStore(client, prefix=settings.redis_prefix)
+        try:
+            if action == "list":
+                open_tickets = await store.list_open()
+                for ticket in open_tickets:
+                    print(json.dumps(_jsonable(ticket), ensure_ascii=False, default=str))
+                print(f"{len(open_tickets)} open ticket(s)", file=sys.stderr)
+                return EXIT_OK
+            assert ticket_id is not None
+            ticket = await store.get(ticket_id)
+            if ticket is None:
+                print(f"no ticket {ticket_id!r}", file=sys.stderr)
+                return EXIT_FAILED
+            if action == "show":
+                print(json.dumps(_jsonable(ticket), ensure_ascii=False, indent=2, default=str))
+                return EXIT_OK
+            await store.resolve(ticket_id)
+            print(f"ticket {ticket_id} resolved; the bot answers that conversation again")
+            return EXIT_OK
+        except REDIS_DOWN:
+            print("Redis is unreachable; check REDIS_URL.", file=sys.stderr)
+            return EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"Bad settings (environment or .env):\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _configure_logging(settings)
+    command = args.command or "serve"
+
+    if command == "serve":
+        return _serve(settings, getattr(args, "host", None), getattr(args, "port", None))
+    if command == "schema":
+        from orders.schema import order_file_schema
+
+        print(json.dumps(order_file_schema(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if command == "worker":
+        from app.worker import main as worker_main
+
+        result = worker_main(settings)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return result if isinstance(result, int) else EXIT_OK
+    if command == "chat":
+        from app.terminal_chat import ChatError, run
+
+        logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+        try:
+            return asyncio.run(
+                run(
+                    settings,
+                    conversation=args.conversation,
+                    resume=args.resume,
+                    phone=args.phone,
+                    locale=args.locale,
+                )
+            )
+        except ChatError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            return EXIT_OK
+    return asyncio.run(_tickets(settings, args.action, getattr(args, "ticket_id", None)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The ASGI application: `create_app(settings)` is the one way to build it.
+
+`uvicorn --factory app.main:create_app` (what `python -m app serve` runs) calls it
+with no arguments, so settings come from the environment; tests pass their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.templating import Jinja2Templates
+
+from app.errors import exception_handlers
+from app.resources import Resources, log_features, open_resources
+from app.routes import health, pages, webchat
+from app.settings import Settings
+from templates import PAGES_DIR
+
+log = logging.getLogger(__name__)
+
+
+class State(TypedDict):
+    """What every request finds in `request.state`."""
+
+    resources: Resources
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        log_features(settings)
+        async with open_resources(settings) as resources:
+            yield {"resources": resources}
+
+    middleware = []
+    if settings.web_allowed_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.web_allowed_origins,
+                allow_methods=["POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=600,
+            )
+        )
+    app = Starlette(
+        routes=[*health.routes, *webchat.routes, *pages.routes],
+        middleware=middleware,
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pages = Jinja2Templates(
+        env=jinja2.Environment(
+            loader=jinja2.FileSystemLoader(PAGES_DIR), autoescape=True, auto_reload=False
+        )
+    )
+    return app

@@ -1,0 +1,136 @@
+"""What one process shares across requests: the Redis client, the shop, the texts,
+the ticket store and the dialogue engine, opened once and closed once.
+
+The web app's lifespan, the terminal chat and the CLI all open them the same way,
+so they talk to the same state. Redis may be down when the process starts; the
+process starts anyway (`/readyz` says so, chat answers 503) and the one-time
+set-up (demo shop, generated web chat secret) runs on the first request that
+finds Redis back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import anyio.to_thread
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.redis_server import EmbeddedValkey, ensure_server
+from app.settings import Settings
+from conversation.catalogue import Catalogue
+from conversation.engine import Engine
+from conversation.store import StoreUnavailable
+from conversation.tickets import TicketStore
+from orders.demo import DemoBackend
+from orders.loading import load_order_file
+from orders.models import Order
+from templates import MESSAGES_DIR
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, StoreUnavailable)
+"""What a call to an unreachable Redis raises (redis-py wraps socket errors in ConnectionError)."""
+
+
+@asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """A client for `REDIS_URL`, or for the embedded Valkey in `DATA_DIR`."""
+    server: EmbeddedValkey | None = None
+    if settings.redis_url is not None:
+        url = settings.redis_url.get_secret_value()
+    else:
+        server = await anyio.to_thread.run_sync(ensure_server, settings.data_dir)
+        url = server.url
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        if server is not None:
+            await anyio.to_thread.run_sync(server.stop)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    redis: aioredis.Redis
+    backend: DemoBackend
+    catalogue: Catalogue
+    tickets: TicketStore
+    engine: Engine
+    shop: list[Order]
+    _web_chat_secret: str | None = None
+    _shop_loaded: bool = False
+    _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def web_chat_secret_key(self) -> str:
+        return f"{self.settings.redis_prefix}secret:web-chat"
+
+    async def web_chat_secret(self) -> str:
+        """`WEB_CHAT_SECRET`, or the one generated on the first start and kept in
+        Redis, so every process (and every restart) signs with the same secret."""
+        if self._web_chat_secret is None:
+            if self.settings.web_chat_secret is not None:
+                self._web_chat_secret = self.settings.web_chat_secret.get_secret_value()
+            else:
+                fresh = secrets.token_urlsafe(32)
+                # SET NX GET: one round trip; returns the older secret if there was one.
+                older = await self.redis.set(self.web_chat_secret_key, fresh, nx=True, get=True)
+                self._web_chat_secret = older.decode() if older is not None else fresh
+        return self._web_chat_secret
+
+    async def ready(self) -> None:
+        """The one-time set-up; cheap once done. Raises what Redis raises when down."""
+        if self._shop_loaded and self._web_chat_secret is not None:
+            return
+        async with self._setup_lock:
+            if not self._shop_loaded:
+                await self.backend.load(self.shop, replace=False)
+                self._shop_loaded = True
+                log.info("demo shop: %d orders from %s", len(self.shop), self.settings.orders_file)
+            await self.web_chat_secret()
+
+
+def log_features(settings: Settings) -> None:
+    """One line per channel, so a missing secret is visible at start-up."""
+    log.info("channel web chat: on")
+    for feature, missing in settings.missing_for_channels().items():
+        if missing:
+            log.info("channel %s: off (set %s)", feature, ", ".join(missing))
+        else:
+            log.info("channel %s: on", feature)
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Texts and the shop's file are read first, so a broken file stops the start
+    with its own error before any server is started."""
+    catalogue = await anyio.to_thread.run_sync(Catalogue.load, MESSAGES_DIR)
+    shop = await anyio.to_thread.run_sync(load_order_file, settings.orders_file, datetime.now(UTC))
+    async with open_redis(settings) as client:
+        backend = DemoBackend(client, prefix=settings.redis_prefix)
+        tickets = TicketStore(client, prefix=settings.redis_prefix)
+        engine = Engine(
+            client,
+            backend,
+            policy=settings.policy(),
+            catalogue=catalogue,
+            tickets=tickets,
+            prefix=settings.redis_prefix,
+            idle_timeout=timedelta(minutes=settings.session_idle_minutes),
+        )
+        resources = Resources(settings, client, backend, catalogue, tickets, engine, shop)
+        try:
+            await resources.ready()
+        except REDIS_DOWN:
+            log.warning("Redis is unreachable; chat answers 503 until it is back")
+        yield resources

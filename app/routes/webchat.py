@@ -1,0 +1,74 @@
+"""The web chat JSON API: start a session, send a message, get the replies.
+
+    POST /api/chat/sessions   {"locale"?, "customer"?: {"id"|"email"|"phone", "signature"}}
+                              -> 201 {"token", "conversation"}
+    POST /api/chat/messages   Authorization: Bearer <token>
+                              {"message_id", "text" | "payload"} -> 200 {"replies", "duplicate"}
+
+Verification comes first: the token is checked before the body is read. Errors
+are mapped in `app.errors`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app.resources import Resources
+from app.routes.body import read_limited
+from channels import web
+
+log = logging.getLogger(__name__)
+
+
+def conversation_tag(conversation: str) -> str:
+    """A short hash that lets logs follow one conversation without naming it."""
+    return hashlib.sha256(conversation.encode()).hexdigest()[:10]
+
+
+async def create_session(request: Request) -> JSONResponse:
+    resources: Resources = request.state.resources
+    body = await read_limited(request, web.MAX_BODY_BYTES)
+    identity_secret = resources.settings.web_identity_secret
+    session = web.new_session(
+        body,
+        languages=frozenset(resources.catalogue.languages),
+        identity_secret=identity_secret.get_secret_value() if identity_secret else None,
+    )
+    signer = web.TokenSigner(await resources.web_chat_secret())
+    log.info(
+        "web chat session %s started (%s)",
+        conversation_tag(session.conversation),
+        "verified" if session.identity else "anonymous",
+    )
+    return JSONResponse(
+        {"token": signer.issue(session), "conversation": session.conversation}, status_code=201
+    )
+
+
+async def post_message(request: Request) -> JSONResponse:
+    resources: Resources = request.state.resources
+    token = web.bearer_token(request.headers.get("authorization"))
+    session = web.TokenSigner(await resources.web_chat_secret()).verify(token)
+    body = await read_limited(request, web.MAX_BODY_BYTES)
+    inbound = web.parse(session, body, datetime.now(UTC))
+    await resources.ready()
+    result = await resources.engine.handle(inbound)
+    log.info(
+        "web chat %s: %d replies%s",
+        conversation_tag(session.conversation),
+        len(result.replies),
+        " (duplicate)" if result.duplicate else "",
+    )
+    return JSONResponse(web.render(result))
+
+
+routes = [
+    Route("/api/chat/sessions", create_session, methods=["POST"]),
+    Route("/api/chat/messages", post_message, methods=["POST"]),
+]

@@ -1,0 +1,142 @@
+"""Every setting of a deployment, read from the environment or a `.env` file.
+
+The names are the public contract in DESIGN.md (the README lists each with its
+default). Secrets are `SecretStr`, so printing or logging a `Settings` shows
+`'**********'` instead of the value; `REDIS_URL` counts as a secret because hosted
+Redis URLs carry a password.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+import orders
+from orders.policy import Action, Policy
+
+SAMPLE_ORDERS_FILE = Path(orders.__file__).resolve().parent / "data" / "demo_orders.json"
+
+
+def _split(value: object) -> object:
+    """Comma-separated lists in the environment: `a, b` -> ["a", "b"]."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Where the web process listens and how providers reach it.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str = Field(
+        "http://localhost:8000", description="the public base URL providers call"
+    )
+
+    # State.
+    redis_url: SecretStr | None = Field(
+        None, description="without it, an embedded Valkey keeps its data in DATA_DIR"
+    )
+    redis_prefix: str = "ohb:"
+    data_dir: Path = Path("data")
+    session_idle_minutes: int = Field(30, ge=1)
+
+    # The shop.
+    order_backend: Literal["demo"] = "demo"
+    orders_file: Path = SAMPLE_ORDERS_FILE
+
+    # Telegram.
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+
+    # WhatsApp through Twilio.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+
+    # Web chat.
+    web_chat_secret: SecretStr | None = Field(
+        None, description="signs web chat tokens; generated once and kept in Redis when unset"
+    )
+    web_identity_secret: SecretStr | None = Field(
+        None, description="shared with the shop, which signs customer ids with it"
+    )
+    web_allowed_origins: Annotated[list[str], NoDecode] = []
+
+    # The support inbox.
+    inbox_admin_email: str | None = None
+    inbox_admin_password: SecretStr | None = None
+
+    # The merchant's policy and links.
+    return_window_days: int = Field(30, ge=0)
+    return_window_starts: Literal["delivery", "order"] = "delivery"
+    allowed_actions: Annotated[frozenset[Action], NoDecode] = frozenset(Action)
+    manual_actions: Annotated[frozenset[Action], NoDecode] = frozenset({Action.REPLACE})
+    support_url: str | None = None
+    return_policy_url: str | None = None
+    business_hours: str = "Mon-Sat 09:00-18:00"
+    timezone: str = "Asia/Kolkata"
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("web_allowed_origins", "allowed_actions", "manual_actions", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("public_url", "telegram_api_url", "twilio_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        """So `f"{public_url}/webhooks/..."` never has a double slash (Twilio signs it)."""
+        return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    def policy(self) -> Policy:
+        return Policy(
+            return_window_days=self.return_window_days,
+            window_starts=self.return_window_starts,
+            allowed=self.allowed_actions,
+            manual=self.manual_actions,
+            timezone=self.timezone,
+        )
+
+    def missing_for_channels(self) -> dict[str, list[str]]:
+        """For each optional feature, the settings it still needs (empty = on)."""
+        needs: dict[str, dict[str, object]] = {
+            "telegram": {
+                "TELEGRAM_BOT_TOKEN": self.telegram_bot_token,
+                "TELEGRAM_WEBHOOK_SECRET": self.telegram_webhook_secret,
+            },
+            "whatsapp": {
+                "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+                "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+                "TWILIO_WHATSAPP_FROM": self.twilio_whatsapp_from,
+            },
+            "web chat identity": {"WEB_IDENTITY_SECRET": self.web_identity_secret},
+        }
+        return {
+            feature: [name for name, value in values.items() if not value]
+            for feature, values in needs.items()
+        }
