@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ MAX_CUSTOMER_CHARS = 254  # the longest email address
 TOKEN_MAX_AGE = timedelta(days=30)
 TOKEN_SALT = "ohb.web-chat.session"  # noqa: S105 - a namespace for signatures, not a secret
 CONVERSATION_PREFIX = "web:"
+LOCALE_TAG = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}")
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -219,14 +221,14 @@ def _validate(model: type[_M], data: Any) -> _M:
 
 
 def parse_locale(raw: str | None, languages: frozenset[str]) -> str | None:
-    """`hi-IN` -> `hi`; a language the catalogue lacks is refused rather than guessed."""
+    """`hi-IN` -> `hi`. A well-formed tag the catalogue lacks (a browser's `fr-FR`)
+    gives None, the engine's default language; a malformed one is refused."""
     if raw is None:
         return None
+    if not LOCALE_TAG.fullmatch(raw):
+        raise InvalidMessage("locale must be a language tag such as en or hi-IN")
     primary = raw.replace("_", "-").split("-", 1)[0].lower()
-    if primary not in languages:
-        allowed = ", ".join(sorted(languages))
-        raise InvalidMessage(f"locale must be one of: {allowed}")
-    return primary
+    return primary if primary in languages else None
 
 
 def new_session(
