@@ -1,0 +1,91 @@
+"""Every word the shopper reads comes from a message catalogue: one JSON file per
+language under `templates/messages/`, keys to `str.format` patterns.
+
+The dialogue never holds words, only `Text(key, params)`. A parameter may itself be
+a `Text` (a status name inside a sentence), a date (written the way that language
+writes dates), or a plain value. A key missing in one language falls back to English,
+and a key missing everywhere is a loud error: tests check that cannot happen.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def T(key: str, **params: Any) -> Text:
+    return Text(key, params)
+
+
+class MissingText(KeyError):
+    """A key that no catalogue has: a bug in the dialogue or the catalogue."""
+
+
+class _Formatter(string.Formatter):
+    def __init__(self, catalogue: Catalogue, language: str) -> None:
+        self._catalogue = catalogue
+        self._language = language
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, Text):
+            return self._catalogue.text(self._language, value.key, **value.params)
+        if isinstance(value, datetime):
+            value = value.date()
+        if isinstance(value, date):
+            months = self._catalogue.text(self._language, "format.months").split()
+            return f"{value.day} {months[value.month - 1]} {value.year}"
+        return super().format_field(value, format_spec)
+
+
+class Catalogue:
+    def __init__(self, messages: Mapping[str, Mapping[str, str]]) -> None:
+        if DEFAULT_LANGUAGE not in messages:
+            raise ValueError("the catalogue needs an English file (en.json)")
+        self._messages = messages
+
+    @classmethod
+    def load(cls, directory: Path) -> Catalogue:
+        messages: dict[str, dict[str, str]] = {}
+        for path in sorted(directory.glob("*.json")):
+            with path.open(encoding="utf-8") as f:
+                messages[path.stem] = json.load(f)
+        return cls(messages)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self._messages)
+
+    def keys(self, language: str) -> frozenset[str]:
+        return frozenset(self._messages.get(language, {}))
+
+    def language_for(self, hint: str | None) -> str:
+        """Best language for a hint such as 'hi-IN' or 'en_GB'."""
+        if hint:
+            base = hint.replace("_", "-").split("-")[0].lower()
+            if base in self._messages:
+                return base
+        return DEFAULT_LANGUAGE
+
+    def text(self, language: str, key: str, **params: Any) -> str:
+        pattern = self._messages.get(language, {}).get(key)
+        if pattern is None:
+            pattern = self._messages[DEFAULT_LANGUAGE].get(key)
+        if pattern is None:
+            raise MissingText(key)
+        return _Formatter(self, language).format(pattern, **params)
+
+    def render(self, language: str, text: Text) -> str:
+        return self.text(language, text.key, **text.params)

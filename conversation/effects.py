@@ -1,0 +1,181 @@
+"""The vocabulary between the pure dialogue and the runner that does its I/O.
+
+The dialogue answers an event with a `Transition`: the new session, what to say,
+and at most one `Effect`. The runner performs the effect (look up orders, verify a
+second factor, carry an action out, open a ticket) and feeds the result back as an
+event. So the dialogue is tested as tables, with no Redis and no HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+from orders.backend import ActionOutcome
+from orders.models import Order, ReturnReason
+from orders.policy import Action
+
+from .catalogue import Text
+from .session import Session
+
+# ---- what the bot says -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    label: Text
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    label: Text
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """One message: its lines are joined with newlines in the shopper's language."""
+
+    lines: tuple[Text, ...]
+    options: tuple[Option, ...] = ()
+    links: tuple[Link, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.lines[0].key
+
+
+# ---- effects: what the dialogue asks the runner to do -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FindOrders:
+    phone: str | None
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOrder:
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    """Check a second factor for an order. `factor` None: check the order against
+    the identity the channel proved instead (no typing needed when it matches)."""
+
+    number: str
+    factor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    action: Action
+    number: str
+    line_id: str | None = None
+    quantity: int | None = None
+    reason: ReturnReason | None = None
+    address: str | None = None
+    delivery_date: date | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """Same action, order and items: same key, so a repeat is one change."""
+        parts = [self.action.value, self.number, self.line_id, self.quantity, self.reason,
+                 self.address, self.delivery_date]
+        return ":".join("" if p is None else str(p) for p in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class CarryOut:
+    request: ActionRequest
+
+
+class TicketKind(StrEnum):
+    HANDOFF = "handoff"  # a person takes the conversation over
+    REQUEST = "request"  # an action for staff to carry out; the bot stays on
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTicket:
+    kind: TicketKind
+    order: str | None
+    order_verified: bool
+    issue: str | None = None
+    refusal: str | None = None
+    request: ActionRequest | None = None
+
+
+Effect = FindOrders | LoadOrder | Verify | CarryOut | OpenTicket
+
+# ---- events: what happened ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    text: str = ""
+    payload: str | None = None
+    has_media: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersFound:
+    orders: tuple[Order, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLoaded:
+    order: Order | None
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class NotVerified:
+    order_locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FactorNeeded:
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    request: ActionRequest
+    outcome: ActionOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class ShopRefused:
+    request: ActionRequest
+
+
+@dataclass(frozen=True, slots=True)
+class ShopUnavailable:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TicketOpened:
+    ticket_id: str
+    kind: TicketKind
+    request: ActionRequest | None = None
+
+
+Event = (
+    Message | OrdersFound | OrderLoaded | Verified | NotVerified | FactorNeeded | Carried
+    | ShopRefused | ShopUnavailable | TicketOpened
+)
+
+
+@dataclass(slots=True)
+class Transition:
+    session: Session
+    says: list[Say] = field(default_factory=list)
+    effect: Effect | None = None

@@ -1,0 +1,382 @@
+"""The imperative shell around the dialogue: one inbound message in, replies out.
+
+    begin (dedup + lock + load: 1 round trip)
+      -> step -> perform effect -> step ... (the shop and tickets, only when asked)
+    finish (save + remember the answer + transcript + unlock: 1 round trip)
+
+Only this module talks to the order back-end and the ticket store on the
+dialogue's behalf; `machine` stays pure. A redelivered message id returns the
+first answer and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+
+import redis.asyncio as aioredis
+
+from orders.backend import ActionRefused, BackendUnavailable, OrderBackend
+from orders.models import Address, Order, ReturnLine
+from orders.phones import normalise_phone
+from orders.policy import Action, Policy
+
+from . import machine
+from .catalogue import Catalogue, T
+from .effects import (
+    Carried,
+    CarryOut,
+    Effect,
+    Event,
+    FactorNeeded,
+    FindOrders,
+    LoadOrder,
+    Message,
+    NotVerified,
+    OpenTicket,
+    OrderLoaded,
+    OrdersFound,
+    Say,
+    ShopRefused,
+    ShopUnavailable,
+    TicketOpened,
+    Verified,
+    Verify,
+)
+from .hours import BusinessHours
+from .keys import Keys
+from .outbox import Outbox, replies_from_data, replies_to_data
+from .session import Session, Step
+from .store import REDIS_DOWN, SessionStore, StoreUnavailable, TranscriptLine
+from .tickets import Ticket, TicketStatus, TicketStore
+from .types import Button, Channel, Inbound, LinkButton, Reply, TurnResult
+
+log = logging.getLogger(__name__)
+
+MAX_EFFECTS_PER_TURN = 6
+ORDER_FAILURES_BEFORE_LOCK = 5
+ORDER_FAILURE_WINDOW_S = 3600
+
+
+class Engine:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        backend: OrderBackend,
+        *,
+        policy: Policy,
+        catalogue: Catalogue,
+        tickets: TicketStore,
+        prefix: str = "ohb:",
+        idle_timeout: timedelta = timedelta(minutes=30),
+        hours: BusinessHours | None = None,
+        outbox: Outbox | None = None,
+        return_policy_url: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._redis = redis
+        self._backend = backend
+        self._policy = policy
+        self._catalogue = catalogue
+        self._tickets = tickets
+        self._keys = Keys(prefix)
+        self._store = SessionStore(redis, self._keys)
+        self._idle = idle_timeout
+        self._hours = hours or BusinessHours.parse("", policy.timezone)
+        self._outbox = outbox
+        self._return_policy_url = return_policy_url
+        self._clock = clock
+
+    @property
+    def store(self) -> SessionStore:
+        return self._store
+
+    async def handle(self, inbound: Inbound) -> TurnResult:
+        begun = await self._store.begin(inbound.conversation, inbound.message_id)
+        if begun.token is None:
+            return TurnResult(replies_from_data(begun.duplicate_answer), duplicate=True)
+        try:
+            return await self._turn(inbound, begun.session, begun.token)
+        except BaseException:
+            await self._store.release(inbound.conversation, begun.token)
+            raise
+
+    async def _turn(self, inbound: Inbound, session: Session, token: str) -> TurnResult:
+        now = self._clock()
+        says: list[Say] = []
+        lines = [TranscriptLine("shopper", _shopper_line(inbound), now.isoformat())]
+        fresh = session.last_seen is None
+        if fresh:
+            session.locale = self._catalogue.language_for(inbound.locale)
+            says.append(machine.greeting())
+        elif session.last_seen and now - session.last_seen > self._idle and (
+            session.step is not Step.HANDED_OFF
+        ):
+            session.reset_task()
+            session.order = None
+            says.append(Say((T("session.welcome_back"),)))
+        session.last_seen = now
+        self._apply_identity(session, inbound)
+
+        if session.step is Step.HANDED_OFF:
+            await self._file_on_ticket(session, inbound, now)
+
+        ctx = machine.Context(
+            now=now,
+            policy=self._policy,
+            supports=self._backend.supports,
+            hours=self._hours,
+            languages=self._catalogue.languages,
+            return_policy_url=self._return_policy_url,
+        )
+        message = Message(inbound.text, inbound.payload, inbound.has_media or inbound.has_location)
+        transition = machine.step(session, message, ctx)
+        says.extend(transition.says)
+        for _ in range(MAX_EFFECTS_PER_TURN):
+            if transition.effect is None:
+                break
+            event = await self._perform(transition.effect, transition.session, inbound, lines)
+            transition = machine.step(transition.session, event, ctx)
+            says.extend(transition.says)
+        session = transition.session
+
+        if says:
+            session.offered = [o.payload for say in says for o in say.options]
+        replies = tuple(self._render(session.locale, say) for say in says)
+        lines.extend(TranscriptLine("bot", r.text, now.isoformat(), r.key) for r in replies)
+        await self._store.finish(
+            inbound.conversation, inbound.message_id, token, session,
+            replies_to_data(replies), lines,
+        )
+        return TurnResult(replies, handed_off=session.step is Step.HANDED_OFF)
+
+    def _apply_identity(self, session: Session, inbound: Inbound) -> None:
+        identity = inbound.identity
+        if identity is None:
+            return
+        if identity.phone and (phone := normalise_phone(identity.phone)):
+            session.phone = phone
+        if identity.email:
+            session.email = identity.email.strip().casefold()
+
+    async def _file_on_ticket(self, session: Session, inbound: Inbound, now: datetime) -> None:
+        """While a person has the conversation, the shopper's words go to the ticket;
+        once staff resolved it, the bot is back."""
+        ticket = await self._tickets.get(session.ticket) if session.ticket else None
+        if ticket is None or ticket.status is TicketStatus.RESOLVED:
+            session.reset_task()
+            session.ticket = None
+            return
+        await self._tickets.add_message(ticket.id, "shopper", _shopper_line(inbound), now)
+
+    def _render(self, locale: str, say: Say) -> Reply:
+        render = self._catalogue.render
+        return Reply(
+            key=say.key,
+            text="\n".join(render(locale, line) for line in say.lines),
+            buttons=tuple(Button(render(locale, o.label), o.payload) for o in say.options),
+            links=tuple(LinkButton(render(locale, link.label), link.url) for link in say.links),
+        )
+
+    # ---- effects --------------------------------------------------------------
+
+    async def _perform(
+        self, effect: Effect, session: Session, inbound: Inbound, lines: list[TranscriptLine]
+    ) -> Event:
+        try:
+            match effect:
+                case FindOrders(phone=phone, email=email):
+                    found: list[Order] = []
+                    if phone:
+                        found.extend(await self._backend.find_orders(phone=phone))
+                    if email:
+                        found.extend(o for o in await self._backend.find_orders(email=email)
+                                     if o.number not in {f.number for f in found})
+                    found.sort(key=lambda o: o.placed_at, reverse=True)
+                    return OrdersFound(tuple(found))
+                case LoadOrder(number=number):
+                    return OrderLoaded(await self._backend.get_order(number))
+                case Verify():
+                    return await self._verify(effect, session)
+                case CarryOut():
+                    return await self._carry_out(effect)
+                case OpenTicket():
+                    return await self._open_ticket(effect, session, inbound, lines)
+        except BackendUnavailable:
+            log.warning("order back-end unavailable during %s", type(effect).__name__)
+            return ShopUnavailable()
+        raise TypeError(f"unknown effect {effect!r}")
+
+    async def _verify(self, effect: Verify, session: Session) -> Event:
+        if effect.factor is None:
+            order = await self._backend.get_order(effect.number)
+            if order and _owned_by(order, session.phone, session.email):
+                return Verified(order)
+            return FactorNeeded(effect.number)
+        failures_key = self._keys.verify_failures(effect.number)
+        try:
+            failures = int(await self._redis.get(failures_key) or 0)
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable("Redis is unreachable") from exc
+        if failures >= ORDER_FAILURES_BEFORE_LOCK:
+            return NotVerified(order_locked=True)
+        order = await self._backend.get_order(effect.number)
+        factor = effect.factor
+        if order and _owned_by(order, normalise_phone(factor), factor.casefold()):
+            return Verified(order)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(failures_key)
+                pipe.expire(failures_key, ORDER_FAILURE_WINDOW_S, nx=True)
+                failures, _ = await pipe.execute()
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable("Redis is unreachable") from exc
+        return NotVerified(order_locked=failures >= ORDER_FAILURES_BEFORE_LOCK)
+
+    async def _carry_out(self, effect: CarryOut) -> Event:
+        request = effect.request
+        key = request.idempotency_key
+        backend = self._backend
+        try:
+            match request.action:
+                case Action.CANCEL:
+                    outcome = await backend.cancel(request.number, idempotency_key=key)
+                case Action.RETURN:
+                    assert request.line_id and request.quantity and request.reason
+                    outcome = await backend.start_return(
+                        request.number,
+                        [ReturnLine(line_id=request.line_id, quantity=request.quantity,
+                                    reason=request.reason)],
+                        idempotency_key=key,
+                    )
+                case Action.REPLACE:
+                    assert request.line_id and request.quantity and request.reason
+                    outcome = await backend.replace(
+                        request.number, request.line_id, request.quantity, request.reason,
+                        idempotency_key=key,
+                    )
+                case Action.DELIVERY:
+                    address = await self._new_address(request.number, request.address)
+                    outcome = await backend.change_delivery(
+                        request.number, address=address, delivery_date=request.delivery_date,
+                        idempotency_key=key,
+                    )
+                case _:
+                    raise TypeError(f"{request.action} is not a change")
+        except ActionRefused as exc:
+            log.info("the shop refused %s: %s", request.action.value, type(exc).__name__)
+            return ShopRefused(request)
+        return Carried(request, outcome)
+
+    async def _new_address(self, number: str, text: str | None) -> Address | None:
+        """The shopper types the address as one message; keep the name and country
+        already on the order, and the words exactly as typed."""
+        if text is None:
+            return None
+        order = await self._backend.get_order(number)
+        old = order.shipping_address if order else None
+        return Address(
+            name=old.name if old else "",
+            line1=text,
+            city="",
+            postal_code="",
+            country=old.country if old else "IN",
+        )
+
+    async def _open_ticket(
+        self, effect: OpenTicket, session: Session, inbound: Inbound,
+        lines: list[TranscriptLine],
+    ) -> Event:
+        now = self._clock()
+        order = await self._backend.get_order(effect.order) if effect.order else None
+        transcript = await self._store.transcript(inbound.conversation)
+        transcript.extend(
+            {"who": line.who, "text": line.text, "at": line.at} for line in lines
+        )
+        ticket = await self._tickets.create(Ticket(
+            id="",
+            kind=effect.kind.value,
+            channel=inbound.channel.value,
+            conversation=inbound.conversation,
+            locale=session.locale,
+            created_at=now,
+            updated_at=now,
+            order=order.number if order else effect.order,
+            order_verified=effect.order_verified and order is not None,
+            order_snapshot=order.model_dump(mode="json") if order else None,
+            issue=effect.issue,
+            refusal=effect.refusal,
+            request=_request_data(effect),
+            transcript=transcript,
+        ))
+        log.info("ticket %s opened (%s, %s)", ticket.id, ticket.kind, ticket.channel)
+        return TicketOpened(ticket.id, effect.kind, effect.request)
+
+    # ---- staff side (the inbox builds on these) --------------------------------
+
+    async def resolve_ticket(self, ticket_id: str) -> Ticket:
+        """Close a ticket and give the conversation back to the bot: the shopper is
+        told (through the outbox) and their next message gets the menu."""
+        now = self._clock()
+        ticket = await self._tickets.mark_resolved(ticket_id, now)
+        if ticket.kind != "handoff":
+            return ticket
+        begun = await self._store.begin(ticket.conversation, f"resolve:{ticket_id}")
+        if begun.token is None:
+            return ticket
+        try:
+            session = begun.session
+            if session.ticket == ticket_id:
+                session.reset_task()
+                session.ticket = None
+                session.offered = [o.payload for o in machine.menu_options()]
+            reply = self._render(session.locale, Say(
+                (T("handoff.resolved", ticket=ticket_id), T("menu.prompt")),
+                tuple(machine.menu_options()),
+            ))
+            await self._store.finish(
+                ticket.conversation, f"resolve:{ticket_id}", begun.token, session,
+                replies_to_data([reply]),
+                [TranscriptLine("bot", reply.text, now.isoformat(), reply.key)],
+            )
+        except BaseException:
+            await self._store.release(ticket.conversation, begun.token)
+            raise
+        if self._outbox is not None:
+            await self._outbox.enqueue(
+                Channel(ticket.channel), ticket.conversation, [reply],
+                dedup_key=f"resolved:{ticket_id}",
+            )
+        return ticket
+
+
+def _owned_by(order: Order, phone: str | None, email: str | None) -> bool:
+    customer = order.customer
+    return bool(
+        (phone and normalise_phone(customer.phone) == phone)
+        or (email and customer.email.casefold() == email)
+    )
+
+
+def _shopper_line(inbound: Inbound) -> str:
+    if inbound.text:
+        return inbound.text
+    if inbound.payload:
+        return f"[{inbound.payload}]"
+    if inbound.has_media:
+        return "[media]"
+    if inbound.has_location:
+        return "[location]"
+    return ""
+
+
+def _request_data(effect: OpenTicket) -> dict[str, object] | None:
+    if effect.request is None:
+        return None
+    data = asdict(effect.request)
+    data["action"] = effect.request.action.value
+    data["idempotency_key"] = effect.request.idempotency_key
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()
+            if v is not None}

@@ -1,0 +1,44 @@
+"""The one place Redis keys are named.
+
+Every key of one conversation carries the conversation in a hash tag, so one script
+can touch them all on Redis Cluster; every key starts with the deployment's prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "ohb:"
+
+    def _conv(self, conversation: str, name: str) -> str:
+        return f"{self.prefix}conv:{{{conversation}}}:{name}"
+
+    def session(self, conversation: str) -> str:
+        return self._conv(conversation, "session")
+
+    def lock(self, conversation: str) -> str:
+        return self._conv(conversation, "lock")
+
+    def transcript(self, conversation: str) -> str:
+        return self._conv(conversation, "transcript")
+
+    def seen(self, conversation: str, message_id: str) -> str:
+        return self._conv(conversation, f"seen:{message_id}")
+
+    def verify_failures(self, order_number: str) -> str:
+        return f"{self.prefix}verify:{{{order_number}}}:failures"
+
+    def ticket(self, ticket_id: str) -> str:
+        return f"{self.prefix}ticket:{{{ticket_id}}}"
+
+    def ticket_log(self, ticket_id: str) -> str:
+        return f"{self.prefix}ticket:{{{ticket_id}}}:log"
+
+    def ticket_sequence(self) -> str:
+        return f"{self.prefix}tickets:sequence"
+
+    def tickets_by_status(self, status: str) -> str:
+        return f"{self.prefix}tickets:{status}"

@@ -1,0 +1,582 @@
+"""The durable outbox for proactive messages: staff replies, "your request was
+resolved", shipping updates. Anything the shopper did not just ask for goes here
+and a worker delivers it, so a provider outage or a crash loses nothing.
+
+One Redis stream with a consumer group holds the messages; each entry's stream id
+is the message's stable id. Delivery is at least once: a crash between delivering
+and acknowledging delivers the message again, so receivers drop repeats by id.
+
+Order per conversation. Every conversation has a small list of its undelivered
+ids, and only the holder of that conversation's lease (a short `SET NX PX`)
+delivers, always the list's head first. Whichever entry a consumer reads, it drains
+the conversation from the head; an entry that is not the head waits. When the head
+fails, the conversation is held back until its retry time, so a later message never
+overtakes a retried one. Different conversations never wait on each other.
+
+Retries. The attempt count and the next try time live in Redis (not in the
+consumer), so they survive a crash and any consumer can carry on. The delay is
+exponential with jitter (`RetryPolicy`). After `max_attempts` failures, or at once
+for `Undeliverable`, the message moves to the dead-letter stream with the last
+error and the conversation carries on with its next message. Logs name the
+message id, channel and error type only: never the conversation key or the text.
+
+Crashes. An entry left pending by a consumer that died is taken over with
+XAUTOCLAIM once idle for `min_idle`; a live consumer refreshes the entries it is
+holding back, so they are not taken from it.
+
+All outbox keys share the hash tag `{outbox}` (`ohb:{outbox}`, `ohb:{outbox}:dead`,
+...), so the scripts that touch the stream and a conversation's list together also
+run on Redis Cluster.
+
+Errors:
+    OutboxError
+      ├── OutboxUnavailable   Redis did not answer while enqueueing
+      ├── MalformedMessage    a stream entry that cannot be read back (dead-lettered)
+      └── DeliveryError       raised by a deliver function: try again later
+            ├── ChannelUnavailable   no sender for the channel (yet); retried
+            └── Undeliverable        will never work (e.g. the shopper blocked the bot);
+                                     dead-lettered without retries
+Any other exception from a deliver function counts as a `DeliveryError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from conversation.types import Button, Channel, LinkButton, Reply
+
+log = logging.getLogger(__name__)
+
+GROUP = "senders"
+MAX_ERROR_CHARS = 300
+DEFAULT_MAXLEN = 100_000  # undelivered messages; delivered ones are deleted at once
+QUEUE_TTL_S = 7 * 24 * 3600  # a conversation's list of undelivered ids
+DEDUP_TTL_S = 7 * 24 * 3600
+
+Deliver = Callable[["OutboxMessage"], Awaitable[None]]
+
+
+class OutboxError(Exception):
+    pass
+
+
+class OutboxUnavailable(OutboxError):
+    pass
+
+
+class MalformedMessage(OutboxError):
+    pass
+
+
+class DeliveryError(OutboxError):
+    pass
+
+
+class ChannelUnavailable(DeliveryError):
+    pass
+
+
+class Undeliverable(DeliveryError):
+    pass
+
+
+# --- the message and its wire format ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """`id` is the stream id of the first enqueue and never changes (receivers
+    drop repeats by it); `attempts` counts the failed deliveries before this one."""
+
+    id: str
+    channel: Channel
+    conversation: str
+    replies: tuple[Reply, ...]
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    message: OutboxMessage
+    error: str
+    failed_at: datetime
+
+
+def replies_to_data(replies: Iterable[Reply]) -> list[dict[str, Any]]:
+    """The JSON shape shared by the outbox and the web chat's event stream."""
+    return [
+        {
+            "key": r.key,
+            "text": r.text,
+            "buttons": [{"label": b.label, "payload": b.payload} for b in r.buttons],
+            "links": [{"label": link.label, "url": link.url} for link in r.links],
+        }
+        for r in replies
+    ]
+
+
+def replies_from_data(data: Any) -> tuple[Reply, ...]:
+    """Inverse of `replies_to_data`; raises `MalformedMessage` on any other shape."""
+    try:
+        return tuple(
+            Reply(
+                key=str(item["key"]),
+                text=str(item["text"]),
+                buttons=tuple(
+                    Button(label=str(b["label"]), payload=str(b["payload"]))
+                    for b in item.get("buttons", ())
+                ),
+                links=tuple(
+                    LinkButton(label=str(link["label"]), url=str(link["url"]))
+                    for link in item.get("links", ())
+                ),
+            )
+            for item in data
+        )
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise MalformedMessage("replies do not have the expected shape") from exc
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode(entry_id: str, fields: Mapping[Any, Any], attempts: int) -> OutboxMessage:
+    data = {_text(k): _text(v) for k, v in fields.items()}
+    try:
+        return OutboxMessage(
+            id=entry_id,
+            channel=Channel(data["channel"]),
+            conversation=data["conversation"],
+            replies=replies_from_data(json.loads(data["replies"])),
+            attempts=attempts,
+            created_at=datetime.fromtimestamp(int(data["created_ms"]) / 1000, UTC),
+        )
+    except (KeyError, ValueError) as exc:
+        raise MalformedMessage(f"stream entry {entry_id} cannot be read") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    """The error kept with a dead letter (never logged: it may quote a provider)."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:MAX_ERROR_CHARS]
+
+
+# --- retry policy -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Delay before try n+1 after n failures: `base * 2**(n-1)` capped at `cap`,
+    then "equal jitter" (half fixed, half random), in seconds. Defaults give about
+    four minutes over eight attempts; tests use milliseconds."""
+
+    max_attempts: int = 8
+    base: float = 1.0
+    cap: float = 120.0
+
+    def delay(self, failures: int, rng: random.Random | None = None) -> float:
+        full = min(self.cap, self.base * 2 ** max(0, failures - 1))
+        jitter = rng.uniform(0, full / 2) if rng else random.uniform(0, full / 2)  # noqa: S311
+        return full / 2 + jitter
+
+
+# --- scripts (KEYS all share the {outbox} hash tag) ---------------------------------
+
+_ENQUEUE = """
+if KEYS[3] ~= '' then
+  local known = redis.call('GET', KEYS[3])
+  if known then return known end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+  'channel', ARGV[2], 'conversation', ARGV[3], 'replies', ARGV[4], 'created_ms', ARGV[5])
+redis.call('RPUSH', KEYS[2], id)
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], id, 'EX', ARGV[7]) end
+return id
+"""
+
+# Done with one message (delivered or dead): forget it everywhere. Idempotent.
+_FINISH = """
+redis.call('LREM', KEYS[2], 1, ARGV[2])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Outbox:
+    """Enqueue proactive messages; `run` one or more consumers to deliver them."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        prefix: str = "ohb:",
+        retry: RetryPolicy | None = None,
+        min_idle: float = 60.0,
+        lease_ttl: float = 30.0,
+        deliver_timeout: float = 20.0,
+        block: float = 1.0,
+        recheck: float = 0.25,
+        batch: int = 32,
+        maxlen: int = DEFAULT_MAXLEN,
+    ) -> None:
+        """`min_idle`: seconds an entry sits unacknowledged before another consumer
+        takes it over; `lease_ttl` must outlast `deliver_timeout`, or a slow delivery
+        could run twice; `block`: the longest read wait, so `stop` is seen that fast;
+        `recheck`: how soon to look again at a conversation another consumer drains."""
+        if lease_ttl <= deliver_timeout:
+            raise ValueError("lease_ttl must be longer than deliver_timeout")
+        self._redis = redis
+        self.retry = retry or RetryPolicy()
+        self._min_idle = min_idle
+        self._lease_ttl = lease_ttl
+        self._deliver_timeout = deliver_timeout
+        self._block = block
+        self._recheck = recheck
+        self._batch = batch
+        self._maxlen = maxlen
+        base = f"{prefix}{{outbox}}"
+        self.stream_key = base
+        self.dead_key = f"{base}:dead"
+        self._tries_key = f"{base}:tries"
+        self._queue = lambda conversation: f"{base}:q:{conversation}"
+        self._lease = lambda conversation: f"{base}:lease:{conversation}"
+        self._dedup = lambda key: f"{base}:dedup:{key}"
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._finish = redis.register_script(_FINISH)
+        self._release = redis.register_script(_RELEASE)
+
+    # --- producing --------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        channel: Channel,
+        conversation: str,
+        replies: Sequence[Reply],
+        *,
+        dedup_key: str | None = None,
+    ) -> str:
+        """Queue `replies` for the shopper and return the message id. With a
+        `dedup_key` (e.g. `resolved:<ticket>`), a second call within a week
+        returns the first call's id and queues nothing."""
+        args = [
+            self._maxlen,
+            channel.value,
+            conversation,
+            json.dumps(replies_to_data(replies), ensure_ascii=False),
+            int(time.time() * 1000),
+            QUEUE_TTL_S,
+            DEDUP_TTL_S,
+        ]
+        keys = [self.stream_key, self._queue(conversation), self._dedup(dedup_key or "")]
+        if dedup_key is None:
+            keys[2] = ""
+        try:
+            result = await self._enqueue(keys=keys, args=args)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise OutboxUnavailable("the outbox's Redis did not answer") from exc
+        return _text(result)
+
+    # --- inspecting ------------------------------------------------------------
+
+    async def backlog(self) -> int:
+        """Messages not yet delivered nor dead-lettered."""
+        return int(await self._redis.xlen(self.stream_key))
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The oldest `limit` dead letters, for the inbox or an operator."""
+        letters = []
+        for entry_id, fields in await self._redis.xrange(self.dead_key, count=limit):
+            data = {_text(k): v for k, v in fields.items()}
+            message = _decode(_text(data["id"]), data, int(_text(data["attempts"])))
+            letters.append(
+                DeadLetter(
+                    message=message,
+                    error=_text(data["error"]),
+                    failed_at=datetime.fromtimestamp(
+                        int(_text(entry_id).split("-")[0]) / 1000, UTC
+                    ),
+                )
+            )
+        return letters
+
+    # --- consuming --------------------------------------------------------------
+
+    async def ensure_group(self) -> None:
+        """Create the stream and group; from id 0, so earlier messages are delivered."""
+        try:
+            await self._redis.xgroup_create(self.stream_key, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, deliver: Deliver, *, consumer: str, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set (seen within `block` seconds). A delivery in
+        progress is finished, not cut off. Redis outages are logged and waited out."""
+        await _Consumer(self, deliver, consumer, stop).loop()
+        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, ResponseError):
+            # A clean stop with nothing pending leaves no trace in the group.
+            if not await self._redis.xpending_range(
+                self.stream_key, GROUP, "-", "+", 1, consumername=consumer
+            ):
+                await self._redis.xgroup_delconsumer(self.stream_key, GROUP, consumer)
+
+
+@dataclass(slots=True)
+class _Held:
+    conversation: str
+    due: float  # epoch seconds
+
+
+class _Consumer:
+    """One consumer's loop; its only local state is which entries it holds back."""
+
+    def __init__(self, outbox: Outbox, deliver: Deliver, name: str, stop: asyncio.Event):
+        self.o = outbox
+        self.r = outbox._redis
+        self.deliver = deliver
+        self.name = name
+        self.stop = stop
+        self.held: dict[str, _Held] = {}
+        self.reclaim_every = max(outbox._min_idle / 4, 0.001)
+        self.next_reclaim = 0.0
+
+    async def loop(self) -> None:
+        pause = 0.0
+        grouped = False
+        while not self.stop.is_set():
+            try:
+                if not grouped:
+                    await self.o.ensure_group()
+                    grouped = True
+                await self._turn()
+                pause = 0.0
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("outbox: consumer group missing (stream deleted?); recreating")
+                grouped = False
+            except (RedisConnectionError, RedisTimeoutError):
+                pause = min(max(pause * 2, 0.1), 5.0)
+                log.warning("outbox: Redis unavailable, retrying in %.1fs", pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), pause)
+
+    async def _turn(self) -> None:
+        now = time.monotonic()
+        if now >= self.next_reclaim:
+            self.next_reclaim = now + self.reclaim_every
+            await self._touch()
+            await self._handle(await self._reclaim())
+        wall = time.time()
+        due = [i for i, h in self.held.items() if h.due <= wall]
+        if due:
+            await self._handle((i, self.held[i].conversation) for i in due)
+        wait = self.o._block
+        if self.held:
+            wait = min(wait, min(h.due for h in self.held.values()) - time.time())
+        wait = min(wait, self.next_reclaim - time.monotonic())
+        response = await self.r.xreadgroup(
+            GROUP,
+            self.name,
+            {self.o.stream_key: ">"},
+            count=self.o._batch,
+            block=max(1, int(wait * 1000)),
+        )
+        streams = response.items() if isinstance(response, dict) else response or ()
+        for _stream, entries in streams:
+            await self._handle((_text(i), _conversation_of(f)) for i, f in entries)
+
+    async def _reclaim(self) -> list[tuple[str, str]]:
+        """Entries another consumer read and left idle for `min_idle`: it died."""
+        claimed: list[tuple[str, str]] = []
+        start = "0-0"
+        for _page in range(10):
+            next_start, entries, *_deleted = await self.r.xautoclaim(
+                self.o.stream_key,
+                GROUP,
+                self.name,
+                int(self.o._min_idle * 1000),
+                start_id=start,
+                count=self.o._batch,
+            )
+            claimed += [(_text(i), _conversation_of(f)) for i, f in entries if f]
+            start = _text(next_start)
+            if start == "0-0":
+                break
+        if claimed:
+            log.info("outbox: %s took over %d idle message(s)", self.name, len(claimed))
+        return claimed
+
+    async def _touch(self) -> None:
+        """Reset the idle time of entries we hold back, so nobody takes them over."""
+        if self.held:
+            await self.r.xclaim(
+                self.o.stream_key, GROUP, self.name, 0, list(self.held), justid=True
+            )
+
+    async def _handle(self, entries: Iterable[tuple[str, str]]) -> None:
+        by_conversation: dict[str, list[str]] = {}
+        for entry_id, conversation in entries:
+            by_conversation.setdefault(conversation, []).append(entry_id)
+        if by_conversation:
+            await asyncio.gather(*(self._visit(c, ids) for c, ids in by_conversation.items()))
+
+    async def _visit(self, conversation: str, ids: list[str]) -> None:
+        """Drain `conversation` from its head under its lease, then hold back those
+        of `ids` that are still queued (the head is waiting for its retry time)."""
+        lease_key = self.o._lease(conversation)
+        token = secrets.token_hex(8)
+        got = await self.r.set(lease_key, token, nx=True, px=int(self.o._lease_ttl * 1000))
+        if not got:
+            # Someone else is draining it; look again soon (it has probably
+            # delivered ours by then, and that check is one round trip).
+            self._hold(conversation, ids, time.time() + self.o._recheck)
+            return
+        finished: set[str] = set()
+        try:
+            resume_at = await self._drain(conversation, finished)
+        finally:
+            await self.o._release(keys=[lease_key], args=[token])
+        others = [i for i in ids if i not in finished]
+        if not others:
+            return
+        queue = self.o._queue(conversation)
+        async with self.r.pipeline(transaction=False) as pipe:
+            for entry_id in others:
+                pipe.lpos(queue, entry_id)
+            positions = await pipe.execute()
+        for entry_id, position in zip(others, positions, strict=True):
+            if position is None:
+                # Delivered by another consumer (then this is a no-op), or its list
+                # was lost: either way it must not come back from the pending list.
+                await self._done(conversation, entry_id)
+            else:
+                self._hold(conversation, [entry_id], resume_at or time.time() + self.o._recheck)
+
+    def _hold(self, conversation: str, ids: Iterable[str], due: float) -> None:
+        for entry_id in ids:
+            self.held[entry_id] = _Held(conversation, due)
+
+    async def _drain(self, conversation: str, finished: set[str]) -> float | None:
+        """Deliver from the head until the list is empty (None) or the head must
+        wait; then return when it may be tried again (epoch seconds). Adds the
+        ids it delivered or dead-lettered to `finished`."""
+        queue = self.o._queue(conversation)
+        while True:
+            head = await self.r.lindex(queue, 0)
+            if head is None:
+                return None
+            entry_id = _text(head)
+            attempts, not_before = _parse_tries(await self.r.hget(self.o._tries_key, entry_id))
+            if not_before > time.time():
+                return not_before
+            found = await self.r.xrange(self.o.stream_key, entry_id, entry_id)
+            if not found:
+                log.warning("outbox: message %s was trimmed before delivery", entry_id)
+                await self._done(conversation, entry_id)
+                finished.add(entry_id)
+                continue
+            try:
+                message = _decode(entry_id, found[0][1], attempts)
+            except MalformedMessage as exc:
+                await self._bury(conversation, entry_id, found[0][1], attempts, exc)
+                finished.add(entry_id)
+                continue
+            resume_at = await self._attempt(message)
+            if resume_at is not None:
+                return resume_at
+            finished.add(entry_id)
+
+    async def _attempt(self, message: OutboxMessage) -> float | None:
+        """One delivery; returns the retry time when the conversation must wait."""
+        try:
+            async with asyncio.timeout(self.o._deliver_timeout):
+                await self.deliver(message)
+        except Exception as exc:
+            failures = message.attempts + 1
+            log.warning(
+                "outbox: delivery failed id=%s channel=%s attempt=%d/%d error=%s",
+                message.id,
+                message.channel.value,
+                failures,
+                self.o.retry.max_attempts,
+                type(exc).__name__,
+            )
+            if isinstance(exc, Undeliverable) or failures >= self.o.retry.max_attempts:
+                fields = _fields_of(message)
+                await self._bury(message.conversation, message.id, fields, failures, exc)
+                return None
+            resume_at = time.time() + self.o.retry.delay(failures)
+            await self.r.hset(self.o._tries_key, message.id, f"{failures}:{resume_at:.3f}")
+            return resume_at
+        await self._done(message.conversation, message.id)
+        return None
+
+    async def _done(self, conversation: str, entry_id: str) -> None:
+        await self.o._finish(
+            keys=[self.o.stream_key, self.o._queue(conversation), self.o._tries_key],
+            args=[GROUP, entry_id],
+        )
+        self.held.pop(entry_id, None)
+
+    async def _bury(
+        self,
+        conversation: str,
+        entry_id: str,
+        fields: Mapping[Any, Any],
+        attempts: int,
+        exc: BaseException,
+    ) -> None:
+        """Move to the dead-letter stream, then let the conversation carry on."""
+        dead: dict[Any, Any] = {_text(k): v for k, v in fields.items()}
+        dead.update(id=entry_id, attempts=attempts, error=_describe(exc))
+        await self.r.xadd(self.o.dead_key, dead, maxlen=self.o._maxlen, approximate=True)
+        await self._done(conversation, entry_id)
+        log.error("outbox: message %s dead-lettered after %d attempt(s)", entry_id, attempts)
+
+
+def _conversation_of(fields: Mapping[Any, Any]) -> str:
+    value = fields.get(b"conversation", fields.get("conversation", ""))
+    return _text(value)
+
+
+def _fields_of(message: OutboxMessage) -> dict[str, Any]:
+    return {
+        "channel": message.channel.value,
+        "conversation": message.conversation,
+        "replies": json.dumps(replies_to_data(message.replies), ensure_ascii=False),
+        "created_ms": int(message.created_at.timestamp() * 1000),
+    }
+
+
+def _parse_tries(raw: Any) -> tuple[int, float]:
+    """`attempts:not_before` as kept in the tries hash; absent = never tried."""
+    if raw is None:
+        return 0, 0.0
+    attempts, _, not_before = _text(raw).partition(":")
+    return int(attempts), float(not_before or 0)

@@ -1,0 +1,106 @@
+"""What the bot remembers about one conversation between two messages.
+
+One JSON value under one key with one TTL. `v` is the schema version: a session
+written by an older release (or anything unreadable) starts afresh at the menu
+instead of crashing the turn.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from orders.models import ReturnReason
+from orders.policy import Action
+
+SCHEMA_VERSION = 1
+MAX_REMEMBERED_ORDERS = 10
+
+
+class Step(StrEnum):
+    """Where the shopper is; each member is answered by one function in `machine`."""
+
+    MENU = "menu"
+    ASK_ORDER = "ask_order"
+    ASK_FACTOR = "ask_factor"
+    PICK_ORDER = "pick_order"
+    SNAPSHOT = "snapshot"
+    PICK_ITEM = "pick_item"
+    PICK_RETURN_OR_REPLACE = "pick_return_or_replace"
+    PICK_QUANTITY = "pick_quantity"
+    PICK_REASON = "pick_reason"
+    PICK_DELIVERY_CHANGE = "pick_delivery_change"
+    ASK_ADDRESS = "ask_address"
+    PICK_DATE = "pick_date"
+    CONFIRM = "confirm"
+    ASK_ISSUE = "ask_issue"
+    HANDED_OFF = "handed_off"
+
+
+class Session(BaseModel):
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+
+    v: int = SCHEMA_VERSION
+    step: Step = Step.MENU
+    locale: str = "en"
+    last_seen: datetime | None = None
+
+    # proven by the channel (never by what the shopper typed)
+    phone: str | None = None
+    email: str | None = None
+
+    # the task under way
+    action: Action | None = None
+    either_return_or_replace: bool = False
+    order: str | None = None
+    candidate: str | None = None  # an order number awaiting its second factor
+    verified: list[str] = []  # orders this conversation has proven
+    item: str | None = None
+    quantity: int | None = None
+    reason: ReturnReason | None = None
+    new_address: str | None = None
+    new_date: date | None = None
+    refusal: str | None = None  # the last refusal, in words, carried to a hand-off
+
+    # what the last buttons meant (so a typed number or a tap can be checked)
+    offered: list[str] = []
+    misses: int = 0
+    factor_failures: int = 0
+    locked_until: datetime | None = None
+
+    # hand-off
+    ticket: str | None = None
+    ticket_acknowledged: bool = False
+
+    @classmethod
+    def parse(cls, raw: bytes | str | None) -> Session:
+        if not raw:
+            return cls()
+        try:
+            session = cls.model_validate_json(raw)
+        except ValidationError:
+            return cls()
+        return session if session.v == SCHEMA_VERSION else cls()
+
+    def dump(self) -> str:
+        return self.model_dump_json(exclude_defaults=True)
+
+    def remember_verified(self, number: str) -> None:
+        if number not in self.verified:
+            self.verified = [*self.verified, number][-MAX_REMEMBERED_ORDERS:]
+
+    def reset_task(self) -> None:
+        """Forget the task under way; who the shopper is and what they proved stay."""
+        self.step = Step.MENU
+        self.action = None
+        self.either_return_or_replace = False
+        self.candidate = None
+        self.item = None
+        self.quantity = None
+        self.reason = None
+        self.new_address = None
+        self.new_date = None
+        self.offered = []
+        self.misses = 0

@@ -1,0 +1,187 @@
+"""Session state in Redis, in two round trips a turn.
+
+`begin` is one script: drop a message id seen before (returning its first answer),
+take the conversation's lock, and load the session. `finish` is one script: save
+the session, remember the message id with its answer, append to the transcript,
+and release the lock, only if the lock is still ours. All keys of one conversation
+share a hash tag, so both scripts run on Redis Cluster too.
+
+Errors:
+    StoreUnavailable   Redis cannot be reached; the caller answers 503 and nothing changed
+    ConversationBusy   another turn of the same conversation held the lock too long
+    LockLost           our lock expired before we saved; nothing was saved
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .keys import Keys
+from .session import Session
+
+LOCK_TTL_MS = 10_000
+LOCK_WAIT_S = 8.0
+SEEN_TTL_S = 24 * 3600
+SESSION_TTL_S = 7 * 24 * 3600
+HANDED_OFF_SESSION_TTL_S = 30 * 24 * 3600
+TRANSCRIPT_TTL_S = 7 * 24 * 3600
+TRANSCRIPT_MAX = 200
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class StoreUnavailable(Exception):
+    pass
+
+
+class ConversationBusy(Exception):
+    pass
+
+
+class LockLost(Exception):
+    pass
+
+
+_BEGIN = """
+local seen = redis.call('GET', KEYS[3])
+if seen then return {'dup', seen} end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy', ''} end
+return {'ok', redis.call('GET', KEYS[1]) or ''}
+"""
+
+_FINISH = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+if #ARGV > 7 then
+  redis.call('RPUSH', KEYS[4], unpack(ARGV, 8))
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1)
+  redis.call('EXPIRE', KEYS[4], ARGV[6])
+end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """A turn that holds the lock (`token`), or a duplicate with its first answer."""
+
+    session: Session
+    token: str | None
+    duplicate_answer: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptLine:
+    who: str  # shopper | bot | staff | system
+    text: str
+    at: str  # ISO time
+    key: str | None = None
+
+    def dump(self) -> str:
+        data = {"who": self.who, "text": self.text, "at": self.at}
+        if self.key:
+            data["key"] = self.key
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+class SessionStore:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._begin = redis.register_script(_BEGIN)
+        self._finish = redis.register_script(_FINISH)
+        self._release = redis.register_script(_RELEASE)
+
+    async def begin(self, conversation: str, message_id: str) -> Begun:
+        """Dedup, lock and load; waits (with growing pauses) while another turn runs."""
+        keys = [
+            self._keys.session(conversation),
+            self._keys.lock(conversation),
+            self._keys.seen(conversation, message_id),
+        ]
+        token = secrets.token_hex(8)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LOCK_WAIT_S
+        pause = 0.002
+        while True:
+            try:
+                status, value = await self._begin(keys=keys, args=[token, LOCK_TTL_MS])
+            except REDIS_DOWN as exc:
+                raise StoreUnavailable("Redis is unreachable") from exc
+            if status == b"dup":
+                return Begun(Session(), None, json.loads(value))
+            if status == b"ok":
+                return Begun(Session.parse(value), token)
+            if loop.time() >= deadline:
+                raise ConversationBusy(conversation)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    async def finish(
+        self,
+        conversation: str,
+        message_id: str,
+        token: str,
+        session: Session,
+        answer: Any,
+        lines: Sequence[TranscriptLine],
+    ) -> None:
+        ttl = HANDED_OFF_SESSION_TTL_S if session.ticket else SESSION_TTL_S
+        keys = [
+            self._keys.session(conversation),
+            self._keys.lock(conversation),
+            self._keys.seen(conversation, message_id),
+            self._keys.transcript(conversation),
+        ]
+        args: list[str | int] = [
+            token,
+            session.dump(),
+            ttl,
+            json.dumps(answer, ensure_ascii=False, separators=(",", ":")),
+            SEEN_TTL_S,
+            max(TRANSCRIPT_TTL_S, ttl),
+            TRANSCRIPT_MAX,
+            *(line.dump() for line in lines),
+        ]
+        try:
+            saved = await self._finish(keys=keys, args=args)
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable("Redis is unreachable") from exc
+        if not saved:
+            raise LockLost(conversation)
+
+    async def release(self, conversation: str, token: str) -> None:
+        """Give the lock back after a failed turn, so the shopper can try again at once."""
+        with contextlib.suppress(*REDIS_DOWN):  # else the lock expires by itself
+            await self._release(keys=[self._keys.lock(conversation)], args=[token])
+
+    async def transcript(self, conversation: str) -> list[dict[str, str]]:
+        try:
+            raw = await self._redis.lrange(self._keys.transcript(conversation), 0, -1)
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable("Redis is unreachable") from exc
+        return [json.loads(line) for line in raw]
+
+    async def load(self, conversation: str) -> Session:
+        """Read a session without a turn (for staff tools and tests)."""
+        try:
+            return Session.parse(await self._redis.get(self._keys.session(conversation)))
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable("Redis is unreachable") from exc
