@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from app.settings import Settings
 
@@ -79,38 +77,35 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     return EXIT_OK
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return json.loads(json.dumps(dataclasses.asdict(value), default=str))
-    return value
-
-
 async def _tickets(settings: Settings, action: str, ticket_id: str | None) -> int:
-    from app.resources import REDIS_DOWN, open_redis
-    from conversation.tickets import TicketStore
+    from app.resources import REDIS_DOWN, open_resources
+    from conversation.tickets import TicketNotFound
 
-    async with open_redis(settings) as client:
-        store = TicketStore(client, prefix=settings.redis_prefix)
+    async with open_resources(settings) as resources:
         try:
             if action == "list":
-                open_tickets = await store.list_open()
+                open_tickets = await resources.tickets.list_open()
                 for ticket in open_tickets:
-                    print(json.dumps(_jsonable(ticket), ensure_ascii=False, default=str))
+                    print(
+                        f"{ticket.id}  {ticket.kind:<8} {ticket.channel:<9} "
+                        f"order {ticket.order or '-':<10} {ticket.created_at:%Y-%m-%d %H:%M}"
+                    )
                 print(f"{len(open_tickets)} open ticket(s)", file=sys.stderr)
                 return EXIT_OK
             assert ticket_id is not None
-            ticket = await store.get(ticket_id)
-            if ticket is None:
-                print(f"no ticket {ticket_id!r}", file=sys.stderr)
-                return EXIT_FAILED
             if action == "show":
-                print(json.dumps(_jsonable(ticket), ensure_ascii=False, indent=2, default=str))
+                ticket = await resources.tickets.get(ticket_id)
+                if ticket is None:
+                    print(f"no ticket {ticket_id!r}", file=sys.stderr)
+                    return EXIT_FAILED
+                print(ticket.model_dump_json(indent=2))
                 return EXIT_OK
-            await store.resolve(ticket_id)
+            await resources.engine.resolve_ticket(ticket_id)
             print(f"ticket {ticket_id} resolved; the bot answers that conversation again")
             return EXIT_OK
+        except TicketNotFound:
+            print(f"no ticket {ticket_id!r}", file=sys.stderr)
+            return EXIT_FAILED
         except REDIS_DOWN:
             print("Redis is unreachable; check REDIS_URL.", file=sys.stderr)
             return EXIT_FAILED

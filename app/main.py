@@ -6,6 +6,8 @@ with no arguments, so settings come from the environment; tests pass their own.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +23,7 @@ from app.errors import exception_handlers
 from app.resources import Resources, log_features, open_resources
 from app.routes import health, pages, webchat
 from app.settings import Settings
+from app.worker import start_in_process
 from templates import PAGES_DIR
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         log_features(settings)
         async with open_resources(settings) as resources:
-            yield {"resources": resources}
+            if not settings.runs_worker_in_process:
+                yield {"resources": resources}
+                return
+            task, stop = start_in_process(resources.redis, prefix=settings.redis_prefix)
+            try:
+                yield {"resources": resources}
+            finally:
+                stop.set()
+                with contextlib.suppress(Exception):  # a crash was logged when it happened
+                    await asyncio.wait_for(task, timeout=10)
 
     middleware = []
     if settings.web_allowed_origins:

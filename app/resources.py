@@ -27,8 +27,11 @@ from app.redis_server import EmbeddedValkey, ensure_server
 from app.settings import Settings
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
+from conversation.hours import BusinessHours
+from conversation.outbox import Outbox
 from conversation.store import StoreUnavailable
 from conversation.tickets import TicketStore
+from orders.backend import BackendUnavailable
 from orders.demo import DemoBackend
 from orders.loading import load_order_file
 from orders.models import Order
@@ -94,7 +97,10 @@ class Resources:
             return
         async with self._setup_lock:
             if not self._shop_loaded:
-                await self.backend.load(self.shop, replace=False)
+                try:
+                    await self.backend.load(self.shop, replace=False)
+                except BackendUnavailable as exc:  # the demo shop lives in the same Redis
+                    raise StoreUnavailable("Redis is unreachable") from exc
                 self._shop_loaded = True
                 log.info("demo shop: %d orders from %s", len(self.shop), self.settings.orders_file)
             await self.web_chat_secret()
@@ -117,16 +123,21 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     catalogue = await anyio.to_thread.run_sync(Catalogue.load, MESSAGES_DIR)
     shop = await anyio.to_thread.run_sync(load_order_file, settings.orders_file, datetime.now(UTC))
     async with open_redis(settings) as client:
-        backend = DemoBackend(client, prefix=settings.redis_prefix)
+        policy = settings.policy()
+        backend = DemoBackend(client, prefix=settings.redis_prefix, policy=policy)
         tickets = TicketStore(client, prefix=settings.redis_prefix)
+        outbox = Outbox(client, prefix=settings.redis_prefix)
         engine = Engine(
             client,
             backend,
-            policy=settings.policy(),
+            policy=policy,
             catalogue=catalogue,
             tickets=tickets,
             prefix=settings.redis_prefix,
             idle_timeout=timedelta(minutes=settings.session_idle_minutes),
+            hours=BusinessHours.parse(settings.business_hours, settings.timezone),
+            outbox=outbox,
+            return_policy_url=settings.return_policy_url,
         )
         resources = Resources(settings, client, backend, catalogue, tickets, engine, shop)
         try:

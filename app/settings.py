@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 import orders
+from conversation.hours import BusinessHours
 from orders.policy import Action, Policy
 
 SAMPLE_ORDERS_FILE = Path(orders.__file__).resolve().parent / "data" / "demo_orders.json"
@@ -47,6 +48,11 @@ class Settings(BaseSettings):
     redis_prefix: str = "ohb:"
     data_dir: Path = Path("data")
     session_idle_minutes: int = Field(30, ge=1)
+    worker_in_process: bool | None = Field(
+        None,
+        description="run the outbox sender inside the web process; "
+        "unset: yes with the embedded Valkey, no with REDIS_URL (run `worker:` instead)",
+    )
 
     # The shop.
     order_backend: Literal["demo"] = "demo"
@@ -104,6 +110,12 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("business_hours")
+    @classmethod
+    def _readable_hours(cls, value: str) -> str:
+        BusinessHours.parse(value)  # raises a ValueError that names the bad part
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -121,6 +133,12 @@ class Settings(BaseSettings):
             manual=self.manual_actions,
             timezone=self.timezone,
         )
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        if self.worker_in_process is None:
+            return self.redis_url is None
+        return self.worker_in_process
 
     def missing_for_channels(self) -> dict[str, list[str]]:
         """For each optional feature, the settings it still needs (empty = on)."""

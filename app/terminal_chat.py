@@ -21,7 +21,7 @@ from app.resources import REDIS_DOWN, Resources, open_resources
 from app.settings import Settings
 from channels.terminal import TerminalAdapter
 from conversation.store import ConversationBusy
-from conversation.types import Identity
+from conversation.types import Identity, Inbound
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,9 @@ def normalise_phone(raw: str) -> str:
     try:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException as exc:
-        raise ChatError(f"--phone {raw!r}: give an international number like +919812345678") from exc
+        raise ChatError(
+            f"--phone {raw!r}: give an international number like +919812345678"
+        ) from exc
     if not phonenumbers.is_possible_number(number):
         raise ChatError(f"--phone {raw!r} is not a possible phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -95,23 +97,34 @@ async def run(
                 "(resume it with --resume). Type a number to tap a button; Ctrl-D quits.",
                 file=stderr,
             )
+        if conversation is None and not resume:
+            # A new chat opens with the menu, so a first "1" already taps "Track order".
+            await _answer(resources, adapter, adapter.opening(), stdout)
         while True:
             line = await anyio.to_thread.run_sync(_read_line, stdin, interactive)
             if line is None:
                 return 0
-            inbound = adapter.parse(line)
-            for attempt in range(BUSY_RETRIES):
-                try:
-                    result = await resources.engine.handle(inbound)
-                    break
-                except ConversationBusy:
-                    if attempt == BUSY_RETRIES - 1:
-                        raise
-                    await anyio.sleep(1)
-                except REDIS_DOWN:
-                    print("The bot's Redis is unreachable; check REDIS_URL.", file=stderr)
-                    return 1
-            print(adapter.render(result), file=stdout, end="\n\n", flush=True)
+            if not await _answer(resources, adapter, adapter.parse(line), stdout):
+                print("The bot's Redis is unreachable; check REDIS_URL.", file=stderr)
+                return 1
+
+
+async def _answer(
+    resources: Resources, adapter: TerminalAdapter, inbound: Inbound, stdout: TextIO
+) -> bool:
+    """Send one message and print the answer; False when Redis is unreachable."""
+    for attempt in range(BUSY_RETRIES):
+        try:
+            result = await resources.engine.handle(inbound)
+            break
+        except ConversationBusy:
+            if attempt == BUSY_RETRIES - 1:
+                raise
+            await anyio.sleep(1)
+        except REDIS_DOWN:
+            return False
+    print(adapter.render(result), file=stdout, end="\n\n", flush=True)
+    return True
 
 
 def _read_line(stdin: TextIO, interactive: bool) -> str | None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from conversation.types import Button, Channel, Identity, Inbound, TurnResult
 
 CONVERSATION_PREFIX = "terminal:"
+MENU_PAYLOAD = "menu"  # the payload of the dialogue's "Menu" button
 
 
 class TerminalAdapter:
@@ -46,6 +47,19 @@ class TerminalAdapter:
             identity=self.identity,
             locale=self.locale,
             received_at=now or datetime.now(UTC),
+        )
+
+    def opening(self) -> Inbound:
+        """What a new terminal chat sends first: a tap on "Menu", to show the choices."""
+        inbound = self.parse("")
+        return Inbound(
+            channel=inbound.channel,
+            conversation=inbound.conversation,
+            message_id=inbound.message_id,
+            payload=MENU_PAYLOAD,
+            identity=inbound.identity,
+            locale=inbound.locale,
+            received_at=inbound.received_at,
         )
 
     def render(self, result: TurnResult) -> str:
