@@ -21,7 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from app.errors import exception_handlers
 from app.resources import Resources, log_features, open_resources
-from app.routes import health, pages, webchat
+from app.routes import health, pages, pushes, webchat
 from app.settings import Settings
 from app.worker import start_in_process
 from templates import PAGES_DIR
@@ -59,13 +59,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.web_allowed_origins,
-                allow_methods=["POST"],
-                allow_headers=["Authorization", "Content-Type"],
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
                 max_age=600,
             )
         )
     app = Starlette(
-        routes=[*health.routes, *webchat.routes, *pages.routes],
+        routes=[*health.routes, *webchat.routes, *pushes.routes, *pages.routes],
         middleware=middleware,
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
