@@ -1,0 +1,126 @@
+"""The background sender: drains the outbox and hands each message to its channel.
+
+`python -m app worker` runs it as its own process (the Procfile's `worker:`); with
+no separate worker the web app runs the same consumer inside its lifespan through
+`start_in_process`. Several workers (and web processes) may run at once: the
+outbox gives each message to one of them and keeps each conversation in order.
+
+Senders are a dict from channel to an async function, passed in: web and terminal
+append to the web push log (the browser reads it over `GET /api/chat/events`);
+Telegram and WhatsApp have no sender yet, so their messages are retried and then
+dead-lettered with `ChannelUnavailable`. Registering a real sender is one entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+
+import redis.asyncio as aioredis
+
+from app.resources import open_redis
+from app.settings import Settings
+from channels.web_push import WebPushLog
+from conversation.outbox import ChannelUnavailable, Deliver, Outbox, OutboxMessage
+from conversation.types import Channel
+
+log = logging.getLogger(__name__)
+
+Sender = Callable[[OutboxMessage], Awaitable[None]]
+
+
+def default_senders(redis: aioredis.Redis, prefix: str) -> dict[Channel, Sender]:
+    pushes = WebPushLog(redis, prefix)
+    return {Channel.WEB: pushes.deliver, Channel.TERMINAL: pushes.deliver}
+
+
+def dispatcher(senders: Mapping[Channel, Sender]) -> Deliver:
+    """One deliver function for the outbox: look the channel up, send."""
+
+    async def deliver(message: OutboxMessage) -> None:
+        sender = senders.get(message.channel)
+        if sender is None:
+            raise ChannelUnavailable(f"no sender for channel {message.channel.value} yet")
+        await sender(message)
+
+    return deliver
+
+
+def consumer_name() -> str:
+    """Unique per process start, so a restarted worker never inherits a dead one's
+    pending messages by name: those are reclaimed once idle, like any crash."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+async def run_worker(
+    redis: aioredis.Redis,
+    *,
+    prefix: str,
+    stop: asyncio.Event,
+    consumer_name: str,
+    senders: Mapping[Channel, Sender] | None = None,
+    outbox: Outbox | None = None,
+) -> None:
+    """Deliver until `stop` is set. `outbox` lets tests and tuning pass their
+    own timings; by default the outbox's production defaults."""
+    outbox = outbox or Outbox(redis, prefix=prefix)
+    deliver = dispatcher(default_senders(redis, prefix) if senders is None else senders)
+    log.info("outbox worker %s started", consumer_name)
+    await outbox.run(deliver, consumer=consumer_name, stop=stop)
+    log.info("outbox worker %s stopped", consumer_name)
+
+
+def start_in_process(
+    redis: aioredis.Redis,
+    *,
+    prefix: str,
+    senders: Mapping[Channel, Sender] | None = None,
+    outbox: Outbox | None = None,
+) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """Run the worker as a task of the current event loop (the web process with
+    no separate worker). Stop it with `stop.set(); await task`."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_worker(
+            redis,
+            prefix=prefix,
+            stop=stop,
+            consumer_name=consumer_name(),
+            senders=senders,
+            outbox=outbox,
+        ),
+        name="outbox-worker",
+    )
+    task.add_done_callback(_log_crash)
+    return task, stop
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("outbox worker stopped on an error", exc_info=task.exception())
+
+
+async def _serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with open_redis(settings) as redis:
+            await run_worker(
+                redis, prefix=settings.redis_prefix, stop=stop, consumer_name=consumer_name()
+            )
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def main(settings: Settings) -> None:
+    """`python -m app worker`: `REDIS_URL`, or the embedded Valkey in `DATA_DIR`
+    (shared with the web process). SIGINT/SIGTERM finish the delivery in hand."""
+    asyncio.run(_serve(settings))
