@@ -71,6 +71,9 @@ class Catalogue:
     def keys(self, language: str) -> frozenset[str]:
         return frozenset(self._messages.get(language, {}))
 
+    def patterns(self, language: str) -> Mapping[str, str]:
+        return self._messages.get(language, {})
+
     def language_for(self, hint: str | None) -> str:
         """Best language for a hint such as 'hi-IN' or 'en_GB'."""
         if hint:

@@ -15,17 +15,29 @@ class Command(StrEnum):
     MENU = "menu"
     AGENT = "agent"
     STOP = "stop"
+    THANKS = "thanks"
 
 
 # whole-message commands, so "stop" inside a sentence is not a command
 _COMMANDS: dict[str, Command] = {
-    **dict.fromkeys(("menu", "main menu", "start", "/start", "/menu", "मेनू", "मेन्यू"), Command.MENU),
+    **dict.fromkeys(
+        (
+            "menu", "main menu", "start", "/start", "/menu", "मेनू", "मेन्यू", "hi", "hii", "hello",
+            "hey", "hola", "namaste", "namaskar", "नमस्ते", "नमस्कार", "good morning", "good evening",
+        ),
+        Command.MENU,
+    ),
     **dict.fromkeys(
         (
             "agent", "human", "person", "talk to us", "talk to a person", "support", "help me",
             "/agent", "एजेंट", "इंसान", "व्यक्ति", "किसी से बात", "किसी से बात करनी है",
         ),
         Command.AGENT,
+    ),
+    **dict.fromkeys(
+        ("thanks", "thank you", "thanks a lot", "thx", "ty", "ok thanks", "great thanks",
+         "shukriya", "dhanyavad", "धन्यवाद", "शुक्रिया"),
+        Command.THANKS,
     ),
     **dict.fromkeys(("stop", "quit", "exit", "bye", "/stop", "रुको", "बंद करो", "बस"), Command.STOP),
 }

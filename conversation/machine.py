@@ -214,6 +214,8 @@ def _on_message(t: _Turn, msg: Message) -> None:
         _show_menu(t)
     elif command is intents.Command.AGENT:
         _start_handoff(t)
+    elif command is intents.Command.THANKS:
+        t.say(T("thanks.reply"), options=menu_options())
     elif command is intents.Command.STOP:
         s.reset_task()
         t.say(T("stop.bye"), options=[_menu_option()])
@@ -238,12 +240,15 @@ def _on_payload(t: _Turn, payload: str) -> None:
             _start_action(t, target[0], keep_order=True)
         else:
             _start_action(t, target[0], keep_order=False)
-    elif payload not in s.offered:
-        _miss(t, T("button.stale"))
-    elif kind == "o":
+    elif kind == "o" and (value in s.verified or payload in s.offered):
+        # an order this conversation proved (or the channel's identity listed)
+        if s.step not in (Step.PICK_ORDER, Step.ASK_ORDER):
+            s.reset_task()  # "back to this order": show it, no task under way
         s.order = value
         s.remember_verified(value)
         t.effect = LoadOrder(value)
+    elif payload not in s.offered:
+        _miss(t, T("button.stale"))
     elif kind == "i":
         s.item = value
         t.effect = LoadOrder(s.order or "")
@@ -297,8 +302,7 @@ def _on_text(t: _Turn, text: str) -> None:
     if found is intents.Command.AGENT:
         _start_handoff(t)
     elif isinstance(found, Action):
-        name = "rr" if found is Action.RETURN else found.value
-        _start_action(t, name, keep_order=s.step is not Step.MENU and not number, number=number)
+        _start_action(t, found.value, keep_order=s.step is not Step.MENU and not number, number=number)
     elif number and s.step is Step.ASK_ORDER:
         _take_order_number(t, number)
     elif number:
@@ -392,7 +396,9 @@ def _start_action(t: _Turn, name: str, *, keep_order: bool, number: str | None =
         _ask_order(t)
 
 
-def _action_name(action: Action | None) -> Text:
+def _action_name(action: Action | None, either: bool = False) -> Text:
+    if either:
+        return T("action.return_or_replace")
     return T(f"action.{action.value}" if action else "action.track")
 
 
@@ -400,7 +406,8 @@ def _ask_order(t: _Turn) -> None:
     s = t.s
     s.step = Step.ASK_ORDER
     recent = [Option(T("order.button", number=n), f"o:{n}") for n in reversed(s.verified[-3:])]
-    t.say(T("order.ask", action=_action_name(s.action)), options=[*recent, _menu_option()])
+    t.say(T("order.ask", action=_action_name(s.action, s.either_return_or_replace)),
+          options=[*recent, _menu_option()])
 
 
 def _take_order_number(t: _Turn, number: str) -> None:
@@ -465,7 +472,7 @@ def _on_orders_found(t: _Turn, orders: tuple[Order, ...]) -> None:
     fitting = [o for o in orders if eligibility.fits(o, action, t.ctx.policy, t.ctx.now)]
     if not fitting:
         s.step = Step.ASK_ORDER
-        t.say(T("orders.none_fit", action=_action_name(action)),
+        t.say(T("orders.none_fit", action=_action_name(action, s.either_return_or_replace)),
               options=[_agent_option(), _menu_option()])
     elif len(fitting) == 1:
         s.order = fitting[0].number
@@ -478,7 +485,8 @@ def _on_orders_found(t: _Turn, orders: tuple[Order, ...]) -> None:
                      count=sum(i.quantity for i in o.items)), f"o:{o.number}")
             for o in fitting[:MAX_LISTED_ORDERS]
         ]
-        t.say(T("orders.pick", action=_action_name(action)), options=[*options, _menu_option()])
+        t.say(T("orders.pick", action=_action_name(action, s.either_return_or_replace)),
+              options=[*options, _menu_option()])
 
 
 # ---- with an order in hand ----------------------------------------------------
@@ -512,7 +520,8 @@ def _refused(t: _Turn, verdict: Verdict, order: Order, item: str | None = None) 
     reason = T(f"reason.{verdict.reason.value}", **_facts(verdict))
     s.refusal = f"{verdict.reason.value}: {_facts_text(verdict)}"
     _after_task(t)
-    lines = [T("refusal.header", action=_action_name(action), number=order.number)]
+    lines = [T("refusal.header", action=_action_name(action, s.either_return_or_replace),
+               number=order.number)]
     if item:
         lines.append(T("refusal.item", item=item))
     lines.append(reason)
@@ -677,7 +686,9 @@ def _item_task(t: _Turn, order: Order) -> None:
             return
         if len(possible) > 1:
             s.step = Step.PICK_ITEM
-            t.say(T("item.pick", action=_action_name(s.action)), options=[
+            action = T("action.return_or_replace_item") if s.either_return_or_replace else (
+                _action_name(s.action))
+            t.say(T("item.pick", action=action, number=order.number), options=[
                 *(Option(T("item.button", name=i.name, quantity=i.quantity), f"i:{i.line_id}")
                   for i in possible if i), _menu_option()])
             return
@@ -748,7 +759,9 @@ def _item_verdict(t: _Turn, order: Order, line_id: str) -> Verdict:
 
 def _refuse_items(t: _Turn, order: Order, verdicts: dict[str, Verdict]) -> None:
     s = t.s
-    lines: list[Text] = [T("refusal.header", action=_action_name(s.action), number=order.number)]
+    lines: list[Text] = [T("refusal.header", action=_action_name(s.action,
+                                                                 s.either_return_or_replace),
+                           number=order.number)]
     for line_id, verdict in verdicts.items():
         item = order.item(line_id)
         lines.append(T("refusal.item_reason", item=item.name if item else line_id,

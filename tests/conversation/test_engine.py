@@ -1,0 +1,137 @@
+"""The engine under redelivery, concurrency, restarts and a Redis that is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from conversation.catalogue import Catalogue
+from conversation.engine import Engine
+from conversation.keys import Keys
+from conversation.store import StoreUnavailable
+from conversation.tickets import TicketStore
+from conversation.types import Channel, Inbound
+from orders.demo import DemoBackend
+from orders.policy import Policy
+from tests.conversation.chat import Chat
+
+
+async def test_a_repeated_message_id_is_handled_once(chat: Chat, redis: aioredis.Redis) -> None:
+    await chat.say("hi")
+    first = await chat.send("blorp", message_id="provider-42")
+    again = await chat.send("blorp", message_id="provider-42")
+    assert again.duplicate and not first.duplicate
+    assert again.replies == first.replies  # a retried request gets the same answer
+    session = await chat.engine.store.load(chat.conversation)
+    assert session.misses == 1  # not 2
+    transcript = await chat.engine.store.transcript(chat.conversation)
+    assert [line["text"] for line in transcript if line["who"] == "shopper"] == ["hi", "blorp"]
+
+
+async def test_twenty_concurrent_messages_leave_a_consistent_session(chat: Chat) -> None:
+    await chat.say("hi")
+    results = await asyncio.gather(*(chat.send(f"blorp {n}") for n in range(20)))
+    assert all(r.replies[0].key == "not_understood" for r in results)
+    session = await chat.engine.store.load(chat.conversation)
+    assert session.misses == 20  # every turn saw the one before it: nothing lost
+    transcript = await chat.engine.store.transcript(chat.conversation)
+    shopper = [line["text"] for line in transcript if line["who"] == "shopper"]
+    assert sorted(shopper[1:]) == sorted(f"blorp {n}" for n in range(20))
+    # each bot answer follows the shopper line it answers (turns did not interleave)
+    for i, line in enumerate(transcript):
+        if line["who"] == "shopper":
+            assert transcript[i + 1]["who"] == "bot"
+
+
+async def test_different_conversations_do_not_wait_for_each_other(engine: Engine) -> None:
+    chats = [Chat(engine) for _ in range(10)]
+    results = await asyncio.gather(*(c.say("hi") for c in chats))
+    assert all(r.replies[-1].key == "menu.prompt" for r in results)
+
+
+async def test_a_repeated_confirm_carries_the_action_out_once(
+    chat: Chat, shop: DemoBackend
+) -> None:
+    await chat.say("return 100008")
+    await chat.say("+919812345678")
+    await chat.tap("Phone Case, Transparent × 1")
+    await chat.tap("Ordered by mistake")
+    assert chat.keys == ["confirm.return"]
+    taps = await asyncio.gather(*(chat.send("Yes", payload="yes") for _ in range(5)))
+    done = [t for t in taps if t.replies[0].key == "done.return"]
+    assert len(done) == 1  # the others found the button already used
+    order = await shop.get_order("100008")
+    assert order is not None and len(order.returns) == 1
+
+
+async def test_a_redelivered_confirm_returns_the_first_answer(
+    chat: Chat, shop: DemoBackend
+) -> None:
+    await chat.say("cancel 100001")
+    await chat.say("priya.sharma@example.in")
+    first = await chat.send("yes", payload="yes", message_id="tap-1")
+    second = await chat.send("yes", payload="yes", message_id="tap-1")
+    assert second.duplicate and second.replies == first.replies
+    order = await shop.get_order("100001")
+    assert order is not None and len(order.refunds) == 1
+
+
+async def test_session_survives_a_new_engine(
+    make_engine: Callable[..., Engine], chat: Chat
+) -> None:
+    await chat.say("track 100006")
+    assert chat.keys[-1] == "verify.ask_factor"
+    restarted = Chat(make_engine(), conversation=chat.conversation)
+    await restarted.say("vikram.singh@example.com")
+    assert restarted.keys == ["snapshot.header"]
+
+
+async def test_an_unreadable_or_old_session_starts_afresh(chat: Chat, redis: aioredis.Redis) -> None:
+    await chat.say("hi")
+    key = Keys().session(chat.conversation)
+    await redis.set(key, json.dumps({"v": 0, "step": "confirm"}))
+    await chat.say("blorp")
+    assert chat.keys[0] == "welcome"
+    await redis.set(key, b"\xff not json")
+    await chat.say("hi")
+    assert chat.keys[-1] == "menu.prompt"
+
+
+async def test_every_conversation_key_has_an_expiry(chat: Chat, redis: aioredis.Redis) -> None:
+    await chat.say("hi")
+    await chat.say("blorp")
+    keys = [k async for k in redis.scan_iter(match=f"*{chat.conversation}*")]
+    assert keys
+    for key in keys:
+        assert await redis.ttl(key) > 0, key
+
+
+async def test_redis_gone_is_a_clear_error_not_a_traceback(
+    shop: DemoBackend, catalogue: Catalogue
+) -> None:
+    dead = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    broken = Engine(dead, shop, policy=Policy(), catalogue=catalogue, tickets=TicketStore(dead))
+    with pytest.raises(StoreUnavailable):
+        await broken.handle(Inbound(Channel.WEB, "web:x", "m1", text="hi"))
+    await dead.aclose()
+
+
+async def test_an_ordinary_turn_costs_two_round_trips(
+    chat: Chat, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await chat.say("hi")
+    calls: list[str] = []
+    original = aioredis.Redis.execute_command
+
+    async def counting(self, *args, **options):  # type: ignore[no-untyped-def]
+        calls.append(str(args[0]))
+        return await original(self, *args, **options)
+
+    monkeypatch.setattr(aioredis.Redis, "execute_command", counting)
+    await chat.tap("Track order")  # a menu turn: no order looked up yet
+    assert chat.keys == ["order.ask"]
+    assert calls == ["EVALSHA", "EVALSHA"]
