@@ -18,7 +18,7 @@ WEB_CHAT_SECRET = "test-web-chat-secret"
 IDENTITY_SECRET = "test-shop-identity-secret"
 
 
-def make_settings(redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
+def make_settings(redis_url: str | None, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "redis_url": redis_url,
         "data_dir": data_dir,
