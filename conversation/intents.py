@@ -103,7 +103,9 @@ def order_number(text: str) -> str | None:
         lambda m: " " if len(re.sub(r"\D", "", m.group(0))) >= 10 else m.group(0), text
     )
     match = _ORDER_NUMBER.search(without_phones)
-    return match.group(1) if match else None
+    if not match:
+        return None
+    return "".join(str(unicodedata.digit(ch)) for ch in match.group(1))  # १००२३४ too
 
 
 def email(text: str) -> str | None:
