@@ -302,7 +302,8 @@ def _on_text(t: _Turn, text: str) -> None:
     if found is intents.Command.AGENT:
         _start_handoff(t)
     elif isinstance(found, Action):
-        _start_action(t, found.value, keep_order=s.step is not Step.MENU and not number, number=number)
+        keep = s.step is not Step.MENU and not number
+        _start_action(t, found.value, keep_order=keep, number=number)
     elif number and s.step is Step.ASK_ORDER:
         _take_order_number(t, number)
     elif number:

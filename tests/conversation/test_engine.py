@@ -90,7 +90,9 @@ async def test_session_survives_a_new_engine(
     assert restarted.keys == ["snapshot.header"]
 
 
-async def test_an_unreadable_or_old_session_starts_afresh(chat: Chat, redis: aioredis.Redis) -> None:
+async def test_an_unreadable_or_old_session_starts_afresh(
+    chat: Chat, redis: aioredis.Redis
+) -> None:
     await chat.say("hi")
     key = Keys().session(chat.conversation)
     await redis.set(key, json.dumps({"v": 0, "step": "confirm"}))
