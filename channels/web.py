@@ -214,7 +214,7 @@ def _validate(model: type[_M], data: Any) -> _M:
         return model.model_validate(data)
     except ValidationError as exc:
         details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
             for err in exc.errors(include_url=False, include_input=False)
         ]
         raise InvalidMessage("the request does not fit the expected fields", details) from exc
