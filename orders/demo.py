@@ -1,0 +1,413 @@
+"""The demo shop: an order back-end that keeps its orders in Redis.
+
+It stands in for a real shop, so it behaves like one: it re-checks every change
+against its own rules (it does not trust the bot), changes each order atomically
+(WATCH/MULTI, retried when another change got there first), and remembers each
+idempotency key for 7 days with the outcome it produced, so a repeated request
+returns that first outcome and changes nothing. A refused change is not
+remembered: it changed nothing, so asking again simply asks again.
+
+Keys (`prefix` defaults to "ohb:"; the order number is the hash tag, so one
+order's keys share a Redis Cluster slot):
+
+    {prefix}order:{<number>}                 the order as JSON
+    {prefix}idem:{<number>}:<key>            outcome of one change (TTL 7 days)
+    {prefix}orders:phone:<E.164>             set of order numbers
+    {prefix}orders:email:<lower-cased>       set of order numbers
+    {prefix}demo:loaded                      marker: the sample was loaded once
+
+What a change creates:
+- cancel: status cancelled; a paid prepaid order gets a `Refund` (cause
+  cancellation, processing, expected in 7 calendar days, to the original method),
+  whose id is the outcome's reference; cash on delivery has nothing to refund.
+- start_return: a `Return` "R-<number>-<n>", status requested, with no `Refund`
+  yet: the refund is "not started" until the return is received.
+- replace: a `Replacement` "X-<number>-<n>", status requested.
+- change_delivery: the new shipping address and/or requested delivery date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
+
+from .backend import ActionOutcome, ActionRefused, BackendUnavailable
+from .eligibility import (
+    Verdict,
+    check_cancel,
+    check_delivery_change,
+    check_replacement,
+    check_return,
+    local_date,
+    returnable_quantity,
+)
+from .models import (
+    Address,
+    Order,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundCause,
+    RefundStatus,
+    Replacement,
+    ReplacementStatus,
+    Return,
+    ReturnLine,
+    ReturnReason,
+    ReturnStatus,
+)
+from .phones import normalise_phone
+from .policy import CHANGES, Action, Policy
+
+IDEMPOTENCY_TTL = timedelta(days=7)
+REFUND_DAYS = 7
+"""A cancellation refund is expected within this many calendar days."""
+MAX_ATTEMPTS = 100
+"""WATCH retries before giving up; each failed attempt means another change won."""
+RECONNECT_ATTEMPTS = 3
+"""Tries per call when the connection drops (a server restart, an idle connection
+closed by a proxy). Safe for changes too: a retried change finds its own
+idempotency record if the first try did reach Redis."""
+RECONNECT_DELAY = 0.05
+
+_ORDER_NUMBER = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+Apply = Callable[[Order, datetime], tuple[Order, str | None]]
+T = TypeVar("T")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """Redis trouble is the shop being unreachable: say so, never half-answer."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise BackendUnavailable(f"demo shop store unreachable: {type(exc).__name__}") from exc
+
+
+async def _with_reconnect(operation: Callable[[], Awaitable[T]]) -> T:
+    """Run `operation`, again on a fresh connection if the old one was dropped."""
+    for attempt in range(1, RECONNECT_ATTEMPTS):
+        try:
+            return await operation()
+        except (RedisConnectionError, RedisTimeoutError):
+            await asyncio.sleep(RECONNECT_DELAY * attempt)
+    with _unavailable():
+        return await operation()
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def _refuse(number: str, action: Action, verdict: Verdict) -> ActionRefused:
+    return ActionRefused(f"order {number}: {action.value} refused ({verdict.reason.value})")
+
+
+class DemoBackend:
+    """Order back-end over Redis. `policy` holds the shop's own rules (window,
+    timezone) that every change is re-checked against; `clock` gives "now"."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        prefix: str = "ohb:",
+        clock: Callable[[], datetime] = _utc_now,
+        policy: Policy | None = None,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._clock = clock
+        self._policy = policy or Policy()
+
+    @property
+    def supports(self) -> frozenset[Action]:
+        return CHANGES
+
+    # keys ------------------------------------------------------------------------
+
+    def _order_key(self, number: str) -> str:
+        return f"{self._prefix}order:{{{number}}}"
+
+    def _idem_key(self, number: str, key: str) -> str:
+        return f"{self._prefix}idem:{{{number}}}:{key}"
+
+    def _phone_key(self, phone: str) -> str:
+        return f"{self._prefix}orders:phone:{phone}"
+
+    def _email_key(self, email: str) -> str:
+        return f"{self._prefix}orders:email:{email.strip().lower()}"
+
+    @property
+    def _marker_key(self) -> str:
+        return f"{self._prefix}demo:loaded"
+
+    # loading ---------------------------------------------------------------------
+
+    async def load(self, orders: Iterable[Order], *, replace: bool = False) -> bool:
+        """Store the orders unless they were stored before (so a restart keeps what
+        shoppers changed); `replace=True` drops the old ones first. True if stored."""
+        orders = list(orders)
+        with _unavailable():
+            if replace:
+                await self._clear()
+                await self._redis.set(self._marker_key, "loading")
+            elif not await self._redis.set(self._marker_key, "loading", nx=True):
+                return False
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for order in orders:
+                        pipe.set(self._order_key(order.number), order.model_dump_json())
+                        phone = normalise_phone(order.customer.phone)
+                        if phone:
+                            pipe.sadd(self._phone_key(phone), order.number)
+                        pipe.sadd(self._email_key(order.customer.email), order.number)
+                    pipe.set(
+                        self._marker_key,
+                        json.dumps({"orders": len(orders), "at": self._clock().isoformat()}),
+                    )
+                    await pipe.execute()
+            except BaseException:
+                await self._redis.delete(self._marker_key)
+                raise
+        return True
+
+    async def _clear(self) -> None:
+        prefix = _glob_escape(self._prefix)
+        for pattern in ("order:*", "orders:*", "idem:*"):
+            keys = [k async for k in self._redis.scan_iter(match=prefix + pattern, count=500)]
+            if keys:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.unlink(key)
+                    await pipe.execute()
+
+    # reading ---------------------------------------------------------------------
+
+    async def get_order(self, number: str) -> Order | None:
+        number = number.strip().removeprefix("#")
+        if not _ORDER_NUMBER.fullmatch(number):
+            return None
+        raw = await _with_reconnect(lambda: self._redis.get(self._order_key(number)))
+        return None if raw is None else Order.model_validate_json(raw)
+
+    async def find_orders(
+        self, *, phone: str | None = None, email: str | None = None
+    ) -> list[Order]:
+        """Orders of one shopper, newest first. With both phone and email, only
+        orders matching both: one proven identifier never unlocks another's orders."""
+        keys: list[str] = []
+        if phone is not None:
+            e164 = normalise_phone(phone)
+            if e164 is None:
+                return []
+            keys.append(self._phone_key(e164))
+        if email is not None:
+            if not email.strip():
+                return []
+            keys.append(self._email_key(email))
+        if not keys:
+            return []
+
+        async def read() -> list[Any]:
+            numbers = await self._redis.sinter(keys)
+            if not numbers:
+                return []
+            return list(await self._redis.mget([self._order_key(_text(n)) for n in numbers]))
+
+        raws = await _with_reconnect(read)
+        orders = [Order.model_validate_json(raw) for raw in raws if raw is not None]
+        return sorted(orders, key=lambda o: o.placed_at, reverse=True)
+
+    # changes ---------------------------------------------------------------------
+
+    async def cancel(self, number: str, *, idempotency_key: str) -> ActionOutcome:
+        def apply(order: Order, now: datetime) -> tuple[Order, str | None]:
+            verdict = check_cancel(order, self._policy, now)
+            if not verdict.ok:
+                raise _refuse(number, Action.CANCEL, verdict)
+            refunds = list(order.refunds)
+            reference = None
+            payment = order.payment
+            if payment.method is not PaymentMethod.COD and payment.status is PaymentStatus.PAID:
+                reference = f"RF-{order.number}-{len(refunds) + 1}"
+                refunds.append(
+                    Refund(
+                        refund_id=reference,
+                        cause=RefundCause.CANCELLATION,
+                        amount=payment.amount,
+                        method=payment.method,
+                        status=RefundStatus.PROCESSING,
+                        initiated_at=now,
+                        expected_by=local_date(now, self._policy) + timedelta(days=REFUND_DAYS),
+                    )
+                )
+            changed = order.model_copy(
+                update={"status": OrderStatus.CANCELLED, "cancelled_at": now, "refunds": refunds}
+            )
+            return changed, reference
+
+        return await self._change(number, Action.CANCEL, {}, idempotency_key, apply)
+
+    async def start_return(
+        self, number: str, lines: list[ReturnLine], *, idempotency_key: str
+    ) -> ActionOutcome:
+        def apply(order: Order, now: datetime) -> tuple[Order, str | None]:
+            if not lines:
+                raise ActionRefused(f"order {number}: a return needs at least one line")
+            wanted: dict[str, int] = {}
+            for line in lines:
+                wanted[line.line_id] = wanted.get(line.line_id, 0) + line.quantity
+            for line_id, quantity in wanted.items():
+                verdict = check_return(order, line_id, quantity, self._policy, now)
+                if not verdict.ok:
+                    raise _refuse(number, Action.RETURN, verdict)
+            return_id = f"R-{order.number}-{len(order.returns) + 1}"
+            created = Return(
+                return_id=return_id,
+                lines=list(lines),
+                status=ReturnStatus.REQUESTED,
+                created_at=now,
+            )
+            changed = order.model_copy(update={"returns": [*order.returns, created]})
+            return changed, return_id
+
+        request = {"lines": [line.model_dump(mode="json") for line in lines]}
+        return await self._change(number, Action.RETURN, request, idempotency_key, apply)
+
+    async def replace(
+        self,
+        number: str,
+        line_id: str,
+        quantity: int,
+        reason: ReturnReason,
+        *,
+        idempotency_key: str,
+    ) -> ActionOutcome:
+        def apply(order: Order, now: datetime) -> tuple[Order, str | None]:
+            verdict = check_replacement(order, line_id, reason, self._policy, now)
+            if not verdict.ok:
+                raise _refuse(number, Action.REPLACE, verdict)
+            left = returnable_quantity(order, line_id)
+            if not 1 <= quantity <= left:
+                raise ActionRefused(
+                    f"order {number}: replace refused (quantity {quantity}, {left} left)"
+                )
+            replacement_id = f"X-{order.number}-{len(order.replacements) + 1}"
+            created = Replacement(
+                replacement_id=replacement_id,
+                line_id=line_id,
+                quantity=quantity,
+                reason=reason,
+                status=ReplacementStatus.REQUESTED,
+                created_at=now,
+            )
+            changed = order.model_copy(update={"replacements": [*order.replacements, created]})
+            return changed, replacement_id
+
+        request = {"line_id": line_id, "quantity": quantity, "reason": reason.value}
+        return await self._change(number, Action.REPLACE, request, idempotency_key, apply)
+
+    async def change_delivery(
+        self,
+        number: str,
+        *,
+        address: Address | None = None,
+        delivery_date: date | None = None,
+        idempotency_key: str,
+    ) -> ActionOutcome:
+        def apply(order: Order, now: datetime) -> tuple[Order, str | None]:
+            if address is None and delivery_date is None:
+                raise ActionRefused(f"order {number}: nothing to change")
+            verdict = check_delivery_change(order, self._policy, now)
+            if not verdict.ok:
+                raise _refuse(number, Action.DELIVERY, verdict)
+            if delivery_date is not None and delivery_date <= local_date(now, self._policy):
+                raise ActionRefused(f"order {number}: delivery date must be after today")
+            update: dict[str, Any] = {}
+            if address is not None:
+                update["shipping_address"] = address
+            if delivery_date is not None:
+                update["requested_delivery_date"] = delivery_date
+            return order.model_copy(update=update), None
+
+        request = {
+            "address": address.model_dump(mode="json") if address else None,
+            "delivery_date": delivery_date.isoformat() if delivery_date else None,
+        }
+        return await self._change(number, Action.DELIVERY, request, idempotency_key, apply)
+
+    async def _change(
+        self,
+        number: str,
+        action: Action,
+        request: dict[str, Any],
+        idempotency_key: str,
+        apply: Apply,
+    ) -> ActionOutcome:
+        """Run `apply` on the stored order atomically, once per idempotency key."""
+        number = number.strip().removeprefix("#")
+        if not _ORDER_NUMBER.fullmatch(number):
+            raise ActionRefused("unknown order")
+        fingerprint = json.dumps({"action": action.value, **request}, sort_keys=True)
+        order_key, idem_key = self._order_key(number), self._idem_key(number, idempotency_key)
+        return await _with_reconnect(
+            lambda: self._transact(number, order_key, idem_key, fingerprint, apply)
+        )
+
+    async def _transact(
+        self, number: str, order_key: str, idem_key: str, fingerprint: str, apply: Apply
+    ) -> ActionOutcome:
+        """One optimistic transaction, retried while other changes win the race."""
+        for _ in range(MAX_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(order_key, idem_key)
+                    done = await pipe.get(idem_key)
+                    if done is not None:
+                        return _replay(done, fingerprint, number)
+                    raw = await pipe.get(order_key)
+                    if raw is None:
+                        raise ActionRefused(f"order {number} not found")
+                    changed, reference = apply(Order.model_validate_json(raw), self._clock())
+                    record = {
+                        "fingerprint": fingerprint,
+                        "reference": reference,
+                        "order": changed.model_dump(mode="json"),
+                    }
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(order_key, changed.model_dump_json())
+                    pipe.set(idem_key, json.dumps(record), ex=IDEMPOTENCY_TTL)
+                    await pipe.execute()
+                    return ActionOutcome(changed, reference)
+                except WatchError:
+                    await asyncio.sleep(0)
+        raise BackendUnavailable(f"order {number}: too many concurrent changes, try again")
+
+
+def _text(value: bytes | str) -> str:
+    """Works whether or not the client decodes responses."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _replay(raw: bytes | str, fingerprint: str, number: str) -> ActionOutcome:
+    record = json.loads(raw)
+    if record["fingerprint"] != fingerprint:
+        raise ActionRefused(f"order {number}: idempotency key reused for a different change")
+    return ActionOutcome(Order.model_validate(record["order"]), record["reference"])
