@@ -242,7 +242,9 @@ async def test_held_back_messages_are_not_taken_from_a_live_consumer(
 ) -> None:
     """A consumer waiting out a long back-off keeps its entries fresh, so another
     consumer does not take them over just because they sat idle."""
-    outbox = fast_outbox(redis, min_idle=0.08, retry=RetryPolicy(max_attempts=5, base=0.6, cap=0.6))
+    # Blocking reads time out at the server's tick (100 ms on Valkey), so touches
+    # come every 100-200 ms here: min_idle leaves room for that.
+    outbox = fast_outbox(redis, min_idle=0.4, retry=RetryPolicy(max_attempts=5, base=1.2, cap=1.2))
     owners: list[str] = []
 
     def failing_once(name: str) -> Callable[[OutboxMessage], Awaitable[None]]:
