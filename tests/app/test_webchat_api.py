@@ -293,3 +293,21 @@ async def test_readyz_and_healthz_when_redis_is_up(api: httpx.AsyncClient) -> No
     assert (await api.get("/healthz")).json() == {"status": "ok"}
     ready = await api.get("/readyz")
     assert (ready.status_code, ready.json()) == (200, {"redis": "ok"})
+
+
+async def test_a_busy_conversation_asks_the_client_to_retry(
+    api: httpx.AsyncClient, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another turn holds the conversation's lock longer than the engine waits."""
+    import conversation.store
+    from conversation.keys import Keys
+
+    token, conversation_key = await start_session(api)
+    monkeypatch.setattr(conversation.store, "LOCK_WAIT_S", 0.05)
+    await redis.set(Keys("ohb:").lock(conversation_key), "someone-else", px=5000)
+    busy = await send(api, token, "m1", text="menu")
+    assert_error(busy, 503, "busy")
+    assert busy.headers["retry-after"] == "1"
+
+    await redis.delete(Keys("ohb:").lock(conversation_key))
+    assert keys(await send(api, token, "m1", text="menu"))[-1] == "menu.prompt"
