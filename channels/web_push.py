@@ -89,7 +89,8 @@ class WebPushLog:
         """Add one message's replies; the new event id, or None if `message_id`
         is already in the log (a redelivery)."""
         data = json.dumps(replies_to_data(replies), ensure_ascii=False)
-        result = await self._append(
+        script: Any = self._append  # redis-py's scripts are untyped
+        result = await script(
             keys=[self.key(conversation)], args=[message_id, data, self._cap, self._ttl_s]
         )
         return None if result is None else _text(result)
@@ -103,7 +104,7 @@ class WebPushLog:
     ) -> list[PushEvent]:
         """Events after `after` (exclusive; all kept events when None), oldest first."""
         start = "-" if after is None else "(" + check_event_id(after)
-        entries = await self._redis.xrange(
+        entries: Any = await self._redis.xrange(
             self.key(conversation), start, "+", count=min(limit, MAX_READ)
         )
         return [_event(entry_id, fields) for entry_id, fields in entries]
@@ -114,7 +115,7 @@ class WebPushLog:
         """Like `read`, but wait up to `block` seconds for the first new event.
         Holds one Redis connection while it waits."""
         start = "0-0" if after is None else check_event_id(after)
-        response = await self._redis.xread(
+        response: Any = await self._redis.xread(
             {self.key(conversation): start},
             count=min(limit, MAX_READ),
             block=max(1, int(block * 1000)),

@@ -192,7 +192,7 @@ class RetryPolicy:
     cap: float = 120.0
 
     def delay(self, failures: int, rng: random.Random | None = None) -> float:
-        full = min(self.cap, self.base * 2 ** max(0, failures - 1))
+        full = min(self.cap, self.base * 2.0 ** max(0, failures - 1))
         jitter = rng.uniform(0, full / 2) if rng else random.uniform(0, full / 2)  # noqa: S311
         return full / 2 + jitter
 
@@ -263,12 +263,19 @@ class Outbox:
         self.stream_key = base
         self.dead_key = f"{base}:dead"
         self._tries_key = f"{base}:tries"
-        self._queue = lambda conversation: f"{base}:q:{conversation}"
-        self._lease = lambda conversation: f"{base}:lease:{conversation}"
-        self._dedup = lambda key: f"{base}:dedup:{key}"
         self._enqueue = redis.register_script(_ENQUEUE)
         self._finish = redis.register_script(_FINISH)
         self._release = redis.register_script(_RELEASE)
+
+    def _queue(self, conversation: str) -> str:
+        """The conversation's undelivered ids, oldest first."""
+        return f"{self.stream_key}:q:{conversation}"
+
+    def _lease(self, conversation: str) -> str:
+        return f"{self.stream_key}:lease:{conversation}"
+
+    def _dedup(self, key: str) -> str:
+        return f"{self.stream_key}:dedup:{key}"
 
     # --- producing --------------------------------------------------------------
 
@@ -296,7 +303,7 @@ class Outbox:
         if dedup_key is None:
             keys[2] = ""
         try:
-            result = await self._enqueue(keys=keys, args=args)
+            result = await _script(self._enqueue, keys, args)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             raise OutboxUnavailable("the outbox's Redis did not answer") from exc
         return _text(result)
@@ -310,7 +317,8 @@ class Outbox:
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The oldest `limit` dead letters, for the inbox or an operator."""
         letters = []
-        for entry_id, fields in await self._redis.xrange(self.dead_key, count=limit):
+        entries: Any = await self._redis.xrange(self.dead_key, count=limit)
+        for entry_id, fields in entries:
             data = {_text(k): v for k, v in fields.items()}
             message = _decode(_text(data["id"]), data, int(_text(data["attempts"])))
             letters.append(
@@ -400,7 +408,7 @@ class _Consumer:
         if self.held:
             wait = min(wait, min(h.due for h in self.held.values()) - time.time())
         wait = min(wait, self.next_reclaim - time.monotonic())
-        response = await self.r.xreadgroup(
+        response: Any = await self.r.xreadgroup(
             GROUP,
             self.name,
             {self.o.stream_key: ">"},
@@ -416,7 +424,7 @@ class _Consumer:
         claimed: list[tuple[str, str]] = []
         start = "0-0"
         for _page in range(10):
-            next_start, entries, *_deleted = await self.r.xautoclaim(
+            page: Any = await self.r.xautoclaim(
                 self.o.stream_key,
                 GROUP,
                 self.name,
@@ -424,6 +432,7 @@ class _Consumer:
                 start_id=start,
                 count=self.o._batch,
             )
+            next_start, entries = page[0], page[1]
             claimed += [(_text(i), _conversation_of(f)) for i, f in entries if f]
             start = _text(next_start)
             if start == "0-0":
@@ -461,7 +470,7 @@ class _Consumer:
         try:
             resume_at = await self._drain(conversation, finished)
         finally:
-            await self.o._release(keys=[lease_key], args=[token])
+            await _script(self.o._release, [lease_key], [token])
         others = [i for i in ids if i not in finished]
         if not others:
             return
@@ -495,7 +504,7 @@ class _Consumer:
             attempts, not_before = _parse_tries(await self.r.hget(self.o._tries_key, entry_id))
             if not_before > time.time():
                 return not_before
-            found = await self.r.xrange(self.o.stream_key, entry_id, entry_id)
+            found: Any = await self.r.xrange(self.o.stream_key, entry_id, entry_id)
             if not found:
                 log.warning("outbox: message %s was trimmed before delivery", entry_id)
                 await self._done(conversation, entry_id)
@@ -538,9 +547,10 @@ class _Consumer:
         return None
 
     async def _done(self, conversation: str, entry_id: str) -> None:
-        await self.o._finish(
-            keys=[self.o.stream_key, self.o._queue(conversation), self.o._tries_key],
-            args=[GROUP, entry_id],
+        await _script(
+            self.o._finish,
+            [self.o.stream_key, self.o._queue(conversation), self.o._tries_key],
+            [GROUP, entry_id],
         )
         self.held.pop(entry_id, None)
 
@@ -558,6 +568,11 @@ class _Consumer:
         await self.r.xadd(self.o.dead_key, dead, maxlen=self.o._maxlen, approximate=True)
         await self._done(conversation, entry_id)
         log.error("outbox: message %s dead-lettered after %d attempt(s)", entry_id, attempts)
+
+
+async def _script(script: Any, keys: list[str], args: list[Any]) -> Any:
+    """redis-py's scripts are untyped; this is the one place that says so."""
+    return await script(keys=keys, args=args)
 
 
 def _conversation_of(fields: Mapping[Any, Any]) -> str:
