@@ -73,6 +73,8 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         lifespan="on",
+        # Event streams stay open; without a limit a restart would wait for them.
+        timeout_graceful_shutdown=5,
     )
     return EXIT_OK
 

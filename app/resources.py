@@ -98,11 +98,18 @@ class Resources:
         async with self._setup_lock:
             if not self._shop_loaded:
                 try:
-                    await self.backend.load(self.shop, replace=False)
+                    stored = await self.backend.load(self.shop, replace=False)
                 except BackendUnavailable as exc:  # the demo shop lives in the same Redis
                     raise StoreUnavailable("Redis is unreachable") from exc
                 self._shop_loaded = True
-                log.info("demo shop: %d orders from %s", len(self.shop), self.settings.orders_file)
+                if stored:
+                    log.info(
+                        "demo shop: loaded %d orders from %s",
+                        len(self.shop),
+                        self.settings.orders_file,
+                    )
+                else:
+                    log.info("demo shop: already in Redis, with the changes shoppers made")
             await self.web_chat_secret()
 
 
