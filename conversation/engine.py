@@ -51,6 +51,7 @@ from .outbox import Outbox, replies_from_data, replies_to_data
 from .session import Session, Step
 from .store import REDIS_DOWN, SessionStore, StoreUnavailable, TranscriptLine
 from .tickets import Ticket, TicketStatus, TicketStore
+from .turn import Context, menu_options
 from .types import Button, Channel, Inbound, LinkButton, Reply, TurnResult
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class Engine:
         if session.step is Step.HANDED_OFF:
             await self._file_on_ticket(session, inbound, now)
 
-        ctx = machine.Context(
+        ctx = Context(
             now=now,
             policy=self._policy,
             supports=self._backend.supports,
@@ -331,10 +332,10 @@ class Engine:
             if session.ticket == ticket_id:
                 session.reset_task()
                 session.ticket = None
-                session.offered = [o.payload for o in machine.menu_options()]
+                session.offered = [o.payload for o in menu_options()]
             reply = self._render(session.locale, Say(
                 (T("handoff.resolved", ticket=ticket_id), T("menu.prompt")),
-                tuple(machine.menu_options()),
+                tuple(menu_options()),
             ))
             await self._store.finish(
                 ticket.conversation, f"resolve:{ticket_id}", begun.token, session,

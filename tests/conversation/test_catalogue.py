@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import conversation
-from conversation import machine
+from conversation import turn, views
 from conversation.catalogue import Catalogue, MissingText, T
 from orders.eligibility import Reason
 from orders.models import (
@@ -39,7 +39,7 @@ FAMILIES: dict[str, set[str]] = {
     "return_reason.": {m.value for m in ReturnReason},
     "reason.": {m.value for m in Reason},
     "action.": {m.value for m in Action},
-    "menu.": set(machine.MENU_ACTIONS) | {"return", "replace", "delivery", "refund", "cancel"},
+    "menu.": set(turn.MENU_ACTIONS) | {"return", "replace", "delivery", "refund", "cancel"},
     "confirm.": {m.value for m in CHANGES},
     "fulfilment.": {m.value for m in Fulfilment},
     "window_starts.": {"delivery", "order"},
@@ -63,8 +63,8 @@ def _keys_in_source() -> tuple[set[str], set[str]]:
                 if isinstance(head, ast.Constant):
                     prefixes.add(str(head.value))
                 else:  # the one computed family: verdict facts turned into words
-                    assert ast.unparse(arg) == "f'{_FACT_WORDS[name]}.{value}'", path
-                    prefixes |= {f"{family}." for family in machine._FACT_WORDS.values()}
+                    assert ast.unparse(arg) == "f'{FACT_WORDS[name]}.{value}'", path
+                    prefixes |= {f"{family}." for family in views.FACT_WORDS.values()}
     return literals, prefixes
 
 

@@ -21,10 +21,11 @@ from conversation.effects import (
     Verify,
 )
 from conversation.session import Session, Step
+from conversation.turn import Context
 from orders.policy import Action, Policy
 
 NOW = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
-CTX = machine.Context(now=NOW, policy=Policy(), supports=frozenset(Action))
+CTX = Context(now=NOW, policy=Policy(), supports=frozenset(Action))
 
 
 def run(session: Session, event):  # type: ignore[no-untyped-def]

@@ -1,0 +1,242 @@
+"""The tasks on an order in hand: each asks only for what it still needs, checks
+eligibility, asks for confirmation, and reports what the shop did."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from orders import eligibility
+from orders.eligibility import Verdict
+from orders.models import (
+    REPLACEMENT_REASONS,
+    Order,
+    PaymentMethod,
+    ReturnReason,
+)
+from orders.policy import Action
+
+from .catalogue import T
+from .effects import (
+    ActionRequest,
+    Carried,
+    CarryOut,
+    LoadOrder,
+    OpenTicket,
+    Option,
+    TicketKind,
+)
+from .session import Step
+from .turn import Turn, action_name, after_options, after_task, menu_option, miss, money
+from .views import refund_status, refuse_items, refused, snapshot
+
+MAX_QUANTITY_BUTTONS = 5
+
+
+DATE_CHOICES = 5
+
+
+MIN_ADDRESS_LENGTH = 15
+
+
+MAX_ADDRESS_LENGTH = 300
+
+
+def proceed(t: Turn, order: Order) -> None:
+    """Ask the next thing the task needs, or show what it asked for."""
+    s = t.s
+    match s.action:
+        case None | Action.TRACK:
+            snapshot(t, order)
+        case Action.REFUND:
+            refund_status(t, order)
+        case Action.CANCEL:
+            verdict = eligibility.check_cancel(order, t.ctx.policy, t.ctx.now)
+            if refused(t, verdict, order):
+                return
+            _confirm(t, ActionRequest(Action.CANCEL, order.number), order)
+        case Action.RETURN | Action.REPLACE:
+            _item_task(t, order)
+        case Action.DELIVERY:
+            _delivery_task(t, order)
+
+
+def _item_task(t: Turn, order: Order) -> None:
+    s, ctx = t.s, t.ctx
+    if s.item is None:
+        verdicts = {item.line_id: _item_verdict(t, order, item.line_id) for item in order.items}
+        possible = [order.item(line) for line, v in verdicts.items() if v.ok]
+        if not possible:
+            if len(order.items) == 1:
+                refused(t, verdicts[order.items[0].line_id], order)
+            else:
+                refuse_items(t, order, verdicts)
+            return
+        if len(possible) > 1:
+            s.step = Step.PICK_ITEM
+            action = T("action.return_or_replace_item") if s.either_return_or_replace else (
+                action_name(s.action))
+            t.say(T("item.pick", action=action, number=order.number), options=[
+                *(Option(T("item.button", name=i.name, quantity=i.quantity), f"i:{i.line_id}")
+                  for i in possible if i), menu_option()])
+            return
+        s.item = possible[0].line_id if possible[0] else None
+    item = order.item(s.item or "")
+    if item is None:
+        s.item = None
+        miss(t, T("button.stale"))
+        return
+
+    if s.either_return_or_replace:
+        can_return = eligibility.check_return(order, item.line_id, 1, ctx.policy, ctx.now).ok
+        can_replace = eligibility.check_replacement(order, item.line_id, None, ctx.policy,
+                                                    ctx.now).ok
+        if can_return and can_replace:
+            s.step = Step.PICK_RETURN_OR_REPLACE
+            t.say(T("rr.pick", item=item.name), options=[
+                Option(T("rr.return"), "rr:return"), Option(T("rr.replace"), "rr:replace"),
+                menu_option()])
+            return
+        s.action = Action.REPLACE if can_replace else Action.RETURN
+        s.either_return_or_replace = False
+
+    if s.quantity is None:
+        most = (eligibility.returnable_quantity(order, item.line_id)
+                if s.action is Action.RETURN else item.quantity)
+        if most > 1:
+            s.step = Step.PICK_QUANTITY
+            t.say(T("quantity.pick", item=item.name, most=most), options=[
+                *(Option(T("quantity.button", n=n), f"q:{n}")
+                  for n in range(1, min(most, MAX_QUANTITY_BUTTONS) + 1)), menu_option()])
+            return
+        s.quantity = 1
+
+    if s.reason is None:
+        reasons = list(ReturnReason) if s.action is Action.RETURN else [
+            r for r in ReturnReason if r in REPLACEMENT_REASONS]
+        s.step = Step.PICK_REASON
+        t.say(T("reason.pick", item=item.name), options=[
+            *(Option(T(f"return_reason.{r.value}"), f"r:{r.value}") for r in reasons),
+            menu_option()])
+        return
+
+    if s.action is Action.RETURN:
+        verdict = eligibility.check_return(order, item.line_id, s.quantity, ctx.policy, ctx.now)
+    else:
+        verdict = eligibility.check_replacement(order, item.line_id, s.reason, ctx.policy, ctx.now)
+        if verdict.ok and s.quantity > item.quantity:
+            s.quantity = None
+            miss(t, T("quantity.too_many", most=item.quantity))
+            return
+    if refused(t, verdict, order, item.name):
+        return
+    assert s.action is not None
+    _confirm(t, ActionRequest(s.action, order.number, item.line_id, s.quantity, s.reason), order)
+
+
+def _item_verdict(t: Turn, order: Order, line_id: str) -> Verdict:
+    ctx = t.ctx
+    ret = eligibility.check_return(order, line_id, 1, ctx.policy, ctx.now)
+    if t.s.action is Action.RETURN and not t.s.either_return_or_replace:
+        return ret
+    rep = eligibility.check_replacement(order, line_id, None, ctx.policy, ctx.now)
+    if t.s.action is Action.REPLACE:
+        return rep
+    return ret if ret.ok or not rep.ok else rep
+
+
+def _delivery_task(t: Turn, order: Order) -> None:
+    s, ctx = t.s, t.ctx
+    if refused(t, eligibility.check_delivery_change(order, ctx.policy, ctx.now), order):
+        return
+    if s.step is Step.ASK_ADDRESS and s.new_address is None:
+        t.say(T("delivery.ask_address"), options=[menu_option()])
+        return
+    if s.step is Step.PICK_DATE and s.new_date is None:
+        start = max(ctx.now.date() + timedelta(days=1),
+                    min((p.estimated_delivery for p in order.packages), default=ctx.now.date()))
+        days = [start + timedelta(days=n) for n in range(DATE_CHOICES)]
+        t.say(T("delivery.pick_date"), options=[
+            *(Option(T("delivery.date_button", date=d), f"dt:{d.isoformat()}") for d in days),
+            menu_option()])
+        return
+    if s.new_address is None and s.new_date is None:
+        s.step = Step.PICK_DELIVERY_CHANGE
+        t.say(T("delivery.pick"), options=[
+            Option(T("delivery.address"), "d:address"), Option(T("delivery.date"), "d:date"),
+            menu_option()])
+        return
+    _confirm(t, ActionRequest(Action.DELIVERY, order.number, address=s.new_address,
+                              delivery_date=s.new_date), order)
+
+
+def on_address(t: Turn, text: str) -> None:
+    address = " ".join(text.split())
+    if not (MIN_ADDRESS_LENGTH <= len(address) <= MAX_ADDRESS_LENGTH) or not any(
+        ch.isdigit() for ch in address
+    ):
+        miss(t, T("delivery.address_format", most=MAX_ADDRESS_LENGTH))
+        return
+    t.s.new_address = address
+    t.effect = LoadOrder(t.s.order or "")
+
+
+def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
+    s = t.s
+    s.step = Step.CONFIRM
+    automatic = t.ctx.policy.is_automatic(request.action, t.ctx.supports)
+    item = order.item(request.line_id or "")
+    summary = T(
+        f"confirm.{request.action.value}",
+        number=order.number,
+        item=item.name if item else "",
+        quantity=request.quantity or 0,
+        reason=T(f"return_reason.{request.reason.value}") if request.reason else "",
+        address=request.address or "",
+        date=request.delivery_date or t.ctx.now,
+    )
+    how = T("confirm.automatic") if automatic else T("confirm.request")
+    t.say(summary, how, options=[Option(T("button.yes"), "yes"), Option(T("button.no"), "no")])
+
+
+def confirmed(t: Turn) -> None:
+    s = t.s
+    if s.action is None or s.order is None:
+        miss(t, T("button.stale"))
+        return
+    request = ActionRequest(s.action, s.order, s.item, s.quantity, s.reason, s.new_address,
+                            s.new_date)
+    if t.ctx.policy.is_automatic(request.action, t.ctx.supports):
+        t.effect = CarryOut(request)
+    else:
+        t.effect = OpenTicket(TicketKind.REQUEST, s.order, True, request=request)
+
+
+def on_carried(t: Turn, event: Carried) -> None:
+    request, outcome = event.request, event.outcome
+    order = outcome.order
+    t.s.refusal = None
+    after_task(t)
+    item = order.item(request.line_id or "")
+    match request.action:
+        case Action.CANCEL:
+            lines = [T("done.cancel", number=order.number)]
+            refunds = [r for r in order.refunds if r.cause.value == "cancellation"]
+            if order.payment.method is PaymentMethod.COD or not refunds:
+                lines.append(T("done.cancel_nothing_to_refund"))
+            else:
+                refund = refunds[-1]
+                lines.append(T("done.cancel_refund", amount=money(t, order, refund.amount),
+                               method=T(f"payment_method.{refund.method.value}"),
+                               date=refund.expected_by or t.ctx.now))
+        case Action.RETURN:
+            lines = [T("done.return", id=outcome.reference or "", item=item.name if item else "",
+                       quantity=request.quantity or 1),
+                     T("done.return_pickup"), T("done.return_shipping_fee")]
+        case Action.REPLACE:
+            lines = [T("done.replace", id=outcome.reference or "",
+                       item=item.name if item else ""), T("done.replace_pickup")]
+        case _:
+            lines = [T("done.delivery_address", address=request.address)
+                     if request.address else T("done.delivery_date",
+                                               date=request.delivery_date or t.ctx.now)]
+    t.say(*lines, options=after_options(t.s))

@@ -1,0 +1,163 @@
+"""What every step of the dialogue shares: the context of a turn, the turn being
+built, the common buttons, and asking again when the shopper was not understood."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from orders.models import (
+    Order,
+)
+from orders.policy import Action, Policy
+
+from .catalogue import T, Text
+from .effects import (
+    CarryOut,
+    FindOrders,
+    Link,
+    LoadOrder,
+    OpenTicket,
+    Option,
+    Say,
+    Transition,
+    Verify,
+)
+from .hours import BusinessHours
+from .session import Session, Step
+
+MISSES_BEFORE_OFFERING_A_PERSON = 2
+
+
+MENU_ACTIONS = ("track", "cancel", "rr", "refund", "delivery")
+
+
+ACTIONS_BY_PAYLOAD = {
+    "track": Action.TRACK,
+    "cancel": Action.CANCEL,
+    "rr": Action.RETURN,
+    "return": Action.RETURN,
+    "replace": Action.REPLACE,
+    "refund": Action.REFUND,
+    "delivery": Action.DELIVERY,
+}
+
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    now: datetime
+    policy: Policy
+    supports: frozenset[Action]
+    hours: BusinessHours = field(default_factory=lambda: BusinessHours({}, ZoneInfo("UTC")))
+    languages: tuple[str, ...] = ("en",)
+    return_policy_url: str | None = None
+
+
+class Turn:
+    """Collects what one step says and asks for."""
+
+    def __init__(self, session: Session, ctx: Context) -> None:
+        self.s = session
+        self.ctx = ctx
+        self.says: list[Say] = []
+        self.effect: CarryOut | FindOrders | LoadOrder | Verify | OpenTicket | None = None
+
+    def say(
+        self,
+        *lines: Text,
+        options: tuple[Option, ...] | list[Option] = (),
+        links: tuple[Link, ...] | list[Link] = (),
+    ) -> None:
+        self.says.append(Say(tuple(lines), tuple(options), tuple(links)))
+
+    def result(self) -> Transition:
+        return Transition(self.s, self.says, self.effect)
+
+
+def menu_options() -> list[Option]:
+    return [Option(T(f"menu.{name}"), f"m:{name}") for name in MENU_ACTIONS] + [agent_option()]
+
+
+def agent_option() -> Option:
+    return Option(T("menu.agent"), "agent")
+
+
+def menu_option() -> Option:
+    return Option(T("button.menu"), "menu")
+
+
+def show_menu(t: Turn, *, reset: bool = True) -> None:
+    if reset:
+        t.s.reset_task()
+    t.say(T("menu.prompt"), options=menu_options())
+
+
+def action_name(action: Action | None, either: bool = False) -> Text:
+    if either:
+        return T("action.return_or_replace")
+    return T(f"action.{action.value}" if action else "action.track")
+
+
+def ask_order(t: Turn) -> None:
+    s = t.s
+    s.step = Step.ASK_ORDER
+    recent = [Option(T("order.button", number=n), f"o:{n}") for n in reversed(s.verified[-3:])]
+    t.say(T("order.ask", action=action_name(s.action, s.either_return_or_replace)),
+          options=[*recent, menu_option()])
+
+
+def ask_factor(t: Turn, number: str) -> None:
+    t.s.step = Step.ASK_FACTOR
+    t.s.candidate = number
+    t.say(T("verify.ask_factor", number=number), options=[menu_option()])
+
+
+def after_task(t: Turn) -> None:
+    """The task is over (done, declined or refused); the order stays in context."""
+    order = t.s.order
+    refusal = t.s.refusal
+    t.s.reset_task()
+    t.s.order = order
+    t.s.refusal = refusal
+    t.s.step = Step.SNAPSHOT if order else Step.MENU
+
+
+def after_options(s: Session) -> list[Option]:
+    options = [Option(T("button.this_order"), f"o:{s.order}")] if s.order else []
+    return [*options, menu_option()]
+
+
+def money(t: Turn, order: Order, amount: Decimal) -> str:
+    symbol = t.ctx.policy.currency_symbol.get(order.currency)
+    return f"{symbol}{amount:,.2f}" if symbol else f"{amount:,.2f} {order.currency}"
+
+
+def miss(t: Turn, why: Text) -> None:
+    t.s.misses += 1
+    t.say(why)
+    reprompt(t)
+    if t.s.misses >= MISSES_BEFORE_OFFERING_A_PERSON:
+        t.say(T("offer.person"), options=[agent_option(), menu_option()])
+
+
+def reprompt(t: Turn) -> None:
+    """Ask the current question again, from what the session holds."""
+    s = t.s
+    match s.step:
+        case Step.MENU | Step.HANDED_OFF:
+            show_menu(t, reset=False)
+        case Step.ASK_ORDER:
+            ask_order(t)
+        case Step.ASK_FACTOR:
+            ask_factor(t, s.candidate or "")
+        case Step.ASK_ISSUE:
+            t.say(T("handoff.ask_issue"), options=[menu_option()])
+        case Step.PICK_ORDER:
+            t.effect = FindOrders(s.phone, s.email)
+        case _ if s.order:
+            t.effect = LoadOrder(s.order)
+        case _:
+            show_menu(t)
