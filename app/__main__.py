@@ -87,10 +87,10 @@ async def _tickets(settings: Settings, action: str, ticket_id: str | None) -> in
         try:
             if action == "list":
                 open_tickets = await resources.tickets.list_open()
-                for ticket in open_tickets:
+                for listed in open_tickets:
                     print(
-                        f"{ticket.id}  {ticket.kind:<8} {ticket.channel:<9} "
-                        f"order {ticket.order or '-':<10} {ticket.created_at:%Y-%m-%d %H:%M}"
+                        f"{listed.id}  {listed.kind:<8} {listed.channel:<9} "
+                        f"order {listed.order or '-':<10} {listed.created_at:%Y-%m-%d %H:%M}"
                     )
                 print(f"{len(open_tickets)} open ticket(s)", file=sys.stderr)
                 return EXIT_OK
@@ -133,10 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "worker":
         from app.worker import main as worker_main
 
-        result = worker_main(settings)
-        if asyncio.iscoroutine(result):
-            result = asyncio.run(result)
-        return result if isinstance(result, int) else EXIT_OK
+        worker_main(settings)
+        return EXIT_OK
     if command == "chat":
         from app.terminal_chat import ChatError, run
 

@@ -8,6 +8,7 @@ client sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -31,7 +32,7 @@ def error_response(
     code: str,
     message: str,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     details: list[dict[str, Any]] | None = None,
 ) -> JSONResponse:
     error: dict[str, Any] = {"code": code, "message": message}

@@ -88,7 +88,9 @@ class Resources:
                 fresh = secrets.token_urlsafe(32)
                 # SET NX GET: one round trip; returns the older secret if there was one.
                 older = await self.redis.set(self.web_chat_secret_key, fresh, nx=True, get=True)
-                self._web_chat_secret = older.decode() if older is not None else fresh
+                if isinstance(older, bytes):
+                    older = older.decode()
+                self._web_chat_secret = older if isinstance(older, str) else fresh
         return self._web_chat_secret
 
     async def ready(self) -> None:

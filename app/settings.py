@@ -36,20 +36,20 @@ class Settings(BaseSettings):
 
     # Where the web process listens and how providers reach it.
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=1, le=65535)
     public_url: str = Field(
-        "http://localhost:8000", description="the public base URL providers call"
+        default="http://localhost:8000", description="the public base URL providers call"
     )
 
     # State.
     redis_url: SecretStr | None = Field(
-        None, description="without it, an embedded Valkey keeps its data in DATA_DIR"
+        default=None, description="without it, an embedded Valkey keeps its data in DATA_DIR"
     )
     redis_prefix: str = "ohb:"
     data_dir: Path = Path("data")
-    session_idle_minutes: int = Field(30, ge=1)
+    session_idle_minutes: int = Field(default=30, ge=1)
     worker_in_process: bool | None = Field(
-        None,
+        default=None,
         description="run the outbox sender inside the web process; "
         "unset: yes with the embedded Valkey, no with REDIS_URL (run `worker:` instead)",
     )
@@ -71,10 +71,11 @@ class Settings(BaseSettings):
 
     # Web chat.
     web_chat_secret: SecretStr | None = Field(
-        None, description="signs web chat tokens; generated once and kept in Redis when unset"
+        default=None,
+        description="signs web chat tokens; generated once and kept in Redis when unset",
     )
     web_identity_secret: SecretStr | None = Field(
-        None, description="shared with the shop, which signs customer ids with it"
+        default=None, description="shared with the shop, which signs customer ids with it"
     )
     web_allowed_origins: Annotated[list[str], NoDecode] = []
 
@@ -83,7 +84,7 @@ class Settings(BaseSettings):
     inbox_admin_password: SecretStr | None = None
 
     # The merchant's policy and links.
-    return_window_days: int = Field(30, ge=0)
+    return_window_days: int = Field(default=30, ge=0)
     return_window_starts: Literal["delivery", "order"] = "delivery"
     allowed_actions: Annotated[frozenset[Action], NoDecode] = frozenset(Action)
     manual_actions: Annotated[frozenset[Action], NoDecode] = frozenset({Action.REPLACE})

@@ -57,7 +57,7 @@ async def _conversation_id(
     if resume:
         last = await resources.redis.get(_last_key(resources.settings))
         if last is not None:
-            return str(last.decode())
+            return last.decode() if isinstance(last, bytes) else str(last)
         print("No earlier terminal conversation; starting a new one.", file=stderr)
     return uuid.uuid4().hex[:12]
 
