@@ -65,6 +65,8 @@ def _configure_logging(settings: Settings) -> None:
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
     import uvicorn
 
+    from app.logs import uvicorn_log_config
+
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -75,6 +77,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         lifespan="on",
         # Event streams stay open; without a limit a restart would wait for them.
         timeout_graceful_shutdown=5,
+        log_config=uvicorn_log_config(),
     )
     return EXIT_OK
 

@@ -147,6 +147,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             hours=BusinessHours.parse(settings.business_hours, settings.timezone),
             outbox=outbox,
             return_policy_url=settings.return_policy_url,
+            support_url=settings.support_url,
         )
         resources = Resources(settings, client, backend, catalogue, tickets, engine, shop)
         try:

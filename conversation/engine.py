@@ -75,6 +75,7 @@ class Engine:
         hours: BusinessHours | None = None,
         outbox: Outbox | None = None,
         return_policy_url: str | None = None,
+        support_url: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._redis = redis
@@ -88,6 +89,7 @@ class Engine:
         self._hours = hours or BusinessHours.parse("", policy.timezone)
         self._outbox = outbox
         self._return_policy_url = return_policy_url
+        self._support_url = support_url
         self._clock = clock
 
     @property
@@ -131,6 +133,7 @@ class Engine:
             hours=self._hours,
             languages=self._catalogue.languages,
             return_policy_url=self._return_policy_url,
+            support_url=self._support_url,
         )
         message = Message(inbound.text, inbound.payload, inbound.has_media or inbound.has_location)
         transition = machine.step(session, message, ctx)

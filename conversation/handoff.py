@@ -11,7 +11,7 @@ from .effects import (
     TicketOpened,
 )
 from .session import Step
-from .turn import Turn, action_name, after_options, after_task, menu_option, miss
+from .turn import Turn, action_name, after_options, after_task, menu_option, miss, support_links
 
 MIN_ISSUE_LENGTH = 3
 
@@ -38,6 +38,10 @@ def on_issue(t: Turn, text: str) -> None:
         miss(t, T("handoff.issue_too_short"))
         return
     order = s.order or intents.order_number(issue)
+    if not s.order and order and intents.normalise(issue).lstrip("#") == order:
+        s.order = order  # only the order number: keep it and ask for the issue itself
+        t.say(T("handoff.ask_issue_for_order", number=order), options=[menu_option()])
+        return
     t.effect = OpenTicket(
         TicketKind.HANDOFF,
         order,
@@ -58,7 +62,7 @@ def on_ticket_opened(t: Turn, event: TicketOpened) -> None:
         s.ticket = event.ticket_id
         s.ticket_acknowledged = False
         s.refusal = None
-        t.say(T("handoff.opened", ticket=event.ticket_id), when)
+        t.say(T("handoff.opened", ticket=event.ticket_id), when, links=support_links(t))
     else:
         after_task(t)
         t.say(T("request.opened", ticket=event.ticket_id,

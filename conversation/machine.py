@@ -86,6 +86,7 @@ from .turn import (
     miss,
     reprompt,
     show_menu,
+    support_links,
 )
 
 MAX_FACTOR_FAILURES = 3
@@ -126,7 +127,8 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
             after_task(t)
             t.say(T("action.refused_by_shop"), options=[agent_option(), menu_option()])
         case ShopUnavailable():
-            t.say(T("shop.unavailable"), options=[agent_option(), menu_option()])
+            t.say(T("shop.unavailable"), options=[agent_option(), menu_option()],
+                  links=support_links(t))
         case TicketOpened():
             on_ticket_opened(t, event)
     return t.result()

@@ -54,6 +54,7 @@ class Context:
     hours: BusinessHours = field(default_factory=lambda: BusinessHours({}, ZoneInfo("UTC")))
     languages: tuple[str, ...] = ("en",)
     return_policy_url: str | None = None
+    support_url: str | None = None
 
 
 class Turn:
@@ -161,3 +162,8 @@ def reprompt(t: Turn) -> None:
             t.effect = LoadOrder(s.order)
         case _:
             show_menu(t)
+
+
+def support_links(t: Turn) -> list[Link]:
+    """The shop's own help pages, where the merchant has one."""
+    return [Link(T("link.support"), t.ctx.support_url)] if t.ctx.support_url else []

@@ -535,3 +535,29 @@ async def test_idle_session_goes_back_to_the_menu(chat: Chat, clock: Clock) -> N
     await chat.send(payload="i:1")  # the old button
     assert chat.keys[0] == "session.welcome_back"
     assert "button.stale" in chat.keys
+
+
+async def test_hand_off_with_only_an_order_number_asks_for_the_issue(
+    chat: Chat, redis
+) -> None:
+    await chat.say("agent")
+    await chat.say("#100003")
+    assert chat.keys == ["handoff.ask_issue_for_order"]
+    assert await TicketStore(redis).list_open() == []
+    await chat.say("The courier says the address is wrong")
+    ticket = (await TicketStore(redis).list_open())[0]
+    assert ticket.order == "100003" and ticket.issue == "The courier says the address is wrong"
+
+
+async def test_support_and_return_policy_links_when_the_merchant_has_them(
+    make_engine: Callable[..., Engine],
+) -> None:
+    chat = Chat(make_engine(support_url="https://shop.example/help",
+                            return_policy_url="https://shop.example/returns"))
+    await open_order(chat, "Return or replace", DELIVERED_LONG_AGO)
+    assert [(link.label, link.url) for link in chat.links] == [
+        ("Return policy", "https://shop.example/returns")]
+    await chat.tap("Talk to a person")
+    await chat.say("It was a gift")
+    assert [(link.label, link.url) for link in chat.links] == [
+        ("Help centre", "https://shop.example/help")]
