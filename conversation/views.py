@@ -13,6 +13,7 @@ from orders.models import (
     RefundStatus,
     ReturnStatus,
 )
+from orders.policy import Action
 
 from .catalogue import T, Text
 from .effects import (
@@ -127,15 +128,17 @@ def refused(t: Turn, verdict: Verdict, order: Order, item: str | None = None) ->
     if verdict.ok:
         return False
     s = t.s
-    action = s.action
+    what = action_name(s.action, s.either_return_or_replace)
+    cancelling = s.action is Action.CANCEL
     reason = T(f"reason.{verdict.reason.value}", **_facts(verdict))
     s.refusal = f"{verdict.reason.value}: {_facts_text(verdict)}"
     after_task(t)
-    lines = [T("refusal.header", action=action_name(action, s.either_return_or_replace),
-               number=order.number)]
+    lines = [T("refusal.header", action=what, number=order.number)]
     if item:
         lines.append(T("refusal.item", item=item))
     lines.append(reason)
+    if cancelling and verdict.reason.value == "already_shipped":
+        lines.append(T("refusal.cancel_after_shipping"))
     links = [Link(T("link.return_policy"), url)] if (url := _policy_url(t, verdict)) else []
     t.say(*lines, T("refusal.offer_person"),
           options=[Option(T("button.agent_with_reason"), "agent"), *after_options(s)],

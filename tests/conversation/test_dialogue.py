@@ -561,3 +561,20 @@ async def test_support_and_return_policy_links_when_the_merchant_has_them(
     await chat.say("It was a gift")
     assert [(link.label, link.url) for link in chat.links] == [
         ("Help centre", "https://shop.example/help")]
+
+
+async def test_refusing_to_cancel_a_shipped_order_says_what_is_still_possible(
+    chat: Chat,
+) -> None:
+    await open_order(chat, "Cancel", OUT_FOR_DELIVERY)
+    assert "Once it arrives, you can return it" in chat.text
+    await chat.say("menu")
+    await chat.tap("Change delivery")
+    await chat.tap("Order #100006")  # proven once in this chat: no second factor again
+    assert chat.keys == ["refusal.header"]
+    assert "Once it arrives" not in chat.text  # a delivery change is not a cancellation
+
+
+async def test_return_or_replace_refusal_names_both(chat: Chat) -> None:
+    await open_order(chat, "Return or replace", DELIVERED_LONG_AGO)
+    assert "I can't return or replace items from order #100009" in chat.text
