@@ -118,6 +118,7 @@ class Message:
     text: str = ""
     payload: str | None = None
     has_media: bool = False
+    newly_proven: bool = False  # the channel proved who this is, just now (a shared contact)
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,7 @@ class Engine:
             session.order = None
             says.append(Say((T("session.welcome_back"),)))
         session.last_seen = now
-        self._apply_identity(session, inbound)
+        newly_proven = self._apply_identity(session, inbound)
 
         if session.step is Step.HANDED_OFF:
             await self._file_on_ticket(session, inbound, now)
@@ -135,7 +135,8 @@ class Engine:
             return_policy_url=self._return_policy_url,
             support_url=self._support_url,
         )
-        message = Message(inbound.text, inbound.payload, inbound.has_media or inbound.has_location)
+        message = Message(inbound.text, inbound.payload, inbound.has_media or inbound.has_location,
+                          newly_proven)
         transition = machine.step(session, message, ctx)
         says.extend(transition.says)
         for _ in range(MAX_EFFECTS_PER_TURN):
@@ -156,14 +157,17 @@ class Engine:
         )
         return TurnResult(replies, handed_off=session.step is Step.HANDED_OFF)
 
-    def _apply_identity(self, session: Session, inbound: Inbound) -> None:
+    def _apply_identity(self, session: Session, inbound: Inbound) -> bool:
+        """Remember what the channel proved; True when that is new to this session."""
         identity = inbound.identity
         if identity is None:
-            return
+            return False
+        before = (session.phone, session.email)
         if identity.phone and (phone := normalise_phone(identity.phone)):
             session.phone = phone
         if identity.email:
             session.email = identity.email.strip().casefold()
+        return (session.phone, session.email) != before
 
     async def _file_on_ticket(self, session: Session, inbound: Inbound, now: datetime) -> None:
         """While a person has the conversation, the shopper's words go to the ticket;

@@ -150,6 +150,10 @@ def _on_message(t: Turn, msg: Message) -> None:
             t.say(T("handoff.added", ticket=s.ticket or ""))
         return
 
+    if msg.newly_proven and not msg.text.strip() and msg.payload is None:
+        _on_proven(t)
+        return
+
     payload = msg.payload
     if payload is None and s.offered and (n := intents.choice_number(msg.text)) is not None:
         if 1 <= n <= len(s.offered):
@@ -179,6 +183,19 @@ def _on_message(t: Turn, msg: Message) -> None:
         t.say(T("stop.bye"), options=[menu_option()])
     else:
         _on_text(t, msg.text)
+
+
+def _on_proven(t: Turn) -> None:
+    """A shared contact proved who this is: carry on with the task without asking
+    for an order number or a second factor."""
+    s = t.s
+    t.say(T("identity.thanks"))
+    if s.action and s.step in (Step.ASK_ORDER, Step.ASK_FACTOR):
+        s.candidate = None
+        s.step = Step.PICK_ORDER
+        t.effect = FindOrders(s.phone, s.email)
+    else:
+        show_menu(t)
 
 
 def _on_payload(t: Turn, payload: str) -> None:

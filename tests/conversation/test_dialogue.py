@@ -578,3 +578,14 @@ async def test_refusing_to_cancel_a_shipped_order_says_what_is_still_possible(
 async def test_return_or_replace_refusal_names_both(chat: Chat) -> None:
     await open_order(chat, "Return or replace", DELIVERED_LONG_AGO)
     assert "I can't return or replace items from order #100009" in chat.text
+
+
+async def test_identity_proven_mid_conversation_skips_the_questions(chat: Chat) -> None:
+    await chat.say("hi")
+    await chat.tap("Refund status")
+    assert chat.keys == ["order.ask"]
+    chat.identity = Identity(phone="+91 98123 45678")  # e.g. a Telegram contact just shared
+    await chat.say("")
+    assert chat.keys == ["identity.thanks", "orders.pick"]
+    await chat.say("")  # proven already: nothing new, an empty message is just not understood
+    assert chat.keys[0] == "not_understood"
