@@ -47,7 +47,7 @@ class _Formatter(string.Formatter):
         if isinstance(value, date):
             months = self._catalogue.text(self._language, "format.months").split()
             return f"{value.day} {months[value.month - 1]} {value.year}"
-        return super().format_field(value, format_spec)
+        return str(super().format_field(value, format_spec))
 
 
 class Catalogue:

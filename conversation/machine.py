@@ -109,11 +109,13 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
             t.s.reset_task()
             t.s.order = None
             t.say(T("order.gone"), options=menu_options())
-        case OrderLoaded(order=order) | Verified(order=order):
-            if isinstance(event, Verified):
-                t.s.factor_failures = 0
-                t.s.candidate = None
-                t.s.remember_verified(order.number)
+        case Verified(order=order):
+            t.s.factor_failures = 0
+            t.s.candidate = None
+            t.s.remember_verified(order.number)
+            t.s.order = order.number
+            proceed(t, order)
+        case OrderLoaded(order=Order() as order):
             t.s.order = order.number
             proceed(t, order)
         case NotVerified(order_locked=locked):

@@ -45,6 +45,10 @@ class Ticket(BaseModel):
     transcript: list[dict[str, str]] = []
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class TicketNotFound(KeyError):
     pass
 
@@ -84,7 +88,7 @@ class TicketStore:
     async def _list(self, status: TicketStatus) -> list[Ticket]:
         try:
             ids = await self._redis.zrevrange(self._keys.tickets_by_status(status), 0, 199)
-            tickets = [await self.get(i.decode() if isinstance(i, bytes) else i) for i in ids]
+            tickets = [await self.get(_text(i)) for i in ids]
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc
         return [t for t in tickets if t is not None]
