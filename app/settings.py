@@ -8,6 +8,7 @@ Redis URLs carry a password.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +20,7 @@ import orders
 from conversation.hours import BusinessHours
 from orders.policy import Action, Policy
 
+ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:\d{1,5})?|https?://\[[0-9a-f:.]+\](:\d{1,5})?")
 SAMPLE_ORDERS_FILE = Path(orders.__file__).resolve().parent / "data" / "demo_orders.json"
 
 
@@ -99,6 +101,19 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("web_allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        """A browser's `Origin` is `scheme://host[:port]`, lower case, no slash: an
+        entry written as `https://Shop.example.com/` would otherwise never match."""
+        origins = []
+        for entry in value:
+            origin = entry.rstrip("/").lower()
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(f"{entry!r} is not an origin such as https://shop.example.com")
+            origins.append(origin)
+        return origins
 
     @field_validator("public_url", "telegram_api_url", "twilio_api_url")
     @classmethod
