@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 import orders
+from channels.whatsapp_content import ContentTemplates
 from conversation.hours import BusinessHours
 from orders.policy import Action, Policy
 
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_whatsapp_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    twilio_content_templates: ContentTemplates = Field(
+        default_factory=ContentTemplates,
+        description="JSON: the merchant's Content template SIDs (see channels/whatsapp_content.py)",
+    )
 
     # Web chat.
     web_chat_secret: SecretStr | None = Field(
