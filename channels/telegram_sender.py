@@ -1,0 +1,220 @@
+"""Sending outbox messages to Telegram with python-telegram-bot's `Bot`.
+
+The outbox hands over one message (one turn's replies, or a staff reply) and
+retries or dead-letters on our errors:
+
+- 429 (`RetryAfter`): wait the `retry_after` Telegram asked for, then send again,
+  within `max_wait`; longer, raise `ChannelUnavailable` and the outbox retries later.
+  The wait is also written to Redis (a per-chat hold), so every worker holds off.
+- 403 (`Forbidden`: blocked, or the account is gone): mark the conversation
+  unreachable and raise `Undeliverable` (dead-lettered at once, no retries). Later
+  messages to it stop before calling Telegram, until the shopper unblocks the bot.
+- 400 "can't parse entities": send the same words once more without parse mode.
+  Any other 400 will never work: `Undeliverable`, with Telegram's reason.
+- network errors and timeouts: `ChannelUnavailable`, retried by the outbox.
+
+Pacing: Telegram allows about one message a second per chat (short bursts are
+tolerated) and about 30 a second overall. One Redis script keeps two token
+buckets, per chat (`CHAT_BURST` at `CHAT_RATE`/s) and for the bot (`BOT_BURST` at
+`BOT_RATE`/s); a send waits until both have a token. Being in Redis, the pace
+holds across worker processes. A short burst keeps a three-message answer quick.
+
+One outbox message may become several Telegram messages. The number already sent
+is kept in Redis per outbox message, so a retry after a failure in the middle
+sends only the rest, never the first ones twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from telegram import Bot
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from channels.reachability import Reachability
+from channels.telegram import chat_id_of
+from channels.telegram_render import ASKS_FOR_ORDER, Outgoing, SharePhone, render
+from conversation.outbox import ChannelUnavailable, OutboxMessage, Undeliverable
+
+log = logging.getLogger(__name__)
+
+CHAT_RATE = 1.0  # messages per second, per chat
+CHAT_BURST = 3
+BOT_RATE = 30.0  # messages per second, for the whole bot
+BOT_BURST = 30
+MAX_SEND_TRIES = 4
+PROGRESS_TTL_S = 24 * 3600
+KEYBOARD_TTL_S = 24 * 3600
+BLOCKED = "blocked: Telegram answered 403 (the shopper blocked the bot or left Telegram)"
+
+# KEYS: the chat's bucket, the bot's bucket, the chat's 429 hold.
+# ARGV: chat rate/s, chat burst, bot rate/s, bot burst, bucket TTL ms.
+# Returns 0 when a token of each was taken, else the milliseconds to wait.
+_PACE = """
+local hold = redis.call('PTTL', KEYS[3])
+if hold > 0 then return hold end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function level(key, rate, burst)
+  local v = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(v[1]) or burst
+  local at = tonumber(v[2]) or now
+  return math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+end
+local cr, cb, br, bb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local c = level(KEYS[1], cr, cb)
+local b = level(KEYS[2], br, bb)
+if c < 1 or b < 1 then
+  local wait = 1
+  if c < 1 then wait = math.max(wait, math.ceil((1 - c) * 1000 / cr)) end
+  if b < 1 then wait = math.max(wait, math.ceil((1 - b) * 1000 / br)) end
+  return wait
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(c - 1), 'at', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('HSET', KEYS[2], 'tokens', tostring(b - 1), 'at', now)
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return 0
+"""
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """PTB 22 warns that `retry_after` becomes a timedelta; accept both."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramSender:
+    """The outbox's deliver function for Telegram (`deliver`)."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        redis: aioredis.Redis,
+        *,
+        prefix: str = "ohb:",
+        share_phone: Callable[[str], Awaitable[SharePhone | None]] | None = None,
+        max_wait: float = 10.0,
+    ) -> None:
+        """`share_phone(conversation)`: the words of the share-contact offer in that
+        shopper's language (None: do not offer it). `max_wait`: the longest this
+        sender sleeps for pacing or a 429 before leaving the retry to the outbox."""
+        self._bot = bot
+        self._redis = redis
+        self._prefix = prefix
+        self._share_phone = share_phone
+        self._max_wait = max_wait
+        self.reachability = Reachability(redis, prefix)
+        self._pace_script = redis.register_script(_PACE)
+
+    def _conv_key(self, conversation: str, name: str) -> str:
+        return f"{self._prefix}conv:{{{conversation}}}:{name}"
+
+    def keyboard_key(self, conversation: str) -> str:
+        """Set while the share-contact keyboard is on the shopper's screen."""
+        return self._conv_key(conversation, "tg-contact-keyboard")
+
+    async def deliver(self, message: OutboxMessage) -> None:
+        conversation = message.conversation
+        try:
+            chat_id = chat_id_of(conversation)
+        except ValueError as exc:
+            raise Undeliverable("not a Telegram conversation") from exc
+        reason = await self.reachability.unreachable(conversation)
+        if reason is not None:
+            raise Undeliverable(f"Telegram: {reason}")
+        keyboard_key = self.keyboard_key(conversation)
+        progress_key = self._conv_key(conversation, f"tg-sent:{message.id}")
+        keyboard_shown, done = await self._redis.mget(keyboard_key, progress_key)
+        share = None
+        private = chat_id > 0  # groups and channels have negative ids
+        if private and self._share_phone and any(r.key == ASKS_FOR_ORDER for r in message.replies):
+            share = await self._share_phone(conversation)
+        outgoing = render(message.replies, share_phone=share,
+                          remove_keyboard=private and keyboard_shown is not None)
+        for index, out in enumerate(outgoing):
+            if index < int(done or 0):
+                continue  # sent by an earlier attempt
+            await self._send(chat_id, conversation, out)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.set(progress_key, index + 1, ex=PROGRESS_TTL_S)
+                if out.offers_contact:
+                    pipe.set(keyboard_key, 1, ex=KEYBOARD_TTL_S)
+                if out.removes_keyboard:
+                    pipe.delete(keyboard_key)
+                await pipe.execute()
+        await self._redis.delete(progress_key)
+
+    async def _send(self, chat_id: int, conversation: str, out: Outgoing) -> None:
+        parse_mode: str | None = ParseMode.HTML
+        text = out.text
+        for _ in range(MAX_SEND_TRIES):
+            await self._pace(chat_id)
+            try:
+                await self._bot.send_message(
+                    chat_id, text, parse_mode=parse_mode, reply_markup=out.markup
+                )
+                return
+            except RetryAfter as exc:
+                wait = retry_after_seconds(exc)
+                await self._redis.set(self._hold_key(chat_id), 1, px=max(1, int(wait * 1000)))
+                log.warning("telegram: 429, asked to wait %.1fs", wait)
+                if wait > self._max_wait:
+                    raise ChannelUnavailable(f"Telegram asked to wait {wait:.0f}s") from exc
+            except Forbidden as exc:
+                await self.reachability.mark_unreachable(conversation, BLOCKED)
+                log.info("telegram: a chat blocked the bot; marked unreachable")
+                raise Undeliverable(f"Telegram: {BLOCKED}") from exc
+            except BadRequest as exc:
+                if "can't parse entities" in exc.message.lower() and parse_mode is not None:
+                    log.warning("telegram: HTML refused; sending as plain text")
+                    parse_mode, text = None, out.plain
+                    continue
+                raise Undeliverable(f"Telegram refused the message: {exc.message}") from exc
+            except ChatMigrated as exc:
+                raise Undeliverable("Telegram: the group moved to a new chat id") from exc
+            except InvalidToken as exc:  # its message may quote the token: not kept
+                raise ChannelUnavailable("Telegram rejected the bot token") from exc
+            except (NetworkError, TelegramError) as exc:
+                raise ChannelUnavailable(f"Telegram unreachable ({type(exc).__name__})") from exc
+        raise ChannelUnavailable("Telegram kept asking to wait")
+
+    def _hold_key(self, chat_id: int) -> str:
+        return f"{self._prefix}{{telegram}}:hold:{chat_id}"
+
+    async def _pace(self, chat_id: int) -> None:
+        """Wait for a token of the chat's and the bot's bucket (or a 429 hold)."""
+        keys = [
+            f"{self._prefix}{{telegram}}:pace:{chat_id}",
+            f"{self._prefix}{{telegram}}:pace",
+            self._hold_key(chat_id),
+        ]
+        args: list[Any] = [CHAT_RATE, CHAT_BURST, BOT_RATE, BOT_BURST, 60_000]
+        deadline = time.monotonic() + self._max_wait
+        while True:
+            script: Any = self._pace_script  # redis-py's scripts are untyped
+            wait_ms = int(await script(keys=keys, args=args))
+            if wait_ms <= 0:
+                return
+            if time.monotonic() + wait_ms / 1000 > deadline:
+                raise ChannelUnavailable("Telegram chat is paused (rate limit)")
+            await asyncio.sleep(wait_ms / 1000)

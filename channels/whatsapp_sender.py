@@ -1,0 +1,160 @@
+"""Sending WhatsApp messages through Twilio's REST API: the outbox's deliver
+function for proactive messages (staff replies, "your request was resolved") and
+for turns answered with Content templates.
+
+The `twilio` client is used with its async API over an httpx client of ours
+(`HttpxTwilioClient`): one pooled connection set, no blocking call on the event
+loop, and no aiohttp. Its base URL is `client.api.base_url`, the library's own
+attribute for the `api.twilio.com` domain, set from `TWILIO_API_URL`, so tests
+point it at a local fake.
+
+The 24-hour customer-service window: WhatsApp lets a business send free-form
+messages only within 24 hours of the shopper's last message (the webhook records
+when that was, in `Reachability`). Outside it, the sender uses the merchant's
+approved `out_of_window` template if there is one; otherwise it raises
+`Undeliverable` with the reason ("the shopper must write first"), which the outbox
+keeps with the dead letter and the app notes on the conversation's open ticket.
+
+Errors: Twilio's 429 and 5xx and network failures are `ChannelUnavailable`
+(retried); any other refusal is `Undeliverable` with Twilio's error code (63016:
+outside the window).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import redis.asyncio as aioredis
+from twilio.base.exceptions import TwilioRestException
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.rest import Client
+
+from channels.reachability import Reachability
+from channels.whatsapp_content import ContentTemplates, WhatsAppMessage, out_of_window, plan
+from conversation.outbox import ChannelUnavailable, OutboxMessage, Undeliverable
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=24)
+OUTSIDE_WINDOW_CODE = 63016
+PROGRESS_TTL_S = 24 * 3600
+
+
+class HttpxTwilioClient(AsyncHttpClient):
+    """The `twilio` library's async HTTP client interface, on httpx."""
+
+    def __init__(self, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None):
+        super().__init__(logging.getLogger("twilio.http_client"), True, timeout)
+        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the twilio interface
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        response = await self._client.request(
+            method,
+            uri,
+            params=params,  # type: ignore[arg-type]
+            data=data,  # type: ignore[arg-type]
+            headers=headers,
+            auth=auth,
+            timeout=timeout or self.timeout,
+            follow_redirects=allow_redirects,
+        )
+        return TwilioResponse(response.status_code, response.text, response.headers)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def make_client(account_sid: str, auth_token: str, api_url: str, http: AsyncHttpClient) -> Client:
+    client = Client(account_sid, auth_token, http_client=http)
+    client.api.base_url = api_url
+    return client
+
+
+class WhatsAppSender:
+    def __init__(
+        self,
+        client: Client,
+        redis: aioredis.Redis,
+        *,
+        sender: str,
+        status_callback: str | None,
+        templates: ContentTemplates | None = None,
+        list_button: Callable[[str], Awaitable[str]] | None = None,
+        prefix: str = "ohb:",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """`sender`: `TWILIO_WHATSAPP_FROM` (`whatsapp:+…`). `list_button(conversation)`:
+        the list picker's button label in that shopper's language."""
+        self._client = client
+        self._redis = redis
+        self._from = sender
+        self._status_callback = status_callback
+        self._templates = templates or ContentTemplates()
+        self._list_button = list_button
+        self._prefix = prefix
+        self._clock = clock
+        self.reachability = Reachability(redis, prefix)
+
+    async def deliver(self, message: OutboxMessage) -> None:
+        conversation = message.conversation
+        if not conversation.startswith("whatsapp:+"):
+            raise Undeliverable("not a WhatsApp conversation")
+        last = await self.reachability.last_inbound(conversation)
+        if last is not None and self._clock() - last < WINDOW:
+            label = await self._list_button(conversation) if self._list_button else "Choose"
+            messages = plan(message.replies, self._templates, label)
+        else:
+            template = out_of_window(message.replies, self._templates)
+            if template is None:
+                raise Undeliverable(
+                    "WhatsApp: outside the 24-hour customer-service window and no "
+                    "out_of_window template is configured; the shopper must write first"
+                )
+            messages = [template]
+        progress_key = f"{self._prefix}conv:{{{conversation}}}:wa-sent:{message.id}"
+        done = int(await self._redis.get(progress_key) or 0)
+        for index, outgoing in enumerate(messages):
+            if index < done:
+                continue  # sent by an earlier attempt
+            await self._send(conversation, outgoing)
+            await self._redis.set(progress_key, index + 1, ex=PROGRESS_TTL_S)
+        await self._redis.delete(progress_key)
+
+    async def _send(self, to: str, outgoing: WhatsAppMessage) -> None:
+        fields: dict[str, str] = {"from_": self._from, "to": to}
+        if self._status_callback:
+            fields["status_callback"] = self._status_callback
+        if outgoing.content_sid:
+            fields["content_sid"] = outgoing.content_sid
+            fields["content_variables"] = json.dumps(outgoing.variables, ensure_ascii=False)
+        else:
+            fields["body"] = outgoing.body or ""
+        try:
+            await self._client.messages.create_async(**fields)
+        except TwilioRestException as exc:
+            if exc.status == 429 or exc.status >= 500:
+                raise ChannelUnavailable(f"Twilio answered {exc.status}") from exc
+            if exc.code == OUTSIDE_WINDOW_CODE:
+                raise Undeliverable(
+                    "WhatsApp: outside the 24-hour window (Twilio 63016); the shopper must "
+                    "write first"
+                ) from exc
+            raise Undeliverable(f"Twilio refused the message (status {exc.status}, "
+                                f"code {exc.code})") from exc
+        except httpx.HTTPError as exc:
+            raise ChannelUnavailable(f"Twilio unreachable ({type(exc).__name__})") from exc
