@@ -108,7 +108,15 @@ class OpenTicket:
     request: ActionRequest | None = None
 
 
-Effect = FindOrders | LoadOrder | Verify | CarryOut | OpenTicket
+@dataclass(frozen=True, slots=True)
+class RecordRating:
+    """The shopper's 1-5 answer to the satisfaction question, for the ticket."""
+
+    ticket_id: str
+    score: int
+
+
+Effect = FindOrders | LoadOrder | Verify | CarryOut | OpenTicket | RecordRating
 
 # ---- events: what happened ---------------------------------------------------
 
@@ -169,9 +177,14 @@ class TicketOpened:
     request: ActionRequest | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RatingRecorded:
+    pass
+
+
 Event = (
     Message | OrdersFound | OrderLoaded | Verified | NotVerified | FactorNeeded | Carried
-    | ShopRefused | ShopUnavailable | TicketOpened
+    | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded
 )
 
 

@@ -38,6 +38,8 @@ from .effects import (
     OpenTicket,
     OrderLoaded,
     OrdersFound,
+    RatingRecorded,
+    RecordRating,
     Say,
     ShopRefused,
     ShopUnavailable,
@@ -51,12 +53,14 @@ from .outbox import Outbox, replies_from_data, replies_to_data
 from .session import Session, Step
 from .store import REDIS_DOWN, SessionStore, StoreUnavailable, TranscriptLine
 from .tickets import Ticket, TicketStatus, TicketStore
-from .turn import Context, menu_options
+from .turn import Context, rating_question
 from .types import Button, Channel, Inbound, LinkButton, Reply, TurnResult
 
 log = logging.getLogger(__name__)
 
 MAX_EFFECTS_PER_TURN = 6
+DEFAULT_STAFF_LANGUAGE = "en"
+STAFF_NOTIFICATIONS = "staff:notifications"  # the outbox "conversation" of staff notes
 ORDER_FAILURES_BEFORE_LOCK = 5
 ORDER_FAILURE_WINDOW_S = 3600
 
@@ -76,8 +80,11 @@ class Engine:
         outbox: Outbox | None = None,
         return_policy_url: str | None = None,
         support_url: str | None = None,
+        notify_staff: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`notify_staff`: queue a note for the staff webhook (`Channel.STAFF_WEBHOOK`)
+        whenever a ticket opens; only the ticket id, kind, channel and order number."""
         self._redis = redis
         self._backend = backend
         self._policy = policy
@@ -90,11 +97,39 @@ class Engine:
         self._outbox = outbox
         self._return_policy_url = return_policy_url
         self._support_url = support_url
+        self._notify_staff = notify_staff
         self._clock = clock
 
     @property
     def store(self) -> SessionStore:
         return self._store
+
+    @property
+    def tickets(self) -> TicketStore:
+        return self._tickets
+
+    @property
+    def outbox(self) -> Outbox | None:
+        return self._outbox
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self._catalogue
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def context(self, now: datetime) -> Context:
+        """What the dialogue's steps share for one turn."""
+        return Context(
+            now=now,
+            policy=self._policy,
+            supports=self._backend.supports,
+            hours=self._hours,
+            languages=self._catalogue.languages,
+            return_policy_url=self._return_policy_url,
+            support_url=self._support_url,
+        )
 
     async def handle(self, inbound: Inbound) -> TurnResult:
         begun = await self._store.begin(inbound.conversation, inbound.message_id)
@@ -126,15 +161,7 @@ class Engine:
         if session.step is Step.HANDED_OFF:
             await self._file_on_ticket(session, inbound, now)
 
-        ctx = Context(
-            now=now,
-            policy=self._policy,
-            supports=self._backend.supports,
-            hours=self._hours,
-            languages=self._catalogue.languages,
-            return_policy_url=self._return_policy_url,
-            support_url=self._support_url,
-        )
+        ctx = self.context(now)
         message = Message(inbound.text, inbound.payload, inbound.has_media or inbound.has_location,
                           newly_proven)
         transition = machine.step(session, message, ctx)
@@ -212,6 +239,9 @@ class Engine:
                     return await self._carry_out(effect)
                 case OpenTicket():
                     return await self._open_ticket(effect, session, inbound, lines)
+                case RecordRating(ticket_id=ticket_id, score=score):
+                    await self._tickets.record_rating(ticket_id, score, self._clock())
+                    return RatingRecorded()
         except BackendUnavailable:
             log.warning("order back-end unavailable during %s", type(effect).__name__)
             return ShopUnavailable()
@@ -243,7 +273,16 @@ class Engine:
             raise StoreUnavailable("Redis is unreachable") from exc
         return NotVerified(order_locked=failures >= ORDER_FAILURES_BEFORE_LOCK)
 
-    async def _carry_out(self, effect: CarryOut) -> Event:
+    async def carry_out(self, effect: CarryOut) -> Carried | ShopRefused | ShopUnavailable:
+        """Carry a change out through the back-end, as the dialogue does (the staff
+        desk approves requests through this, with the request's idempotency key)."""
+        try:
+            return await self._carry_out(effect)
+        except BackendUnavailable:
+            log.warning("order back-end unavailable while carrying out a request")
+            return ShopUnavailable()
+
+    async def _carry_out(self, effect: CarryOut) -> Carried | ShopRefused:
         request = effect.request
         key = request.idempotency_key
         backend = self._backend
@@ -318,46 +357,71 @@ class Engine:
             refusal=effect.refusal,
             request=_request_data(effect),
             transcript=transcript,
+            contact_phone=session.phone,
+            contact_email=session.email,
         ))
         log.info("ticket %s opened (%s, %s)", ticket.id, ticket.kind, ticket.channel)
+        if self._notify_staff and self._outbox is not None:
+            await self._notify(ticket)
         return TicketOpened(ticket.id, effect.kind, effect.request)
+
+    async def _notify(self, ticket: Ticket) -> None:
+        """A line for the staff webhook: the ticket id, kind, channel and order
+        number, nothing the shopper wrote. The link is relative; the sender knows
+        the public URL."""
+        assert self._outbox is not None
+        params = {"ticket": ticket.id, "channel": ticket.channel, "order": ticket.order or "-"}
+        what = (T("staff.new_request", **params) if ticket.kind == "request"
+                else T("staff.new_handoff", **params))
+        text = self._catalogue.render(DEFAULT_STAFF_LANGUAGE, what)
+        reply = Reply("staff.new_ticket", text,
+                      links=(LinkButton(ticket.id, f"/inbox/tickets/{ticket.id}"),))
+        await self._outbox.enqueue(Channel.STAFF_WEBHOOK, STAFF_NOTIFICATIONS, [reply],
+                                   dedup_key=f"notify:{ticket.id}")
 
     # ---- staff side (the inbox builds on these) --------------------------------
 
-    async def resolve_ticket(self, ticket_id: str) -> Ticket:
+    async def resolve_ticket(self, ticket_id: str, *, by: str | None = None) -> Ticket:
         """Close a ticket and give the conversation back to the bot: the shopper is
-        told (through the outbox) and their next message gets the menu."""
+        told (through the outbox), asked one satisfaction question (the RATE step)
+        and shown the menu. Each resolution is told once, however often it is retried."""
         now = self._clock()
-        ticket = await self._tickets.mark_resolved(ticket_id, now)
-        if ticket.kind != "handoff":
+        ticket = await self._tickets.mark_resolved(ticket_id, now, by)
+        if ticket.kind != "handoff" or ticket.status is not TicketStatus.RESOLVED:
             return ticket
-        begun = await self._store.begin(ticket.conversation, f"resolve:{ticket_id}")
+        message_id = f"resolve:{ticket_id}:{ticket.resolutions}"
+        begun = await self._store.begin(ticket.conversation, message_id)
         if begun.token is None:
             return ticket
         try:
             session = begun.session
-            if session.ticket == ticket_id:
+            says = rating_question(ticket_id)
+            if session.step is not Step.HANDED_OFF or session.ticket == ticket_id:
                 session.reset_task()
                 session.ticket = None
-                session.offered = [o.payload for o in menu_options()]
-            reply = self._render(session.locale, Say(
-                (T("handoff.resolved", ticket=ticket_id), T("menu.prompt")),
-                tuple(menu_options()),
-            ))
+                session.step = Step.RATE
+                session.rating_ticket = ticket_id
+            else:  # the shopper is with another ticket now: no question, no menu
+                says = [Say((T("handoff.resolved", ticket=ticket_id),))]
+            session.offered = [o.payload for say in says for o in say.options]
+            replies = [self._render(session.locale, say) for say in says]
+            if self._outbox is not None:  # queued under the lock: a retry after a crash
+                await self._outbox.enqueue(  # here tells the shopper exactly once
+                    Channel(ticket.channel), ticket.conversation, replies,
+                    dedup_key=f"resolved:{ticket_id}:{ticket.resolutions}",
+                )
             await self._store.finish(
-                ticket.conversation, f"resolve:{ticket_id}", begun.token, session,
-                replies_to_data([reply]),
-                [TranscriptLine("bot", reply.text, now.isoformat(), reply.key)],
+                ticket.conversation, message_id, begun.token, session,
+                replies_to_data(replies),
+                [TranscriptLine("bot", r.text, now.isoformat(), r.key) for r in replies],
             )
         except BaseException:
             await self._store.release(ticket.conversation, begun.token)
             raise
-        if self._outbox is not None:
-            await self._outbox.enqueue(
-                Channel(ticket.channel), ticket.conversation, [reply],
-                dedup_key=f"resolved:{ticket_id}",
-            )
         return ticket
+
+    def render(self, locale: str, say: Say) -> Reply:
+        return self._render(locale, say)
 
 
 def _owned_by(order: Order, phone: str | None, email: str | None) -> bool:

@@ -42,3 +42,13 @@ class Keys:
 
     def tickets_by_status(self, status: str) -> str:
         return f"{self.prefix}tickets:{status}"
+
+    def tickets_by_order(self, number: str) -> str:
+        return f"{self.prefix}tickets:order:{number}"
+
+    def inbox_events(self) -> str:
+        return f"{self.prefix}inbox:events"
+
+    def delivery(self, outbox_id: str) -> str:
+        """The delivery state of one outbox message (queued, sent, failed)."""
+        return f"{self.prefix}delivery:{{{outbox_id}}}"

@@ -23,7 +23,8 @@ stateDiagram-v2
     CONFIRM --> SNAPSHOT: yes (CarryOut or OpenTicket request) / no
     MENU --> ASK_ISSUE: agent, or a refusal's hand-off
     ASK_ISSUE --> HANDED_OFF: OpenTicket handoff
-    HANDED_OFF --> MENU: staff resolve the ticket
+    HANDED_OFF --> RATE: staff resolve the ticket (asks 1-5, shows the menu)
+    RATE --> MENU: a score (RecordRating), or anything else, handled as at the menu
 ```
 
 Every question is asked by `proceed` from what the session already holds, so a
@@ -60,6 +61,8 @@ from .effects import (
     Option,
     OrderLoaded,
     OrdersFound,
+    RatingRecorded,
+    RecordRating,
     Say,
     ShopRefused,
     ShopUnavailable,
@@ -73,6 +76,7 @@ from .session import Session, Step
 from .tasks import confirmed, on_address, on_carried, proceed
 from .turn import (
     ACTIONS_BY_PAYLOAD,
+    RATING_SCALE,
     Context,
     Turn,
     action_name,
@@ -133,6 +137,8 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
                   links=support_links(t))
         case TicketOpened():
             on_ticket_opened(t, event)
+        case RatingRecorded():
+            t.say(T("rate.thanks"), options=menu_options())
     return t.result()
 
 
@@ -151,6 +157,16 @@ def _on_message(t: Turn, msg: Message) -> None:
             s.ticket_acknowledged = True
             t.say(T("handoff.added", ticket=s.ticket or ""))
         return
+
+    if s.step is Step.RATE:
+        # the one question after a resolved hand-off: a score is recorded, anything
+        # else is answered as at the menu
+        score, ticket = _score(s, msg), s.rating_ticket
+        s.step, s.rating_ticket = Step.MENU, None
+        if score is not None and ticket:
+            s.offered = []
+            t.effect = RecordRating(ticket, score)
+            return
 
     if msg.newly_proven and not msg.text.strip() and msg.payload is None:
         _on_proven(t)
@@ -185,6 +201,17 @@ def _on_message(t: Turn, msg: Message) -> None:
         t.say(T("stop.bye"), options=[menu_option()])
     else:
         _on_text(t, msg.text)
+
+
+def _score(s: Session, msg: Message) -> int | None:
+    """A 1-5 score from a tapped button or its typed number; None for anything else."""
+    payload = msg.payload
+    if payload is None and (n := intents.choice_number(msg.text)) is not None:
+        payload = s.offered[n - 1] if 1 <= n <= len(s.offered) else None
+    if payload is None or payload not in s.offered or not payload.startswith("rate:"):
+        return None
+    value = payload.partition(":")[2]
+    return int(value) if value.isdecimal() and int(value) in RATING_SCALE else None
 
 
 def _on_proven(t: Turn) -> None:

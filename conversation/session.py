@@ -37,6 +37,7 @@ class Step(StrEnum):
     CONFIRM = "confirm"
     ASK_ISSUE = "ask_issue"
     HANDED_OFF = "handed_off"
+    RATE = "rate"  # staff resolved the hand-off: one satisfaction question, then on as usual
 
 
 class Session(BaseModel):
@@ -73,6 +74,7 @@ class Session(BaseModel):
     # hand-off
     ticket: str | None = None
     ticket_acknowledged: bool = False
+    rating_ticket: str | None = None  # the resolved ticket the RATE question is about
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> Session:

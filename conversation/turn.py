@@ -15,15 +15,13 @@ from orders.policy import Action, Policy
 
 from .catalogue import T, Text
 from .effects import (
-    CarryOut,
+    Effect,
     FindOrders,
     Link,
     LoadOrder,
-    OpenTicket,
     Option,
     Say,
     Transition,
-    Verify,
 )
 from .hours import BusinessHours
 from .session import Session, Step
@@ -64,7 +62,7 @@ class Turn:
         self.s = session
         self.ctx = ctx
         self.says: list[Say] = []
-        self.effect: CarryOut | FindOrders | LoadOrder | Verify | OpenTicket | None = None
+        self.effect: Effect | None = None
 
     def say(
         self,
@@ -148,7 +146,7 @@ def reprompt(t: Turn) -> None:
     """Ask the current question again, from what the session holds."""
     s = t.s
     match s.step:
-        case Step.MENU | Step.HANDED_OFF:
+        case Step.MENU | Step.HANDED_OFF | Step.RATE:
             show_menu(t, reset=False)
         case Step.ASK_ORDER:
             ask_order(t)
@@ -162,6 +160,19 @@ def reprompt(t: Turn) -> None:
             t.effect = LoadOrder(s.order)
         case _:
             show_menu(t)
+
+
+RATING_SCALE = range(1, 6)
+
+
+def rating_question(ticket_id: str) -> list[Say]:
+    """What the shopper reads when staff resolve a hand-off: resolved, one 1-5
+    question, and the menu, so any other answer simply carries on."""
+    return [
+        Say((T("handoff.resolved", ticket=ticket_id), T("rate.ask")),
+            tuple(Option(T("rate.button", score=n), f"rate:{n}") for n in RATING_SCALE)),
+        Say((T("menu.prompt"),), tuple(menu_options())),
+    ]
 
 
 def support_links(t: Turn) -> list[Link]:

@@ -17,6 +17,9 @@ class Channel(StrEnum):
     TELEGRAM = "telegram"
     WHATSAPP = "whatsapp"
     TERMINAL = "terminal"
+    # Not a shopper's channel: staff notifications (the inbox's outgoing webhook),
+    # so they get the outbox's retries, back-off and dead letters.
+    STAFF_WEBHOOK = "staff_webhook"
 
 
 @dataclass(frozen=True, slots=True)
