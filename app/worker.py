@@ -7,8 +7,10 @@ outbox gives each message to one of them and keeps each conversation in order.
 
 Senders are a dict from channel to an async function, passed in: web and terminal
 append to the web push log (the browser reads it over `GET /api/chat/events`);
-Telegram and WhatsApp have no sender yet, so their messages are retried and then
-dead-lettered with `ChannelUnavailable`. Registering a real sender is one entry.
+Telegram and WhatsApp senders come from `app.channels` (they need the Bot and
+the Twilio client, opened with the process); a channel that is not configured
+has none, so its messages are retried and then dead-lettered with
+`ChannelUnavailable`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import redis.asyncio as aioredis
 
+from app.channels import open_channels
 from app.resources import open_redis
 from app.settings import Settings
 from channels.web_push import WebPushLog
@@ -111,9 +114,14 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with open_redis(settings) as redis:
+        async with open_redis(settings) as redis, open_channels(settings, redis) as channels:
+            senders = {**default_senders(redis, settings.redis_prefix), **channels.senders()}
             await run_worker(
-                redis, prefix=settings.redis_prefix, stop=stop, consumer_name=consumer_name()
+                redis,
+                prefix=settings.redis_prefix,
+                stop=stop,
+                consumer_name=consumer_name(),
+                senders=senders,
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
