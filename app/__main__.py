@@ -1,4 +1,4 @@
-"""The command line: `python -m app [serve|chat|worker|schema|tickets]`.
+"""The command line: `python -m app [serve|chat|worker|schema|tickets|bench]`.
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
 2 bad usage or bad settings.
@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("worker", help="run the background sender (outbox)")
     commands.add_parser("schema", help="print the JSON Schema of the orders file")
+    commands.add_parser("bench", help="run the benchmark (benchmarks/; `bench --help`)")
 
     tickets = commands.add_parser("tickets", help="list, show or resolve hand-off tickets")
     ticket_commands = tickets.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -117,6 +118,11 @@ async def _tickets(settings: Settings, action: str, ticket_id: str | None) -> in
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # a development tool with its own options
+        from benchmarks.cli import main as bench
+
+        return bench(argv[1:])
     args = _parser().parse_args(argv)
     try:
         settings = Settings()
