@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("schema", help="print the JSON Schema of the orders file")
     commands.add_parser("bench", help="run the benchmark (benchmarks/; `bench --help`)")
 
+    tg = commands.add_parser("telegram", help="connect the bot to Telegram")
+    tg_commands = tg.add_subparsers(dest="action", metavar="ACTION", required=True)
+    tg_commands.add_parser("set-webhook", help="register PUBLIC_URL/webhooks/telegram")
+    tg_commands.add_parser("webhook-info", help="show Telegram's view of the webhook")
+
     tickets = commands.add_parser("tickets", help="list, show or resolve hand-off tickets")
     ticket_commands = tickets.add_subparsers(dest="action", metavar="ACTION", required=True)
     ticket_commands.add_parser("list", help="open tickets")
@@ -163,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         except KeyboardInterrupt:
             return EXIT_OK
+    if command == "telegram":
+        from app.telegram_cli import run as telegram_command
+
+        return asyncio.run(telegram_command(settings, args.action))
     return asyncio.run(_tickets(settings, args.action, getattr(args, "ticket_id", None)))
 
 
