@@ -1,4 +1,4 @@
-"""The command line: `python -m app [serve|chat|worker|schema|tickets|bench]`.
+"""The command line: `python -m app [serve|chat|worker|schema|tickets|telegram|bench]`.
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
 2 bad usage or bad settings.
