@@ -19,11 +19,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.templating import Jinja2Templates
 
+from app.channels import Channels, open_channels
 from app.errors import exception_handlers
 from app.resources import Resources, log_features, open_resources
-from app.routes import health, pages, pushes, webchat
+from app.routes import health, pages, pushes, webchat, webhooks
 from app.settings import Settings
-from app.worker import start_in_process
+from app.worker import default_senders, start_in_process
 from templates import PAGES_DIR
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class State(TypedDict):
     """What every request finds in `request.state`."""
 
     resources: Resources
+    channels: Channels
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -41,13 +43,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         log_features(settings)
-        async with open_resources(settings) as resources:
+        async with (
+            open_resources(settings) as resources,
+            open_channels(settings, resources.redis) as channels,
+        ):
+            state: State = {"resources": resources, "channels": channels}
             if not settings.runs_worker_in_process:
-                yield {"resources": resources}
+                yield state
                 return
-            task, stop = start_in_process(resources.redis, prefix=settings.redis_prefix)
+            senders = {**default_senders(resources.redis, settings.redis_prefix),
+                       **channels.senders()}
+            task, stop = start_in_process(
+                resources.redis, prefix=settings.redis_prefix, senders=senders
+            )
             try:
-                yield {"resources": resources}
+                yield state
             finally:
                 stop.set()
                 with contextlib.suppress(Exception):  # a crash was logged when it happened
@@ -65,7 +75,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
         )
     app = Starlette(
-        routes=[*health.routes, *webchat.routes, *pushes.routes, *pages.routes],
+        routes=[
+            *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes, *pages.routes,
+        ],
         middleware=middleware,
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
