@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     # The support inbox.
     inbox_admin_email: str | None = None
     inbox_admin_password: SecretStr | None = None
+    inbox_cookie_secret: SecretStr | None = Field(
+        default=None,
+        description="signs staff session cookies; generated once and kept in Redis when unset",
+    )
+    inbox_notify_url: SecretStr | None = Field(
+        default=None, description="a Slack-compatible incoming webhook told of each new ticket"
+    )
 
     # The merchant's policy and links.
     return_window_days: int = Field(default=30, ge=0)
