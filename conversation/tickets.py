@@ -158,6 +158,12 @@ class TicketStore:
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc
 
+    async def count(self, status: TicketStatus) -> int:
+        try:
+            return int(await self._redis.zcard(self._keys.tickets_by_status(status)))
+        except REDIS_DOWN as exc:
+            raise StoreUnavailable("Redis is unreachable") from exc
+
     async def for_order(self, number: str) -> list[Ticket]:
         try:
             ids = await self._redis.zrevrange(self._keys.tickets_by_order(number), 0,

@@ -1,0 +1,215 @@
+"""What the inbox shows, as plain data: the same dicts feed the pages (Jinja2
+escapes every value) and the JSON API.
+
+A shopper the channel did not prove and who did not verify the order is shown
+masked (`a****@example.in`, `+91******5678`, `A. I.`): staff see that it may not be
+the order's owner. The order is fetched from the back-end now; when the back-end
+does not answer, the snapshot kept on the ticket is shown, and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from conversation.delivery import DeliveryStates
+from conversation.tickets import Ticket, TicketStatus, TicketStore
+from orders.backend import BackendUnavailable, OrderBackend
+
+PREVIEW_CHARS = 90
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}{'*' * max(len(local) - 1, 3)}@{domain}" if domain else "***"
+
+
+def mask_phone(phone: str) -> str:
+    digits = phone.strip()
+    return digits[:3] + "*" * max(len(digits) - 7, 3) + digits[-4:] if len(digits) > 7 else "***"
+
+
+def mask_name(name: str) -> str:
+    return " ".join(f"{part[:1]}." for part in name.split()) or "***"
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    status: TicketStatus = TicketStatus.OPEN
+    channel: str | None = None
+    who: str | None = None  # mine | unassigned
+    query: str | None = None
+
+    @classmethod
+    def parse(cls, params: Any) -> ListFilter:
+        status = params.get("status") or "open"
+        return cls(
+            status=TicketStatus(status) if status in TicketStatus._value2member_map_ else
+            TicketStatus.OPEN,
+            channel=params.get("channel") or None,
+            who=params.get("who") if params.get("who") in ("mine", "unassigned") else None,
+            query=(params.get("q") or "").strip()[:40] or None,
+        )
+
+
+class Reads:
+    """When each staff member last read each ticket (unread marks)."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, email: str) -> str:
+        return f"{self._prefix}inbox:read:{{{email}}}"
+
+    async def mark(self, email: str, ticket: Ticket) -> None:
+        await self._redis.hset(self._key(email), ticket.id, ticket.updated_at.isoformat())
+
+    async def unread(self, email: str, tickets: list[Ticket]) -> set[str]:
+        if not tickets:
+            return set()
+        seen = await self._redis.hmget(self._key(email), [t.id for t in tickets])
+        unread = set()
+        for ticket, raw in zip(tickets, seen, strict=True):
+            last = ticket.last_shopper_at or ticket.created_at
+            read_at = datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw) \
+                if raw else None
+            if read_at is None or read_at < last:
+                unread.add(ticket.id)
+        return unread
+
+
+async def list_tickets(
+    tickets: TicketStore, reads: Reads, me: str, wanted: ListFilter
+) -> list[dict[str, Any]]:
+    if wanted.query:
+        q = wanted.query.upper().lstrip("#")
+        found = [t for t in [await tickets.get(q)] if t] if q.startswith("T-") else []
+        found += [t for t in await tickets.for_order(q) if t.id not in {f.id for f in found}]
+        chosen = sorted(found, key=lambda t: t.updated_at, reverse=True)
+    else:
+        chosen = await tickets.list(wanted.status)
+    if wanted.channel:
+        chosen = [t for t in chosen if t.channel == wanted.channel]
+    if wanted.who == "mine":
+        chosen = [t for t in chosen if t.assignee == me]
+    elif wanted.who == "unassigned":
+        chosen = [t for t in chosen if t.assignee is None]
+    unread = await reads.unread(me, chosen)
+    return [summary(t, t.id in unread) for t in chosen]
+
+
+def summary(ticket: Ticket, unread: bool = False) -> dict[str, Any]:
+    issue = ticket.issue or (_request_words(ticket.request) if ticket.request else "")
+    return {
+        "id": ticket.id,
+        "kind": ticket.kind,
+        "status": ticket.status.value,
+        "channel": ticket.channel,
+        "order": ticket.order,
+        "assignee": ticket.assignee,
+        "preview": issue[:PREVIEW_CHARS] + ("…" if len(issue) > PREVIEW_CHARS else ""),
+        "created_at": ticket.created_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+        "unread": unread,
+        "rating": ticket.rating,
+        "decision": ticket.decision.value if ticket.decision else None,
+    }
+
+
+def _request_words(request: dict[str, Any]) -> str:
+    parts = [str(request.get("action", "")), f"order #{request.get('number', '')}"]
+    if request.get("quantity"):
+        parts.append(f"× {request['quantity']}")
+    if request.get("reason"):
+        parts.append(str(request["reason"]).replace("_", " ").lower())
+    return " · ".join(parts)
+
+
+async def ticket_detail(
+    ticket: Ticket, tickets: TicketStore, states: DeliveryStates, backend: OrderBackend
+) -> dict[str, Any]:
+    log = await tickets.log(ticket.id)
+    delivery = await states.get_many([m["outbox"] for m in log if m.get("outbox")])
+    order, order_live = await _order(ticket, backend)
+    verified = ticket.order_verified or bool(ticket.contact_phone or ticket.contact_email)
+    shopper = _shopper(ticket, order, verified)
+    if order is not None and not ticket.order_verified:
+        # the shopper typed this number but did not prove it is theirs
+        address = order.get("shipping_address") or {}
+        order = {**order, "customer": {k: shopper[k] for k in ("name", "email", "phone")},
+                 "shipping_address": {"city": address.get("city", ""),
+                                      "country": address.get("country", "")}}
+    data = summary(ticket)
+    data.update({
+        "conversation": ticket.conversation,
+        "locale": ticket.locale,
+        "issue": ticket.issue,
+        "refusal": ticket.refusal,
+        "request": ticket.request,
+        "order_verified": ticket.order_verified,
+        "shopper": shopper,
+        "order_snapshot": order,
+        "order_live": order_live,
+        "resolved_at": ticket.resolved_at.isoformat() if ticket.resolved_at else None,
+        "resolved_by": ticket.resolved_by,
+        "decided_by": ticket.decided_by,
+        "decision_reason": ticket.decision_reason,
+        "transcript": [_line(line, before=True) for line in ticket.transcript]
+        + [_line(line, delivery=delivery) for line in log],
+    })
+    return data
+
+
+def _line(
+    line: dict[str, str], *, before: bool = False,
+    delivery: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "who": line.get("who", "system"),
+        "text": line.get("text", ""),
+        "at": line.get("at"),
+        "author": line.get("author"),
+        "before_handoff": before,
+    }
+    if line.get("outbox"):
+        state = (delivery or {}).get(line["outbox"], {})
+        entry["delivery"] = {
+            "state": state.get("state", "queued"),
+            "attempts": int(state.get("attempts") or 0),
+            "error": state.get("error") or None,
+        }
+    return entry
+
+
+async def _order(ticket: Ticket, backend: OrderBackend) -> tuple[dict[str, Any] | None, bool]:
+    if not ticket.order:
+        return None, False
+    try:
+        order = await backend.get_order(ticket.order)
+    except BackendUnavailable:
+        return ticket.order_snapshot, False
+    if order is None:
+        return ticket.order_snapshot, False
+    return order.model_dump(mode="json"), True
+
+
+def _shopper(ticket: Ticket, order: dict[str, Any] | None, verified: bool) -> dict[str, Any]:
+    customer = (order or {}).get("customer") or {}
+    name, email, phone = customer.get("name"), customer.get("email"), customer.get("phone")
+    if not ticket.order_verified:
+        name = mask_name(name) if name else None
+        email = mask_email(email) if email else None
+        phone = mask_phone(phone) if phone else None
+    return {
+        "verified": verified,
+        "proven_phone": ticket.contact_phone,
+        "proven_email": ticket.contact_email,
+        "name": name,
+        "email": email,
+        "phone": phone,
+        "masked": not ticket.order_verified,
+    }
