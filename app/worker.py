@@ -10,7 +10,9 @@ append to the web push log (the browser reads it over `GET /api/chat/events`);
 Telegram and WhatsApp senders come from `app.channels` (they need the Bot and
 the Twilio client, opened with the process); a channel that is not configured
 has none, so its messages are retried and then dead-lettered with
-`ChannelUnavailable`.
+`ChannelUnavailable`. The staff notification webhook is one more sender
+(`app.inbox.notify`). Every attempt's outcome is recorded (`conversation.delivery`)
+so the inbox shows each staff reply as queued, sent or failed.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from collections.abc import Awaitable, Callable, Mapping
 import redis.asyncio as aioredis
 
 from app.channels import open_channels
+from app.inbox.notify import open_staff_senders
 from app.resources import open_redis
 from app.settings import Settings
 from channels.web_push import WebPushLog
+from conversation.delivery import DeliveryStates, tracking
 from conversation.outbox import ChannelUnavailable, Deliver, Outbox, OutboxMessage
 from conversation.types import Channel
 
@@ -73,6 +77,8 @@ async def run_worker(
     own timings; by default the outbox's production defaults."""
     outbox = outbox or Outbox(redis, prefix=prefix)
     deliver = dispatcher(default_senders(redis, prefix) if senders is None else senders)
+    # each attempt's outcome is written down, so the inbox shows sent / failed
+    deliver = tracking(deliver, DeliveryStates(redis, prefix=prefix), outbox.retry)
     log.info("outbox worker %s started", consumer_name)
     await outbox.run(deliver, consumer=consumer_name, stop=stop)
     log.info("outbox worker %s stopped", consumer_name)
@@ -114,8 +120,13 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with open_redis(settings) as redis, open_channels(settings, redis) as channels:
-            senders = {**default_senders(redis, settings.redis_prefix), **channels.senders()}
+        async with (
+            open_redis(settings) as redis,
+            open_channels(settings, redis) as channels,
+            open_staff_senders(settings) as staff,
+        ):
+            senders = {**default_senders(redis, settings.redis_prefix), **channels.senders(),
+                       **staff}
             await run_worker(
                 redis,
                 prefix=settings.redis_prefix,
