@@ -1,4 +1,4 @@
-"""The command line: `python -m app [serve|chat|worker|schema|tickets|telegram|bench]`.
+"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|telegram|bench]`.
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
 2 bad usage or bad settings.
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from app.inbox.cli import add_parser as add_staff_parser
 from app.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("ticket_id")
     resolve = ticket_commands.add_parser("resolve", help="close a ticket; the bot takes over")
     resolve.add_argument("ticket_id")
+    add_staff_parser(commands)
     return parser
 
 
@@ -168,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         except KeyboardInterrupt:
             return EXIT_OK
+    if command == "staff":
+        from app.inbox.cli import run as staff_command
+
+        return asyncio.run(staff_command(settings, args))
     if command == "telegram":
         from app.telegram_cli import run as telegram_command
 
