@@ -168,7 +168,7 @@ def _on_message(t: Turn, msg: Message) -> None:
             t.effect = RecordRating(ticket, score)
             return
 
-    if msg.newly_proven and not msg.text.strip() and msg.payload is None:
+    if msg.newly_proven and not msg.text.strip() and msg.payload is None and not msg.has_media:
         _on_proven(t)
         return
 
