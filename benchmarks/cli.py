@@ -24,6 +24,7 @@ import os
 import platform
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results",
                         help="folder for the JSON results (default bench-results/)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument("--profile", action="store_true",
+                        help="record the bot's loaded phase with py-spy (if installed) into "
+                        "bench-results/")
     parser.add_argument("--access-log", action="store_true",
                         help="keep uvicorn's access log on in both servers (off by default)")
     parser.set_defaults(mode="quick")
@@ -246,10 +250,13 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 (connections, mode.many_seconds, mode.many_shoppers, mode.interleave),
             ):
                 print(f"bench: {name}, {count} connection(s)", file=sys.stderr)
+                spy = _profile(args, web, name, seconds) if count > 1 else None
                 phases.append(await run_phase(
                     driver, shoppers.dialogues(how_many), connections=count,
                     interleave=interleave, seconds=seconds, pids=pids(web), redis=stats,
                 ))
+                if spy is not None:
+                    spy.wait()
 
         await asyncio.sleep(1.0)  # sessions idle: no turn in flight, no lock held
         memory = await survey(stats, prefix)
@@ -280,7 +287,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                          "log_level": env["LOG_LEVEL"], "access_log": args.access_log,
                          "shoppers": total_shoppers,
                          "orders": len(orders), "shop_load_seconds": round(load_seconds, 2)},
-            "phases": [report.phase_data(p) for p in phases],
+            "phases": [report.phase_data(p, server_core, client_core) for p in phases],
             "accounting": accounting,
             "memory": memory,
             "skipped": skipped,
@@ -296,6 +303,28 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             await _drop_prefix(redis_server.url, prefix)
         redis_server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _profile(
+    args: argparse.Namespace, web: WebProcess, channel: str, seconds: float
+) -> subprocess.Popen[bytes] | None:
+    """py-spy on the bot during its loaded phase: collapsed stacks (one line per
+    stack with its sample count) that `benchmarks.profile` sums up."""
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if not args.profile:
+        return None
+    if spy is None:
+        print("bench: --profile needs py-spy (pip install py-spy); not profiling",
+              file=sys.stderr)
+        return None
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"profile-{channel}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.txt"
+    print(f"bench: profiling into {path}", file=sys.stderr)
+    return subprocess.Popen(  # noqa: S603 - the py-spy found above, on our own child
+        [spy, "record", "--pid", str(web.pid), "--duration", str(max(1, int(seconds))),
+         "--rate", "250", "--format", "raw", "--nonblocking", "--output", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
 
 
 async def _drop_prefix(url: str, prefix: str) -> None:

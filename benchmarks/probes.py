@@ -36,14 +36,34 @@ def process_cpu(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def core_times() -> dict[int, tuple[int, int]]:
+    """Per core: (busy, total) jiffies from /proc/stat; empty where there is none.
+    Busy includes interrupt and softirq time, which no process is charged for:
+    on loopback that is a good part of a saturated core."""
+    times: dict[int, tuple[int, int]] = {}
+    try:
+        with open("/proc/stat") as stat:
+            for line in stat:
+                name, *values = line.split()
+                if name.startswith("cpu") and name[3:].isdigit():
+                    numbers = [int(v) for v in values[:8]]
+                    idle = numbers[3] + numbers[4]  # idle + iowait
+                    times[int(name[3:])] = (sum(numbers) - idle, sum(numbers))
+    except OSError:
+        pass
+    return times
+
+
 @dataclass(frozen=True, slots=True)
 class CpuSnapshot:
     at: float
     seconds: dict[str, float | None]
+    cores: dict[int, tuple[int, int]]
 
     @classmethod
     def take(cls, pids: dict[str, int | None]) -> CpuSnapshot:
-        return cls(time.perf_counter(), {name: process_cpu(pid) for name, pid in pids.items()})
+        return cls(time.perf_counter(), {name: process_cpu(pid) for name, pid in pids.items()},
+                   core_times())
 
     def since(self, earlier: CpuSnapshot) -> dict[str, float | None]:
         """CPU seconds spent by each process between the two snapshots."""
@@ -52,6 +72,15 @@ class CpuSnapshot:
             before = earlier.seconds.get(name)
             spent[name] = None if now is None or before is None else now - before
         return spent
+
+    def cores_busy(self, earlier: CpuSnapshot) -> dict[int, float]:
+        """Share of each core that was busy in between, 0..1."""
+        busy: dict[int, float] = {}
+        for core, (work, total) in self.cores.items():
+            work0, total0 = earlier.cores.get(core, (work, total))
+            if total > total0:
+                busy[core] = (work - work0) / (total - total0)
+        return busy
 
 
 @dataclass(frozen=True, slots=True)

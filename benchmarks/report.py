@@ -8,6 +8,7 @@ from typing import Any
 from benchmarks.runner import Phase, percentile
 
 BUSY = 0.9  # a process at 90 % of its core or more is what limits the rate
+CORE_BUSY = 0.95  # or its core, interrupts included, is at 95 % or more
 PTB_WEBHOOK_RATE = 1700  # python-telegram-bot ConversationHandler, issue 6
 FAILURES = ("lost", "duplicated", "out_of_order", "wrong")
 
@@ -16,14 +17,16 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 2)
 
 
-def phase_data(phase: Phase) -> dict[str, Any]:
+def phase_data(phase: Phase, server_core: int | None, client_core: int | None) -> dict[str, Any]:
     tally = phase.tally
     turns = tally.turns or 1
     busy = {name: (None if spent is None else round(spent / phase.seconds, 3))
             for name, spent in phase.cpu.items()}
-    if (busy.get("server") or 0) >= BUSY:
+    server_core_busy = phase.cores.get(server_core) if server_core is not None else None
+    client_core_busy = phase.cores.get(client_core) if client_core is not None else None
+    if (busy.get("server") or 0) >= BUSY or (server_core_busy or 0) >= CORE_BUSY:
         limited_by = "server CPU"
-    elif (busy.get("client") or 0) >= BUSY:
+    elif (busy.get("client") or 0) >= BUSY or (client_core_busy or 0) >= CORE_BUSY:
         limited_by = "load generator CPU"
     elif (busy.get("redis") or 0) >= BUSY:
         limited_by = "Redis CPU"
@@ -40,6 +43,10 @@ def phase_data(phase: Phase) -> dict[str, Any]:
         "cpu_us_per_turn": {name: (None if spent is None else round(spent / turns * 1e6, 1))
                             for name, spent in phase.cpu.items()},
         "cpu_busy": busy,
+        "core_busy": {"server_core": None if server_core_busy is None
+                      else round(server_core_busy, 3),
+                      "client_core": None if client_core_busy is None
+                      else round(client_core_busy, 3)},
         "limited_by": limited_by,
         "checks": {name: tally.verdicts.get(name, 0) for name in ("ok", *FAILURES)},
         "dialogues_done": tally.dialogues_done,
@@ -161,8 +168,8 @@ def _cell(value: Any) -> str:
 
 def table(results: dict[str, Any]) -> str:
     head = ("channel", "conns", "turns/s", "p50 ms", "p90 ms", "p99 ms", "srv µs/turn",
-            "srv busy", "client busy", "redis busy", "RT/turn", "cmds/turn", "lost/dup/ooo/wrong",
-            "limited by")
+            "srv busy", "srv core", "client busy", "redis busy", "client core", "RT/turn",
+            "cmds/turn", "lost/dup/ooo/wrong", "limited by")
     rows = [head]
     for p in results["phases"]:
         redis = p.get("redis", {})
@@ -171,8 +178,9 @@ def table(results: dict[str, Any]) -> str:
             p["channel"], str(p["connections"]), _cell(p["turns_per_s"]),
             _cell(p["latency_ms"]["p50"]), _cell(p["latency_ms"]["p90"]),
             _cell(p["latency_ms"]["p99"]), _cell(p["cpu_us_per_turn"]["server"]),
-            _pct(p["cpu_busy"]["server"]), _pct(p["cpu_busy"]["client"]),
-            _pct(p["cpu_busy"]["redis"]),
+            _pct(p["cpu_busy"]["server"]), _pct(p["core_busy"]["server_core"]),
+            _pct(p["cpu_busy"]["client"]), _pct(p["cpu_busy"]["redis"]),
+            _pct(p["core_busy"]["client_core"]),
             _cell(redis.get("round_trips_per_turn")) if p["channel"] != "bare" else "-",
             _cell(redis.get("commands_per_turn")) if p["channel"] != "bare" else "-",
             "/".join(str(checks[n]) for n in FAILURES) if p["channel"] != "bare" else "-",

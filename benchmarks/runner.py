@@ -43,6 +43,7 @@ class Phase:
     tally: Tally
     cpu: dict[str, float | None]
     redis: RedisDelta | None
+    cores: dict[int, float]
 
     @property
     def rate(self) -> float:
@@ -129,4 +130,5 @@ async def run_phase(
     delta = None
     if redis is not None and redis_before is not None:
         delta = (await RedisSnapshot.take(redis)).since(redis_before)
-    return Phase(driver.name, connections, elapsed, tally, cpu_after.since(cpu_before), delta)
+    return Phase(driver.name, connections, elapsed, tally, cpu_after.since(cpu_before), delta,
+                 cpu_after.cores_busy(cpu_before))
