@@ -38,14 +38,25 @@ import redis.asyncio as aioredis
 
 from benchmarks import report
 from benchmarks.accounting import account
-from benchmarks.dialogues import Dialogue, Kind, bare_dialogue, dialogue
-from benchmarks.drivers import BARE_BODY, BareDriver, Driver, PendingDriver, WebChatDriver
+from benchmarks.dialogues import Dialogue, Kind, bare_dialogue, dialogue, proven_dialogue
+from benchmarks.drivers import (
+    BARE_BODY,
+    BareDriver,
+    Driver,
+    PendingDriver,
+    ReplyTexts,
+    Twilio,
+    WebChatDriver,
+    WhatsAppDriver,
+)
+from benchmarks.fakes import FakeApi
 from benchmarks.memory import survey
 from benchmarks.probes import RedisSnapshot
 from benchmarks.runner import Phase, run_phase
 from benchmarks.servers import ROOT, Redis, WebProcess, cores, pin
 from benchmarks.shop import scaled_shop, shopper
 from orders.demo import DemoBackend
+from templates import MESSAGES_DIR
 
 DIALOGUE_KINDS = (Kind.TRACK, Kind.CANCEL, Kind.RETURN, Kind.HANDOFF)
 CHANNELS = ("web", "telegram", "whatsapp")
@@ -128,6 +139,22 @@ class Shoppers:
         who = [shopper(next(self._next)) for _ in range(count)]
         return [dialogue(kind, one) for one in who for kind in DIALOGUE_KINDS]
 
+    def proven(self, count: int) -> list[Dialogue]:
+        """For channels where the phone is the conversation: `4 × count` shoppers,
+        one dialogue each, so no two dialogues share a conversation."""
+        return [proven_dialogue(DIALOGUE_KINDS[i % len(DIALOGUE_KINDS)],
+                                shopper(next(self._next)))
+                for i in range(count * len(DIALOGUE_KINDS))]
+
+
+PROVEN = {"whatsapp"}  # channels whose conversation is the shopper's proven phone
+TWILIO = Twilio(
+    account_sid="AC" + "b3" * 16,
+    auth_token=secrets.token_hex(16),
+    sender="whatsapp:+14155238886",
+    public_url="https://bench.example.com",
+)
+
 
 def _drivers(wanted: list[str], web: WebProcess) -> dict[str, Driver]:
     drivers: dict[str, Driver] = {}
@@ -135,10 +162,26 @@ def _drivers(wanted: list[str], web: WebProcess) -> dict[str, Driver]:
         if name == "web":
             drivers[name] = WebChatDriver("127.0.0.1", web.port)
         elif name == "telegram":
-            drivers[name] = PendingDriver("telegram", "POST /webhooks/telegram")
+            drivers[name] = PendingDriver(
+                "telegram", "POST /webhooks/telegram landed; its driver (secret-token updates, "
+                "replies through the outbox to a fake Bot API) is not written yet:")
         elif name == "whatsapp":
-            drivers[name] = PendingDriver("whatsapp", "POST /webhooks/whatsapp")
+            drivers[name] = WhatsAppDriver("127.0.0.1", web.port, TWILIO,
+                                           ReplyTexts(MESSAGES_DIR))
     return drivers
+
+
+def _channel_env(wanted: list[str], twilio_api: FakeApi) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if "whatsapp" in wanted:
+        env |= {
+            "TWILIO_ACCOUNT_SID": TWILIO.account_sid,
+            "TWILIO_AUTH_TOKEN": TWILIO.auth_token,
+            "TWILIO_WHATSAPP_FROM": TWILIO.sender,
+            "TWILIO_API_URL": twilio_api.url,
+            "PUBLIC_URL": TWILIO.public_url,
+        }
+    return env
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -173,12 +216,13 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     stats = aioredis.Redis.from_url(redis_server.url)
     monitor = aioredis.Redis.from_url(redis_server.url)
     processes: list[WebProcess] = []
+    fakes: list[FakeApi] = []
     try:
         # the shop: every shopper any phase may need, loaded before the servers start
-        dialogue_channels = [c for c in wanted]
         per_channel = mode.one_shoppers + mode.many_shoppers
         warm_shoppers = 2 * connections
-        total_shoppers = warm_shoppers + 1 + per_channel * len(dialogue_channels)
+        total_shoppers = warm_shoppers + 1 + sum(
+            per_channel * (len(DIALOGUE_KINDS) if name in PROVEN else 1) for name in wanted)
         loading = time.perf_counter()
         orders = scaled_shop(total_shoppers)
         await DemoBackend(stats, prefix=prefix).load(orders, replace=True)
@@ -186,8 +230,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"bench: {total_shoppers} shoppers, {len(orders)} orders loaded in "
               f"{load_seconds:.1f} s", file=sys.stderr)
 
+        twilio_api = FakeApi("twilio")
+        await twilio_api.start()
+        fakes.append(twilio_api)
         env = {
             **os.environ,
+            **_channel_env(wanted, twilio_api),
             "REDIS_URL": redis_server.url,
             "REDIS_PREFIX": prefix,
             "DATA_DIR": str(folder / "data"),
@@ -251,8 +299,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             ):
                 print(f"bench: {name}, {count} connection(s)", file=sys.stderr)
                 spy = _profile(args, web, name, seconds) if count > 1 else None
+                scripts = (shoppers.proven(how_many) if name in PROVEN
+                           else shoppers.dialogues(how_many))
                 phases.append(await run_phase(
-                    driver, shoppers.dialogues(how_many), connections=count,
+                    driver, scripts, connections=count,
                     interleave=interleave, seconds=seconds, pids=pids(web), redis=stats,
                 ))
                 if spy is not None:
@@ -291,12 +341,15 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             "accounting": accounting,
             "memory": memory,
             "skipped": skipped,
+            "fake_provider_requests": {f.name: dict(f.requests) for f in fakes},
             "server_errors_logged": errors,
             "notes": notes,
         }
     finally:
         for process in processes:
             process.stop()
+        for fake in fakes:
+            await fake.stop()
         await stats.aclose()
         await monitor.aclose()
         if external:

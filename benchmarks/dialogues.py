@@ -118,6 +118,38 @@ def dialogue(kind: Kind, who: Shopper) -> Dialogue:
     return Dialogue(kind, who, steps)
 
 
+def proven_dialogue(kind: Kind, who: Shopper) -> Dialogue:
+    """The script when the channel proves the shopper's phone (WhatsApp): no
+    questions, the shopper's own orders that fit the task are offered at once."""
+    opening = [_text("hi", *GREETING)]
+    match kind:
+        case Kind.TRACK:
+            steps = [
+                *opening,
+                _tap("m:track", "orders.pick"),
+                _tap(f"o:{who.shipped}", "snapshot.header"),
+                _tap("menu", *MENU),
+            ]
+        case Kind.CANCEL:
+            steps = [*opening, _tap("m:cancel", "confirm.cancel"), _tap("yes", "done.cancel")]
+        case Kind.RETURN:
+            steps = [
+                *opening,
+                _tap("m:rr", "item.pick"),
+                _tap("i:1", "rr.pick"),
+                _tap("rr:return", "quantity.pick"),
+                _tap("q:1", "reason.pick"),
+                _tap("r:DAMAGED", "confirm.return"),
+                _tap("yes", "done.return"),
+            ]
+        case Kind.HANDOFF:
+            return dialogue(kind, who)  # the same words: no order is needed up front
+        case Kind.BARE:
+            raise ValueError("the ceiling has no dialogue; use bare_dialogue")
+    steps.append(_again(steps[-1]))
+    return Dialogue(kind, who, steps)
+
+
 def bare_dialogue(who: Shopper, requests: int) -> Dialogue:
     """For the ceiling: `requests` posts that must each answer 200."""
     return Dialogue(Kind.BARE, who, [Step(("200",))] * requests)

@@ -11,7 +11,9 @@ from benchmarks.cli import main
 
 
 def test_tiny_run_checks_every_reply_and_writes_json(tmp_path: Path) -> None:
-    status = main(["--mode", "tiny", "--channels", "web", "--no-pin", "--out", str(tmp_path)])
+    status = main(
+        ["--mode", "tiny", "--channels", "web,whatsapp", "--no-pin", "--out", str(tmp_path)]
+    )
 
     results = json.loads(next(tmp_path.glob("bench-tiny-*.json")).read_text())
     web = [p for p in results["phases"] if p["channel"] == "web"]
@@ -19,6 +21,6 @@ def test_tiny_run_checks_every_reply_and_writes_json(tmp_path: Path) -> None:
     assert all(p["turns"] > 0 for p in web)
     assert results["summary"]["replies_wrong"] == 0, results["summary"]["replies"]
     assert status == 0
-    assert {p["channel"] for p in results["phases"]} == {"bare", "web"}
+    assert {p["channel"] for p in results["phases"]} == {"bare", "web", "whatsapp"}
     assert all(row["verdict"] == "ok" for row in results["accounting"])
     assert results["memory"]["conversation_keys_without_ttl"] == 0
