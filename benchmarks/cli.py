@@ -76,7 +76,7 @@ class Mode:
 
 MODES = {
     "quick": Mode("quick", 3, 6, 150, 1000),
-    "full": Mode("full", 10, 40, 500, 6000),
+    "full": Mode("full", 10, 40, 500, 2500),
     "tiny": Mode("tiny", 0.3, 0.6, 2, 6, connections=4, interleave=2, warmup_seconds=0.2),
 }
 
