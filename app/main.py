@@ -16,13 +16,13 @@ from typing import TypedDict
 import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.templating import Jinja2Templates
 
 from app.channels import Channels, open_channels
+from app.cors import ChatCORS
 from app.errors import exception_handlers
 from app.resources import Resources, log_features, open_resources
-from app.routes import health, pages, pushes, webchat, webhooks
+from app.routes import health, pages, pushes, webchat, webhooks, widget
 from app.settings import Settings
 from app.worker import default_senders, start_in_process
 from templates import PAGES_DIR
@@ -64,19 +64,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await asyncio.wait_for(task, timeout=10)
 
     middleware = []
-    if settings.web_allowed_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.web_allowed_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-                max_age=600,
-            )
-        )
+    if settings.web_allowed_origins:  # else the chat API is for the bot's own origin only
+        middleware.append(Middleware(ChatCORS, origins=settings.web_allowed_origins))
     app = Starlette(
         routes=[
-            *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes, *pages.routes,
+            *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes,
+            *widget.routes, *pages.routes,
         ],
         middleware=middleware,
         exception_handlers=exception_handlers(),

@@ -8,3 +8,4 @@ from pathlib import Path
 TEMPLATES_DIR = Path(__file__).resolve().parent
 MESSAGES_DIR = TEMPLATES_DIR / "messages"
 PAGES_DIR = TEMPLATES_DIR / "pages"
+WIDGET_FILE = TEMPLATES_DIR / "widget" / "widget.js"
