@@ -39,6 +39,10 @@ from templates import MESSAGES_DIR
 
 log = logging.getLogger(__name__)
 
+REDIS_SOCKET_TIMEOUT_S = 10
+"""A Redis call that has not answered by then raises TimeoutError: blocking reads
+(the event stream's XREAD) must block for less."""
+
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, StoreUnavailable)
 """What a call to an unreachable Redis raises (redis-py wraps socket errors in ConnectionError)."""
 
@@ -52,7 +56,9 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     else:
         server = await anyio.to_thread.run_sync(ensure_server, settings.data_dir)
         url = server.url
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+    client = aioredis.Redis.from_url(
+        url, socket_connect_timeout=3, socket_timeout=REDIS_SOCKET_TIMEOUT_S
+    )
     try:
         yield client
     finally:

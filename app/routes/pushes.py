@@ -47,7 +47,7 @@ from conversation.outbox import replies_to_data
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 15.0
+HEARTBEAT_S = 8.0  # also the longest blocking read: below REDIS_SOCKET_TIMEOUT_S
 LIFETIME_S = 300.0
 RECONNECT_MS = 2000  # the browser's wait before reconnecting after a stream ends
 BATCH = 100
