@@ -10,6 +10,7 @@ process that has it runs. `log_features` already said so at start-up.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -167,8 +168,13 @@ async def open_channels(settings: Settings, redis: aioredis.Redis) -> AsyncItera
 
 
 def make_bot(settings: Settings) -> Bot:
-    """`TELEGRAM_API_URL` + `/bot` is PTB's base URL; PTB appends the token."""
+    """`TELEGRAM_API_URL` + `/bot` is PTB's base URL; PTB appends the token.
+
+    PTB 22 warns on every 429 that `RetryAfter.retry_after` will become a
+    `timedelta`; `PTB_TIMEDELTA` is its documented opt-in to that type now (the
+    sender reads both), so a flood of 429s is not also a flood of warnings."""
     assert settings.telegram_bot_token is not None
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     api = settings.telegram_api_url
     return Bot(
         settings.telegram_bot_token.get_secret_value(),
