@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.inbox.accounts import StaffStore
 from app.redis_server import EmbeddedValkey, ensure_server
 from app.settings import Settings
 from conversation.catalogue import Catalogue
@@ -78,6 +79,7 @@ class Resources:
     shop: list[Order]
     _web_chat_secret: str | None = None
     _shop_loaded: bool = False
+    _staff_ready: bool = False
     _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -101,7 +103,7 @@ class Resources:
 
     async def ready(self) -> None:
         """The one-time set-up; cheap once done. Raises what Redis raises when down."""
-        if self._shop_loaded and self._web_chat_secret is not None:
+        if self._shop_loaded and self._staff_ready and self._web_chat_secret is not None:
             return
         async with self._setup_lock:
             if not self._shop_loaded:
@@ -118,6 +120,12 @@ class Resources:
                     )
                 else:
                     log.info("demo shop: already in Redis, with the changes shoppers made")
+            if not self._staff_ready:  # the inbox's first admin, from settings, once
+                password = self.settings.inbox_admin_password
+                await StaffStore(self.redis, self.settings.redis_prefix).bootstrap_admin(
+                    self.settings.inbox_admin_email,
+                    password.get_secret_value() if password else None)
+                self._staff_ready = True
             await self.web_chat_secret()
 
 
@@ -154,6 +162,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             outbox=outbox,
             return_policy_url=settings.return_policy_url,
             support_url=settings.support_url,
+            notify_staff=settings.inbox_notify_url is not None,
         )
         resources = Resources(settings, client, backend, catalogue, tickets, engine, shop)
         try:
