@@ -21,6 +21,10 @@ from starlette.templating import Jinja2Templates
 from app.channels import Channels, open_channels
 from app.cors import ChatCORS
 from app.errors import exception_handlers
+from app.inbox import api as inbox_api
+from app.inbox import events as inbox_events
+from app.inbox import pages as inbox_pages
+from app.inbox.notify import open_staff_senders
 from app.resources import Resources, log_features, open_resources
 from app.routes import health, pages, pushes, webchat, webhooks, widget
 from app.settings import Settings
@@ -46,13 +50,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with (
             open_resources(settings) as resources,
             open_channels(settings, resources.redis) as channels,
+            open_staff_senders(settings) as staff_senders,
         ):
             state: State = {"resources": resources, "channels": channels}
             if not settings.runs_worker_in_process:
                 yield state
                 return
             senders = {**default_senders(resources.redis, settings.redis_prefix),
-                       **channels.senders()}
+                       **channels.senders(), **staff_senders}
             task, stop = start_in_process(
                 resources.redis, prefix=settings.redis_prefix, senders=senders
             )
@@ -69,7 +74,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes,
-            *widget.routes, *pages.routes,
+            *widget.routes, *pages.routes, *inbox_pages.routes, *inbox_events.routes,
+            *inbox_api.routes,
         ],
         middleware=middleware,
         exception_handlers=exception_handlers(),
