@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -56,7 +57,7 @@ class DeliveryStates:
         self, outbox_id: str, state: DeliveryState, attempts: int, error: str | None = None
     ) -> None:
         key = self._keys.delivery(outbox_id)
-        fields = {"state": state.value, "attempts": attempts,
+        fields: dict[Any, Any] = {"state": state.value, "attempts": attempts,
                   "at": datetime.now(UTC).isoformat(), "error": error or ""}
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hset(key, mapping=fields)

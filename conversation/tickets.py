@@ -140,12 +140,13 @@ class TicketStore:
 
     async def list_open(self) -> list[Ticket]:
         """Open and pending tickets (everything a person still has), newest activity first."""
-        return await self.list(TicketStatus.OPEN, TicketStatus.PENDING)
+        return await self.by_status(TicketStatus.OPEN, TicketStatus.PENDING)
 
     async def list_resolved(self) -> list[Ticket]:
-        return await self.list(TicketStatus.RESOLVED)
+        return await self.by_status(TicketStatus.RESOLVED)
 
-    async def list(self, *statuses: TicketStatus, limit: int = MAX_LISTED) -> list[Ticket]:
+    async def by_status(self, *statuses: TicketStatus, limit: int = MAX_LISTED) -> list[Ticket]:
+        """Tickets in any of `statuses`, newest activity first."""
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for status in statuses:
@@ -218,9 +219,9 @@ class TicketStore:
                         before = Ticket.model_validate_json(raw)
                         after = change(before)
                         if after is None:
-                            await pipe.unwatch()
+                            await pipe.unwatch()  # type: ignore[no-untyped-call]
                             return before, False
-                        pipe.multi()
+                        pipe.multi()  # type: ignore[no-untyped-call]
                         pipe.set(key, after.model_dump_json())
                         score = after.updated_at.timestamp()
                         for status in TicketStatus:

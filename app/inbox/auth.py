@@ -83,7 +83,9 @@ async def cookie_secret(request: Request) -> str:
         fresh = secrets.token_urlsafe(32)
         key = f"{resources.settings.redis_prefix}secret:inbox-cookie"
         older = await resources.redis.set(key, fresh, nx=True, get=True)
-        secret = older.decode() if isinstance(older, bytes) else (older or fresh)
+        if isinstance(older, bytes):
+            older = older.decode()
+        secret = older if isinstance(older, str) else fresh
     request.app.state.inbox_cookie_secret = secret
     return secret
 

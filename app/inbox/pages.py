@@ -32,7 +32,7 @@ from app.inbox.auth import (
 )
 from app.inbox.canned import load_canned
 from app.inbox.http import desk, page_route
-from app.inbox.views import ListFilter, Reads, _request_words, list_tickets, ticket_detail
+from app.inbox.views import ListFilter, Reads, request_words, list_tickets, ticket_detail
 from app.resources import Resources
 from conversation.staff import AlreadyDecided, NotARequest, ShopDeclined, ShopDown
 from conversation.tickets import TicketStatus
@@ -181,7 +181,7 @@ async def ticket_page(request: Request, staff: Staff, *, error: str | None = Non
         "staff": staff, "t": detail, "o": detail["order_snapshot"], "canned": canned,
         "canned_texts": [c.text for c in canned], "members": members,
         "reply_id": secrets.token_hex(8), "error": error,
-        "request_words": _request_words(found.request) if found.request else "",
+        "request_words": request_words(found.request) if found.request else "",
     }, status)
 
 

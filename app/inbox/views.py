@@ -91,7 +91,7 @@ async def list_tickets(
         found += [t for t in await tickets.for_order(q) if t.id not in {f.id for f in found}]
         chosen = sorted(found, key=lambda t: t.updated_at, reverse=True)
     else:
-        chosen = await tickets.list(wanted.status)
+        chosen = await tickets.by_status(wanted.status)
     if wanted.channel:
         chosen = [t for t in chosen if t.channel == wanted.channel]
     if wanted.who == "mine":
@@ -103,7 +103,7 @@ async def list_tickets(
 
 
 def summary(ticket: Ticket, unread: bool = False) -> dict[str, Any]:
-    issue = ticket.issue or (_request_words(ticket.request) if ticket.request else "")
+    issue = ticket.issue or (request_words(ticket.request) if ticket.request else "")
     return {
         "id": ticket.id,
         "kind": ticket.kind,
@@ -120,7 +120,7 @@ def summary(ticket: Ticket, unread: bool = False) -> dict[str, Any]:
     }
 
 
-def _request_words(request: dict[str, Any]) -> str:
+def request_words(request: dict[str, Any]) -> str:
     parts = [str(request.get("action", "")), f"order #{request.get('number', '')}"]
     if request.get("quantity"):
         parts.append(f"× {request['quantity']}")
