@@ -45,7 +45,7 @@ OUTSIDE_WINDOW_CODE = 63016
 PROGRESS_TTL_S = 24 * 3600
 
 
-class HttpxTwilioClient(AsyncHttpClient):
+class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]  # untyped library
     """The `twilio` library's async HTTP client interface, on httpx."""
 
     def __init__(self, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None):
@@ -67,7 +67,7 @@ class HttpxTwilioClient(AsyncHttpClient):
             method,
             uri,
             params=params,  # type: ignore[arg-type]
-            data=data,  # type: ignore[arg-type]
+            data=data,
             headers=headers,
             auth=auth,
             timeout=timeout or self.timeout,
