@@ -32,7 +32,7 @@ from app.inbox.auth import (
 )
 from app.inbox.canned import load_canned
 from app.inbox.http import desk, page_route
-from app.inbox.views import ListFilter, Reads, request_words, list_tickets, ticket_detail
+from app.inbox.views import ListFilter, Reads, list_tickets, request_words, ticket_detail
 from app.resources import Resources
 from conversation.staff import AlreadyDecided, NotARequest, ShopDeclined, ShopDown
 from conversation.tickets import TicketStatus
