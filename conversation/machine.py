@@ -103,7 +103,8 @@ MAX_LISTED_ORDERS = 8
 
 
 def step(session: Session, event: Event, ctx: Context) -> Transition:
-    t = Turn(session.model_copy(deep=True), ctx)
+    # a shallow copy is enough: steps replace the session's lists, never change them in place
+    t = Turn(session.model_copy(), ctx)
     match event:
         case Message():
             _on_message(t, event)
