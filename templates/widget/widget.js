@@ -416,6 +416,7 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
       if (response && response.status === 401 && !renewed) {
         renewed = true; // expired, or the bot's secret changed: a new session, same message
         update((state) => { state.token = null; state.lastEvent = null; });
+        if (stopStream) stopStream(); // it follows the old conversation
         attempt = -1;
         continue;
       }
@@ -448,13 +449,15 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
   // Read with fetch, so the token travels in a header rather than in a URL. After a
   // break it asks for what came after the last event it showed (Last-Event-ID).
 
-  let streaming = null;
+  let streaming = false;
+  let stopStream = null;
   async function connect() {
     if (streaming || !memory.token) return;
-    const controller = new AbortController();
-    streaming = controller;
+    streaming = true;
     let failures = 0;
     while (memory.token) {
+      const controller = new AbortController();
+      stopStream = () => controller.abort();
       try {
         const headers = { Authorization: "Bearer " + memory.token };
         if (memory.lastEvent) headers["Last-Event-ID"] = memory.lastEvent;
@@ -465,12 +468,12 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
         if (trouble.stream) { trouble.stream = false; render(); }
         await readEvents(response.body.getReader());
       } catch (e) {
-        failures += 1;
+        if (!controller.signal.aborted) failures += 1;
         if (failures > 1 && !trouble.stream) { trouble.stream = true; render(); }
       }
-      await sleep(Math.min(2000 * 2 ** Math.max(0, failures - 1), 30000));
+      if (!controller.signal.aborted) await sleep(Math.min(2000 * 2 ** Math.max(0, failures - 1), 30000));
     }
-    streaming = null;
+    streaming = false;
   }
 
   async function readEvents(reader) {

@@ -21,7 +21,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import redis.asyncio as aioredis
@@ -66,7 +66,9 @@ Page = Any  # playwright's Page; the module is imported only when it is installe
 
 
 @asynccontextmanager
-async def serving(app: Any, sock: socket.socket, lifespan: str) -> AsyncIterator[None]:
+async def serving(
+    app: Any, sock: socket.socket, lifespan: Literal["on", "off"]
+) -> AsyncIterator[None]:
     # A failed test may leave an event stream open: do not wait for it on shutdown.
     config = uvicorn.Config(
         app, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=1
@@ -471,4 +473,25 @@ async def test_a_refused_message_shows_the_servers_error(new_page: Any, base_url
     await say(page, "menu")  # the chat carries on
     await log(page).get_by_text("What can I help you with?").nth(1).wait_for()
     assert await note.count() == 0
+    assert page.watch.errors == []
+
+
+async def test_a_refused_token_starts_a_new_conversation(new_page: Any, base_url: str) -> None:
+    """An expired token, or one signed before the bot's secret changed: the message
+    goes through in a new conversation, and the event stream follows it."""
+    page = await new_page()
+    await page.goto(base_url + "/")
+    await open_chat(page)
+    await page.get_by_role("button", name="Track order").wait_for()
+    await page.evaluate(
+        """(key) => { const s = JSON.parse(localStorage.getItem(key));
+                      s.token = s.token.slice(0, -4) + 'AAAA';
+                      localStorage.setItem(key, JSON.stringify(s)); }""",
+        "ohb-chat:" + base_url,
+    )
+    await page.reload()
+    await say(page, "100003")
+    await log(page).get_by_text("To protect your details").wait_for()
+    renewed = await stored(page, base_url)
+    TokenSigner(WEB_CHAT_SECRET).verify(renewed["token"])  # a valid token again
     assert page.watch.errors == []
