@@ -99,9 +99,7 @@ class RedisSnapshot:
 
     @classmethod
     async def take(cls, redis: aioredis.Redis) -> RedisSnapshot:
-        info: dict[str, Any] = await redis.execute_command(
-            "INFO", "stats", "commandstats", "memory"
-        )
+        info: dict[str, Any] = await redis.info("stats", "commandstats", "memory")
         commands = {
             key.removeprefix("cmdstat_"): int(value["calls"])
             for key, value in info.items()
