@@ -143,7 +143,8 @@ async def open_channels(settings: Settings, redis: aioredis.Redis) -> AsyncItera
                             type(exc).__name__)
             channels.telegram = TelegramChannel(
                 bot, secret.get_secret_value(),
-                TelegramSender(bot, redis, prefix=prefix, share_phone=share_phone),
+                TelegramSender(bot, redis, prefix=prefix, share_phone=share_phone,
+                               bot_rate=settings.telegram_bot_rate),
             )
         sid, auth, sender = (settings.twilio_account_sid, settings.twilio_auth_token,
                              settings.twilio_whatsapp_from)

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
+    telegram_bot_rate: float = Field(
+        default=30.0, gt=0,
+        description="messages a second the whole bot may send (Telegram's own limit is "
+        "about 30; raise it only with paid broadcasts or against a local fake)",
+    )
 
     # WhatsApp through Twilio.
     twilio_account_sid: str | None = None

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
-from dataclasses import dataclass
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
@@ -22,6 +25,7 @@ from twilio.request_validator import RequestValidator
 
 from benchmarks.client import Connection
 from benchmarks.dialogues import Dialogue, Step
+from benchmarks.fakes import BotApi
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,17 @@ class Answer:
     status: int
     keys: tuple[str, ...] | None  # None: no answer to check (an error status)
     duplicate: bool = False
+    deferred: bool = False  # the replies come later, another way: checked by `settle`
+
+
+@dataclass
+class Settled:
+    """What `Driver.settle` found once the replies sent another way had arrived:
+    a verdict per turn, examples of the failures, and how delivery went."""
+
+    verdicts: Counter[str] = field(default_factory=Counter)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    delivery: dict[str, Any] = field(default_factory=dict)
 
 
 class Lane(Protocol):
@@ -46,6 +61,11 @@ class Driver(Protocol):
     async def prepare(self, dialogues: list[Dialogue], connections: int) -> None: ...
 
     async def lane(self) -> Lane: ...
+
+    async def settle(self, started: float, ended: float) -> Settled | None:
+        """After a phase (`perf_counter` times): wait for replies that leave
+        through the outbox and check them; None for channels that answer inline."""
+        ...
 
 
 def message_id(dialogue: Dialogue, step: Step) -> str:
@@ -120,16 +140,23 @@ class WebChatDriver:
 
         await asyncio.gather(*(worker() for _ in range(connections)))
 
+    async def settle(self, started: float, ended: float) -> Settled | None:
+        return None
+
 
 # --- telling replies apart by their words ---------------------------------------------------
 
 
 class ReplyTexts:
     """Which catalogue key a message was rendered from, for channels whose answers
-    carry only text: each key's English words before its first placeholder."""
+    carry only text: each key's English words before its first placeholder.
+    `channels`: also the channels' own words (Telegram's share-contact hint)."""
 
-    def __init__(self, messages_dir: Path) -> None:
+    def __init__(self, messages_dir: Path, *, channels: bool = False) -> None:
         messages = json.loads((messages_dir / "en.json").read_text(encoding="utf-8"))
+        if channels:
+            messages |= json.loads(
+                (messages_dir / "channels" / "en.json").read_text(encoding="utf-8"))
         self._prefixes = {key: text.split("{", 1)[0].strip()
                           for key, text in messages.items() if isinstance(text, str)}
         self._known = sorted(((p, k) for k, p in self._prefixes.items() if len(p) >= 8),
@@ -151,6 +178,10 @@ class ReplyTexts:
 
     def identify(self, body: str) -> str:
         return next((key for prefix, key in self._known if body.startswith(prefix)), "?")
+
+    def starts(self, body: str, key: str) -> bool:
+        """Whether `body` is (the start of) the reply `key`."""
+        return body.startswith(self._prefixes.get(key, "\x00"))
 
 
 # --- WhatsApp through Twilio -------------------------------------------------------------
@@ -231,6 +262,197 @@ class WhatsAppDriver:
     async def prepare(self, dialogues: list[Dialogue], connections: int) -> None:
         return None
 
+    async def settle(self, started: float, ended: float) -> Settled | None:
+        return None
+
+
+# --- Telegram ------------------------------------------------------------------------
+
+TELEGRAM_PATH = "/webhooks/telegram"
+TELEGRAM_PAYLOADS = Path(__file__).resolve().parent.parent / "tests" / "payloads" / "telegram"
+FIRST_CHAT = 6_000_000_000  # private chat id = the shopper's user id; one chat per dialogue
+SHARE_HINT = "telegram.share_phone_hint"  # the sender's extra message after `order.ask`
+SETTLE_MAX_S = 60.0  # the longest wait for the outbox to deliver a phase's replies
+SETTLE_STALL_S = 5.0  # ...or this long without a new message
+SETTLE_GRACE_S = 0.3  # once all arrived: time for a duplicate to show up
+
+
+def _captured(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((TELEGRAM_PAYLOADS / f"{name}.json").read_text("utf-8"))
+    return data
+
+
+@dataclass(slots=True)
+class _Sent:
+    dialogue: Dialogue
+    position: int
+    step: Step
+    answered: float  # perf_counter when the webhook answered
+
+
+class TelegramLane:
+    def __init__(self, connection: Connection, driver: TelegramDriver) -> None:
+        self._connection = connection
+        self._driver = driver
+        self._headers = {"Content-Type": "application/json",
+                         "X-Telegram-Bot-Api-Secret-Token": driver.secret}
+
+    async def turn(self, dialogue: Dialogue, step: Step) -> Answer:
+        chat = int(dialogue.context["chat"])
+        if step.redeliver:
+            update_id = int(dialogue.message_ids[-1])  # Telegram retries the same update
+        else:
+            update_id = next(self._driver.update_ids)
+            dialogue.message_ids.append(str(update_id))
+        body = self._driver.update(update_id, chat, step)
+        status, _ = await self._connection.request("POST", TELEGRAM_PATH, body, self._headers)
+        if status != 200:
+            return Answer(status, None)
+        self._driver.ledger.setdefault(chat, []).append(
+            _Sent(dialogue, dialogue.position, step, time.perf_counter()))
+        return Answer(status, step.expect, step.redeliver, deferred=True)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@dataclass
+class TelegramDriver:
+    """Updates in the captured Bot API shapes (`tests/payloads/telegram/`), signed
+    with the secret token; the webhook's answer is only a 200, and the replies go
+    through the outbox to the fake Bot API (`BotApi`), which writes each chat's
+    messages down. Each dialogue has a chat of its own. `settle` waits for the
+    outbox to deliver, then checks every chat's messages, in order, against what
+    its steps expect (a redelivered update must add no message)."""
+
+    host: str
+    port: int
+    secret: str
+    bot: BotApi
+    texts: ReplyTexts
+    name: str = "telegram"
+    ledger: dict[int, list[_Sent]] = field(default_factory=dict)
+    update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(800_000_001))
+    _chats: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_CHAT))
+
+    def __post_init__(self) -> None:
+        self._text = _captured("text")
+        self._tap = _captured("callback_query")
+
+    @property
+    def skip_reason(self) -> str | None:
+        return None
+
+    async def lane(self) -> TelegramLane:
+        return TelegramLane(await Connection.open(self.host, self.port), self)
+
+    async def prepare(self, dialogues: list[Dialogue], connections: int) -> None:
+        self.ledger = {}
+        for dialogue in dialogues:
+            dialogue.context["chat"] = str(next(self._chats))
+
+    def update(self, update_id: int, chat: int, step: Step) -> bytes:
+        if step.payload is not None:
+            tap = self._tap["callback_query"]
+            message = {**tap["message"], "chat": {**tap["message"]["chat"], "id": chat}}
+            query = {**tap, "id": str(update_id), "from": {**tap["from"], "id": chat},
+                     "message": message, "data": step.payload}
+            return json.dumps({"update_id": update_id, "callback_query": query}).encode()
+        said = self._text["message"]
+        message = {**said, "message_id": update_id % 1_000_000, "date": int(time.time()),
+                   "from": {**said["from"], "id": chat}, "chat": {**said["chat"], "id": chat},
+                   "text": step.text or ""}
+        return json.dumps({"update_id": update_id, "message": message}).encode()
+
+    def _expected(self, sent: list[_Sent]) -> list[tuple[int, str]]:
+        """(index into `sent`, reply key) for every message the chat must get."""
+        keys = []
+        for index, entry in enumerate(sent):
+            if entry.step.redeliver:
+                continue
+            for key in entry.step.expect:
+                keys.append((index, key))
+                if key == "order.ask":
+                    keys.append((index, SHARE_HINT))
+        return keys
+
+    async def settle(self, started: float, ended: float) -> Settled:
+        wanted = {chat: len(self._expected(sent)) for chat, sent in self.ledger.items()}
+        deadline = time.perf_counter() + SETTLE_MAX_S
+        last_count, last_change = self.bot.messages, time.perf_counter()
+        while True:
+            now = time.perf_counter()
+            if all(len(self.bot.sent.get(chat, ())) >= n for chat, n in wanted.items()):
+                await asyncio.sleep(SETTLE_GRACE_S)
+                break
+            if self.bot.messages != last_count:
+                last_count, last_change = self.bot.messages, now
+            if now >= deadline or now - last_change >= SETTLE_STALL_S:
+                break
+            await asyncio.sleep(0.05)
+        return self._check(started, ended)
+
+    def _check(self, started: float, ended: float) -> Settled:
+        settled = Settled()
+        lags: list[float] = []
+        arrivals: list[float] = []
+        for chat, sent in self.ledger.items():
+            bodies = self.bot.sent.get(chat, [])
+            arrivals += [at for at, _ in bodies]
+            expected = self._expected(sent)
+            matched = 0
+            last_at: dict[int, float] = {}
+            stray: str | None = None
+            for at, text in bodies:
+                if matched < len(expected) and self.texts.starts(text, expected[matched][1]):
+                    last_at[expected[matched][0]] = at
+                    matched += 1
+                elif matched and self.texts.identify(text) == "?":
+                    last_at[expected[matched - 1][0]] = at  # a long reply's next piece
+                else:
+                    stray = text
+                    break
+            if stray is None and matched == len(expected):
+                blame, verdict = len(sent), "ok"
+            elif stray is None:
+                blame, verdict = expected[matched][0], "lost"
+            else:
+                blame = expected[matched][0] if matched < len(expected) else len(sent) - 1
+                key = self.texts.identify(stray)
+                if key in {k for _, k in expected[:matched]}:
+                    verdict = "duplicated"
+                elif key in {k for _, k in expected[matched:]}:
+                    verdict = "out_of_order"
+                else:
+                    verdict = "wrong"
+            for index, entry in enumerate(sent[:blame]):
+                settled.verdicts["ok"] += 1
+                if index in last_at:
+                    lags.append(last_at[index] - entry.answered)
+            if verdict != "ok":
+                settled.verdicts[verdict] += 1
+                if len(settled.samples) < 8:
+                    entry = sent[blame]
+                    settled.samples.append({
+                        "dialogue": entry.dialogue.kind.value, "step": entry.position,
+                        "expected": list(entry.step.expect), "status": 200,
+                        "got": [stray[:60]] if stray else [], "verdict": verdict,
+                        "chat_messages": len(bodies), "chat_expected": len(expected),
+                    })
+        lags.sort()
+        window = [at for at in arrivals if started <= at <= ended]
+        settled.delivery = {
+            "messages": len(arrivals),
+            "messages_in_window": len(window),
+            "messages_per_s_in_window": round(len(window) / (ended - started), 1)
+            if ended > started else None,
+            "last_message_after_window_s": round(max(arrivals) - ended, 3) if arrivals else None,
+            "lag_ms": {name: (round(lags[min(len(lags) - 1, int(q * len(lags)))] * 1000, 1)
+                              if lags else None)
+                       for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))},
+        }
+        return settled
+
 
 # --- the ceiling -----------------------------------------------------------------------
 
@@ -271,6 +493,9 @@ class BareDriver:
     async def prepare(self, dialogues: list[Dialogue], connections: int) -> None:
         return None
 
+    async def settle(self, started: float, ended: float) -> Settled | None:
+        return None
+
 
 # --- channels still being built ------------------------------------------------------------
 
@@ -291,3 +516,6 @@ class PendingDriver:
 
     async def prepare(self, dialogues: list[Dialogue], connections: int) -> None:
         raise RuntimeError(self.skip_reason)
+
+    async def settle(self, started: float, ended: float) -> Settled | None:
+        return None

@@ -1,11 +1,19 @@
-"""The providers' outbound APIs, answered locally: every request gets `200 {}`-like
-answers and is counted. Runs in the benchmark process (the client's core)."""
+"""The providers' outbound APIs, answered locally: every request is counted and gets
+a `200 {}`-like answer (Twilio) or what the Bot API answers (`BotApi`, which also
+writes each chat's messages down for the reply checks). Runs in the benchmark
+process (the client's core)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+import html
+import itertools
+import json
+import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
 
 Answer = Callable[[str, str, bytes], tuple[int, bytes]]
 
@@ -60,3 +68,44 @@ class FakeApi:
             pass
         finally:
             writer.close()
+
+
+class BotApi:
+    """The Telegram Bot API's part the bot uses, answered like Telegram does, and
+    every `sendMessage` written down per chat with the time it arrived (the
+    words HTML-unescaped, as the shopper would read them).
+
+    `FakeApi("telegram", BotApi().answer)` serves it."""
+
+    def __init__(self) -> None:
+        self.sent: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        self.messages = 0
+        self._ids = itertools.count(1)
+
+    def answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        name = path.rsplit("/", 1)[-1]
+        if name == "getMe":
+            return 200, json.dumps({"ok": True, "result": BOT_USER}).encode()
+        if name != "sendMessage":
+            return 200, b'{"ok":true,"result":true}'
+        params = _params(body)
+        chat_id = int(params["chat_id"])
+        text = html.unescape(str(params.get("text", "")))
+        self.sent[chat_id].append((time.perf_counter(), text))
+        self.messages += 1
+        message = {"message_id": next(self._ids), "date": int(time.time()),
+                   "chat": {"id": chat_id, "type": "private", "first_name": "Bench"},
+                   "from": BOT_USER, "text": text}
+        return 200, json.dumps({"ok": True, "result": message}).encode()
+
+
+BOT_USER = {"id": 555000111, "is_bot": True, "first_name": "Order Help",
+            "username": "BenchOrderHelpBot"}
+
+
+def _params(body: bytes) -> dict[str, Any]:
+    """PTB posts a form (each value JSON-encoded when it is not a string); JSON too."""
+    if body[:1] == b"{":
+        data: dict[str, Any] = json.loads(body)
+        return data
+    return dict(parse_qsl(body.decode(), keep_blank_values=True))

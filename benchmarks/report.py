@@ -21,7 +21,7 @@ def phase_data(phase: Phase, server_core: int | None, client_core: int | None) -
     tally = phase.tally
     turns = tally.turns or 1
     busy = {name: (None if spent is None else round(spent / phase.seconds, 3))
-            for name, spent in phase.cpu.items()}
+            for name, spent in (phase.busy or phase.cpu).items()}
     server_core_busy = phase.cores.get(server_core) if server_core is not None else None
     client_core_busy = phase.cores.get(client_core) if client_core is not None else None
     if (busy.get("server") or 0) >= BUSY or (server_core_busy or 0) >= CORE_BUSY:
@@ -54,6 +54,8 @@ def phase_data(phase: Phase, server_core: int | None, client_core: int | None) -
         "pool_exhausted": tally.pool_exhausted,
         "samples": tally.samples,
     }
+    if phase.delivery is not None:
+        data["delivery"] = phase.delivery
     if phase.redis is not None:
         data["redis"] = {
             "round_trips_per_turn": round(phase.redis.round_trips / turns, 2),
@@ -105,6 +107,8 @@ def summarise(results: dict[str, Any]) -> None:
             "p99_ms_many": loaded["latency_ms"]["p99"],
             "limited_by": loaded["limited_by"],
         }
+        if "delivery" in loaded:
+            per_channel[name]["delivery"] = loaded["delivery"]
     ordinary = [r for r in results["accounting"] if r["ordinary"]]
     rows = results["accounting"]
     accounting = {
@@ -210,6 +214,16 @@ def table(results: dict[str, Any]) -> str:
             f"p99 {_cell(c['p99_ms_one'])} ms at 1 connection, {_cell(c['p99_ms_many'])} ms "
             f"loaded ({c['limited_by']})"
         )
+        if "delivery" in c:
+            d = c["delivery"]
+            out.append(
+                f"{name} outbound (through the outbox to the fake API, loaded phase): "
+                f"{_cell(d['messages_per_s_in_window'])} messages/s delivered during the window, "
+                f"{d['messages']} in all, the last {_cell(d['last_message_after_window_s'])} s "
+                f"after it; lag from webhook answer to the step's last message p50 "
+                f"{_cell(d['lag_ms']['p50'])} ms, p99 {_cell(d['lag_ms']['p99'])} ms, max "
+                f"{_cell(d['lag_ms']['max'])} ms; µs/turn includes delivering"
+            )
     acc = summary["accounting"]
     out.append(
         f"Redis per ordinary turn (one turn at a time): {_cell(acc['ordinary_round_trips_mean'])}"

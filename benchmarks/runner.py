@@ -33,6 +33,7 @@ class Tally:
     dialogues_done: int = 0
     unfinished: int = 0
     pool_exhausted: bool = False
+    deferred: int = 0  # answers whose replies come later, checked after the phase
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Phase:
     cpu: dict[str, float | None]
     redis: RedisDelta | None
     cores: dict[int, float]
+    delivery: dict[str, Any] | None = None  # replies sent through the outbox
+    busy: dict[str, float | None] | None = None  # CPU seconds in the window only
 
     @property
     def rate(self) -> float:
@@ -87,6 +90,13 @@ async def _drive(
                     continue
                 tally.latencies.append(clock() - started)
                 tally.turns += 1
+                if answer.deferred:
+                    tally.deferred += 1
+                    dialogue.position += 1
+                    if dialogue.done:
+                        active.remove(dialogue)
+                        tally.dialogues_done += 1
+                    continue
                 outcome = verdict(step, dialogue, answer.keys, answer.duplicate)
                 tally.verdicts[outcome] += 1
                 if outcome != "ok" and len(tally.samples) < MAX_SAMPLES:
@@ -125,10 +135,28 @@ async def run_phase(
     await asyncio.gather(
         *(_drive(lane, pool, interleave, started + seconds, tally) for lane in lanes)
     )
-    elapsed = time.perf_counter() - started
+    ended = time.perf_counter()
+    elapsed = ended - started
+    window_cpu = CpuSnapshot.take(pids)
+    # Replies that leave through the outbox: wait for them and check them. The CPU
+    # and Redis figures then include delivering them (the cost of those turns);
+    # busy shares stay those of the measured window.
+    settled = await driver.settle(started, ended)
     cpu_after = CpuSnapshot.take(pids)
     delta = None
     if redis is not None and redis_before is not None:
         delta = (await RedisSnapshot.take(redis)).since(redis_before)
+    delivery = None
+    if settled is not None:
+        tally.verdicts.update(settled.verdicts)
+        tally.samples += settled.samples[: max(0, MAX_SAMPLES - len(tally.samples))]
+        delivery = settled.delivery | {
+            "after_window_server_cpu_s": _spent(window_cpu, cpu_after, "server")}
     return Phase(driver.name, connections, elapsed, tally, cpu_after.since(cpu_before), delta,
-                 cpu_after.cores_busy(cpu_before))
+                 window_cpu.cores_busy(cpu_before), delivery,
+                 busy=window_cpu.since(cpu_before))
+
+
+def _spent(earlier: CpuSnapshot, later: CpuSnapshot, name: str) -> float | None:
+    value = later.since(earlier).get(name)
+    return None if value is None else round(value, 3)

@@ -15,8 +15,8 @@ retries or dead-letters on our errors:
 
 Pacing: Telegram allows about one message a second per chat (short bursts are
 tolerated) and about 30 a second overall. One Redis script keeps two token
-buckets, per chat (`CHAT_BURST` at `CHAT_RATE`/s) and for the bot (`BOT_BURST` at
-`BOT_RATE`/s); a send waits until both have a token. Being in Redis, the pace
+buckets, per chat (`CHAT_BURST` at `CHAT_RATE`/s) and for the bot (`BOT_RATE`/s, as a
+burst too); a send waits until both have a token. Being in Redis, the pace
 holds across worker processes. A short burst keeps a three-message answer quick.
 
 One outbox message may become several Telegram messages. The number already sent
@@ -57,8 +57,7 @@ log = logging.getLogger(__name__)
 
 CHAT_RATE = 1.0  # messages per second, per chat
 CHAT_BURST = 3
-BOT_RATE = 30.0  # messages per second, for the whole bot
-BOT_BURST = 30
+BOT_RATE = 30.0  # messages per second, for the whole bot (TELEGRAM_BOT_RATE)
 MAX_SEND_TRIES = 4
 PROGRESS_TTL_S = 24 * 3600
 KEYBOARD_TTL_S = 24 * 3600
@@ -114,15 +113,18 @@ class TelegramSender:
         prefix: str = "ohb:",
         share_phone: Callable[[str], Awaitable[SharePhone | None]] | None = None,
         max_wait: float = 10.0,
+        bot_rate: float = BOT_RATE,
     ) -> None:
         """`share_phone(conversation)`: the words of the share-contact offer in that
         shopper's language (None: do not offer it). `max_wait`: the longest this
-        sender sleeps for pacing or a 429 before leaving the retry to the outbox."""
+        sender sleeps for pacing or a 429 before leaving the retry to the outbox.
+        `bot_rate`: messages a second for the whole bot, also its burst."""
         self._bot = bot
         self._redis = redis
         self._prefix = prefix
         self._share_phone = share_phone
         self._max_wait = max_wait
+        self._bot_rate = bot_rate
         self.reachability = Reachability(redis, prefix)
         self._pace_script = redis.register_script(_PACE)
 
@@ -208,7 +210,7 @@ class TelegramSender:
             f"{self._prefix}{{telegram}}:pace",
             self._hold_key(chat_id),
         ]
-        args: list[Any] = [CHAT_RATE, CHAT_BURST, BOT_RATE, BOT_BURST, 60_000]
+        args: list[Any] = [CHAT_RATE, CHAT_BURST, self._bot_rate, self._bot_rate, 60_000]
         deadline = time.monotonic() + self._max_wait
         while True:
             script: Any = self._pace_script  # redis-py's scripts are untyped
