@@ -1,9 +1,10 @@
 """Where Redis memory goes after the dialogues, and whether it all expires.
 
 Every key under the run's prefix is sized with MEMORY USAGE and its TTL read;
-keys are grouped by family: a conversation's session, transcript, dedup answers
-(`seen`) and lock, then tickets and the shop's own keys. "Per conversation" is the
-conversation families' total over the number of sessions.
+keys are grouped by family: a conversation's session, transcript, dedup ids
+(`seen`), the latest message's answer kept for retries (`answer`) and lock, then
+tickets and the shop's own keys. "Per conversation" is the conversation families'
+total over the number of sessions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 BATCH = 1000
-CONVERSATION_FAMILIES = ("session", "transcript", "seen", "lock")
+CONVERSATION_FAMILIES = ("session", "transcript", "seen", "answer", "lock")
 
 
 def family(key: str, prefix: str) -> str:

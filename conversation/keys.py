@@ -25,7 +25,16 @@ class Keys:
     def transcript(self, conversation: str) -> str:
         return self._conv(conversation, "transcript")
 
-    def seen(self, conversation: str, message_id: str) -> str:
+    def seen(self, conversation: str) -> str:
+        """The message ids handled in the last 24 h: a sorted set, scored by time."""
+        return self._conv(conversation, "seen")
+
+    def answer(self, conversation: str) -> str:
+        """The latest message's id and its first answer, for a provider's retry."""
+        return self._conv(conversation, "answer")
+
+    def legacy_seen(self, conversation: str, message_id: str) -> str:
+        """Before the `seen` set: one key per message id holding its answer (24 h)."""
         return self._conv(conversation, f"seen:{message_id}")
 
     def verify_failures(self, order_number: str) -> str:

@@ -2,9 +2,19 @@
 
 `begin` is one script: drop a message id seen before (returning its first answer),
 take the conversation's lock, and load the session. `finish` is one script: save
-the session, remember the message id with its answer, append to the transcript,
-and release the lock, only if the lock is still ours. All keys of one conversation
-share a hash tag, so both scripts run on Redis Cluster too.
+the session, remember the message id and its answer, append to the transcript,
+and release the lock, only if the lock is still ours.
+
+Dedup keeps two things. Every message id handled in the last 24 h is a member
+of one sorted set per conversation (a few bytes each, trimmed by age on every
+turn). The first answer is needed only while a provider or the widget may retry,
+seconds to minutes, and only the latest message is retried in practice: one key
+holds the latest id and its answer for `ANSWER_TTL_S`. A repeat of that message
+gets its first answer again; a repeat of an older one (or after that time) is
+still dropped, with no replies (nothing is done twice). The one-key-per-id
+`seen:<id>` keys of earlier versions are still honoured until they expire.
+
+All keys of one conversation share a hash tag, so both scripts run on Redis Cluster too.
 
 Errors:
     StoreUnavailable   Redis cannot be reached; the caller answers 503 and nothing changed
@@ -20,6 +30,7 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,7 +42,8 @@ from .session import Session
 
 LOCK_TTL_MS = 10_000
 LOCK_WAIT_S = 8.0
-SEEN_TTL_S = 24 * 3600
+SEEN_TTL_S = 24 * 3600  # a message id is known this long after it was handled
+ANSWER_TTL_S = 15 * 60  # the latest message's answer is kept this long for a retry
 SESSION_TTL_S = 7 * 24 * 3600
 HANDED_OFF_SESSION_TTL_S = 30 * 24 * 3600
 TRANSCRIPT_TTL_S = 7 * 24 * 3600
@@ -53,8 +65,16 @@ class LockLost(Exception):
 
 
 _BEGIN = """
-local seen = redis.call('GET', KEYS[3])
-if seen then return {'dup', seen} end
+local seen = redis.call('ZSCORE', KEYS[3], ARGV[3])
+if not seen then seen = redis.call('GET', KEYS[5]) end
+if seen then
+  local last = redis.call('GET', KEYS[4])
+  if last and string.sub(last, 1, #ARGV[3] + 1) == ARGV[3] .. '\\n' then
+    return {'dup', string.sub(last, #ARGV[3] + 2)}
+  end
+  if string.sub(seen, 1, 1) == '[' then return {'dup', seen} end
+  return {'dup', '[]'}
+end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy', ''} end
 return {'ok', redis.call('GET', KEYS[1]) or ''}
 """
@@ -62,11 +82,16 @@ return {'ok', redis.call('GET', KEYS[1]) or ''}
 _FINISH = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
-if #ARGV > 7 then
-  redis.call('RPUSH', KEYS[4], unpack(ARGV, 8))
-  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1)
-  redis.call('EXPIRE', KEYS[4], ARGV[6])
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+redis.call('ZADD', KEYS[3], now, ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[5]))
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('SET', KEYS[4], ARGV[8] .. '\\n' .. ARGV[4], 'EX', ARGV[9])
+if #ARGV > 9 then
+  redis.call('RPUSH', KEYS[5], unpack(ARGV, 10))
+  redis.call('LTRIM', KEYS[5], -tonumber(ARGV[7]), -1)
+  redis.call('EXPIRE', KEYS[5], ARGV[6])
 end
 redis.call('DEL', KEYS[2])
 return 1
@@ -89,16 +114,35 @@ class Begun:
 
 @dataclass(frozen=True, slots=True)
 class TranscriptLine:
+    """One line of a conversation's transcript. Stored as a JSON array, `[who,
+    epoch seconds, text]` plus the reply key for the bot's lines: a third of the
+    size of the object with ISO times it was before, which `read_line` still reads."""
+
     who: str  # shopper | bot | staff | system
     text: str
     at: str  # ISO time
     key: str | None = None
 
     def dump(self) -> str:
-        data = {"who": self.who, "text": self.text, "at": self.at}
+        data: list[str | int] = [self.who, int(datetime.fromisoformat(self.at).timestamp()),
+                                 self.text]
         if self.key:
-            data["key"] = self.key
+            data.append(self.key)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_line(raw: str | bytes) -> dict[str, str]:
+    """A stored transcript line as `{"who", "text", "at" (ISO), "key"?}`, from either
+    format: the compact array, or the object of earlier versions."""
+    data = json.loads(raw)
+    if isinstance(data, dict):
+        return data
+    who, at, text, *key = data
+    line = {"who": who, "text": text,
+            "at": datetime.fromtimestamp(at, UTC).isoformat()}
+    if key:
+        line["key"] = key[0]
+    return line
 
 
 class SessionStore:
@@ -114,7 +158,9 @@ class SessionStore:
         keys = [
             self._keys.session(conversation),
             self._keys.lock(conversation),
-            self._keys.seen(conversation, message_id),
+            self._keys.seen(conversation),
+            self._keys.answer(conversation),
+            self._keys.legacy_seen(conversation, message_id),
         ]
         token = secrets.token_hex(8)
         loop = asyncio.get_running_loop()
@@ -122,7 +168,8 @@ class SessionStore:
         pause = 0.002
         while True:
             try:
-                status, value = await self._begin(keys=keys, args=[token, LOCK_TTL_MS])
+                status, value = await self._begin(keys=keys,
+                                                  args=[token, LOCK_TTL_MS, message_id])
             except REDIS_DOWN as exc:
                 raise StoreUnavailable("Redis is unreachable") from exc
             if status == b"dup":
@@ -147,7 +194,8 @@ class SessionStore:
         keys = [
             self._keys.session(conversation),
             self._keys.lock(conversation),
-            self._keys.seen(conversation, message_id),
+            self._keys.seen(conversation),
+            self._keys.answer(conversation),
             self._keys.transcript(conversation),
         ]
         args: list[str | int] = [
@@ -158,6 +206,8 @@ class SessionStore:
             SEEN_TTL_S,
             max(TRANSCRIPT_TTL_S, ttl),
             TRANSCRIPT_MAX,
+            message_id,
+            ANSWER_TTL_S,
             *(line.dump() for line in lines),
         ]
         try:
@@ -177,7 +227,7 @@ class SessionStore:
             raw = await self._redis.lrange(self._keys.transcript(conversation), 0, -1)
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc
-        return [json.loads(line) for line in raw]
+        return [read_line(line) for line in raw]
 
     async def load(self, conversation: str) -> Session:
         """Read a session without a turn (for staff tools and tests)."""
