@@ -26,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app.inbox.accounts import StaffStore
 from app.redis_server import EmbeddedValkey, ensure_server
 from app.settings import Settings
+from channels.web import TokenSigner
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
 from conversation.hours import BusinessHours
@@ -78,6 +79,7 @@ class Resources:
     engine: Engine
     shop: list[Order]
     _web_chat_secret: str | None = None
+    _token_signer: TokenSigner | None = None
     _shop_loaded: bool = False
     _staff_ready: bool = False
     _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -100,6 +102,13 @@ class Resources:
                     older = older.decode()
                 self._web_chat_secret = older if isinstance(older, str) else fresh
         return self._web_chat_secret
+
+    async def token_signer(self) -> TokenSigner:
+        """The web chat's token signer, built once for the secret (itsdangerous's
+        serializer is not cheap to build: this was once per request)."""
+        if self._token_signer is None:
+            self._token_signer = TokenSigner(await self.web_chat_secret())
+        return self._token_signer
 
     async def ready(self) -> None:
         """The one-time set-up; cheap once done. Raises what Redis raises when down."""

@@ -72,7 +72,7 @@ def event_routes(*, heartbeat: float = HEARTBEAT_S, lifetime: float = LIFETIME_S
 
     async def events(request: Request) -> Response:
         resources: Resources = request.state.resources
-        session = web.TokenSigner(await resources.web_chat_secret()).verify(_token(request))
+        session = (await resources.token_signer()).verify(_token(request))
         after = request.headers.get("last-event-id") or request.query_params.get("after")
         try:
             after = check_event_id(after.strip()) if after else None
