@@ -20,13 +20,14 @@ from channel_harness import (
     WhatsAppShopper,
     channel_settings,
 )
-from fake_providers import FakeTelegram, FakeTwilio, eventually, serve
+from fake_providers import FakeTelegram, FakeTwilio
 
 from app.settings import Settings
 from app.telegram_cli import run as telegram_command
 from channels.reachability import Reachability
 from conversation.outbox import Outbox
 from conversation.types import Button, Channel, Reply
+from tests.live import eventually, serving
 
 HX_QUICK = "HX" + "12" * 16
 HX_WINDOW = "HX" + "34" * 16
@@ -35,7 +36,7 @@ HX_WINDOW = "HX" + "34" * 16
 @pytest.fixture
 async def telegram_api() -> AsyncIterator[FakeTelegram]:
     fake = FakeTelegram(TELEGRAM_TOKEN)
-    async with serve(fake.app()) as url:
+    async with serving(fake.app(), lifespan="off") as (url, _server):
         fake.url = url
         yield fake
 
@@ -43,7 +44,7 @@ async def telegram_api() -> AsyncIterator[FakeTelegram]:
 @pytest.fixture
 async def twilio_api() -> AsyncIterator[FakeTwilio]:
     fake = FakeTwilio(TWILIO_SID, TWILIO_TOKEN)
-    async with serve(fake.app()) as url:
+    async with serving(fake.app(), lifespan="off") as (url, _server):
         fake.url = url  # type: ignore[attr-defined]
         yield fake
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
 from app_harness import running
 from channel_harness import TelegramShopper, channel_settings
 from inbox_harness import ADMIN, ADMIN_PASSWORD, api_login
@@ -34,6 +32,7 @@ from app.worker import default_senders, run_worker
 from conversation.engine import STAFF_NOTIFICATIONS
 from conversation.outbox import Outbox, RetryPolicy
 from conversation.types import Channel, Reply
+from tests.live import eventually, serving
 
 
 @dataclass
@@ -74,24 +73,9 @@ async def serve(provider: FakeProvider) -> AsyncIterator[FakeProvider]:
         Route("/bot{token}/{method}", provider.endpoint, methods=["POST"]),
         Route("/hook", provider.endpoint, methods=["POST"]),
     ])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        assert not task.done(), "the fake provider did not start"
-        await asyncio.sleep(0.01)
-    provider.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
+    async with serving(app, lifespan="off") as (url, _server):
+        provider.url = url
         yield provider
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 def quick_outbox(redis: aioredis.Redis, **overrides: Any) -> Outbox:
@@ -119,13 +103,6 @@ async def worker(settings: Settings, redis: aioredis.Redis, outbox: Outbox,
             stop.set()
             if not task.done():
                 await asyncio.wait_for(task, 5)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    for _ in range(int(within / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
 
 
 async def staff_line(client: httpx.AsyncClient, text: str, want: str) -> dict[str, Any]:
@@ -210,7 +187,10 @@ async def test_a_worker_dying_mid_way_loses_nothing(
                                   json={"text": text})
             outbox = quick_outbox(redis, retry=RetryPolicy(max_attempts=5, base=5, cap=5))
             async with worker(settings, redis, outbox, "dies") as task:
-                await eventually(lambda: _true(bool(provider.attempts)))
+                # every 0.05 s, as this test always polled: the crash below should come
+                # after the worker has written down the failed try, a moment after the
+                # provider answered; polling faster makes it come first more often
+                await eventually(lambda: bool(provider.attempts), every=0.05)
                 task.cancel()  # a crash: no clean stop, its messages stay pending
                 with pytest.raises(asyncio.CancelledError):
                     await task
@@ -236,7 +216,7 @@ async def test_a_new_ticket_notifies_staff_through_the_webhook(
             await shopper.say("agent")
             await shopper.say("My parcel 100006 arrived open, call me on 9812345678")
             async with worker(settings, redis, quick_outbox(redis)):
-                await eventually(lambda: _true(bool(slack.sent)))
+                await eventually(lambda: bool(slack.sent))
     [note] = slack.sent
     assert set(note) == {"text"}
     assert "T-1001" in note["text"] and "telegram" in note["text"] and "100006" in note["text"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
 from starlette.applications import Starlette
 
 from app.errors import exception_handlers
@@ -26,6 +24,7 @@ from app.settings import Settings
 from channels.web import TokenSigner, WebSession
 from channels.web_push import WebPushLog
 from conversation.types import Button, LinkButton, Reply
+from tests.live import serving
 
 SECRET = "test-web-chat-secret"
 PREFIX = "t:"
@@ -64,28 +63,6 @@ def make_app(settings: Settings, *, heartbeat: float = 5.0, lifetime: float = 30
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
-
-
-@asynccontextmanager
-async def serving(app: Starlette, **options: Any) -> AsyncIterator[tuple[str, uvicorn.Server]]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on", **options)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert not task.done(), "server did not start"
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", server
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
 
 
 class Reader:

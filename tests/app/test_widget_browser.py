@@ -16,16 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
 from app_harness import IDENTITY_SECRET, WEB_CHAT_SECRET, make_settings
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,23 +33,10 @@ from channels.web import TokenSigner, sign_customer
 from channels.web_push import WebPushLog
 from conversation.outbox import Outbox
 from conversation.types import Channel, Reply
+from tests.browser import launch, needs_chromium
+from tests.live import free_socket, serving, url_of
 
-CHROMIUM = next(
-    (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
-)
-playwright_api = pytest.importorskip("playwright.async_api")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium found (Debian: apt-get install chromium); the widget's browser "
-    "tests need one",
-)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+pytestmark = needs_chromium
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 DESKTOP = {"width": 1200, "height": 760}
 PHONE = {"width": 360, "height": 640}
@@ -63,33 +46,6 @@ Page = Any  # playwright's Page; the module is imported only when it is installe
 
 
 # --- the server, the browser, a page ----------------------------------------------------
-
-
-@asynccontextmanager
-async def serving(
-    app: Any, sock: socket.socket, lifespan: Literal["on", "off"]
-) -> AsyncIterator[None]:
-    # A failed test may leave an event stream open: do not wait for it on shutdown.
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        assert not task.done(), "the server did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-def free_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 class Shop:
@@ -107,9 +63,9 @@ class Shop:
 @pytest.fixture
 async def shop() -> AsyncIterator[Shop]:
     sock = free_socket()
-    site = Shop(f"http://localhost:{sock.getsockname()[1]}")
+    site = Shop(url_of(sock, host="localhost"))
     app = Starlette(routes=[Route("/{path:path}", site.page)])
-    async with serving(app, sock, lifespan="off"):
+    async with serving(app, sock=sock, lifespan="off", timeout_graceful_shutdown=1):
         yield site
 
 
@@ -119,22 +75,18 @@ async def base_url(
 ) -> AsyncIterator[str]:
     """The app on 127.0.0.1, with the in-process outbox worker; the `shop` fixture's
     origin may use its chat API."""
-    sock = free_socket()
     settings = make_settings(
         redis_url, tmp_path, worker_in_process=True, web_allowed_origins=shop.origin
     )
-    async with serving(create_app(settings), sock, lifespan="on"):
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # A failed test may leave an event stream open: do not wait for it on shutdown.
+    async with serving(create_app(settings), timeout_graceful_shutdown=1) as (url, _server):
+        yield url
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launch() as launched:
+        yield launched
 
 
 class Watch:
