@@ -187,13 +187,12 @@ async def test_a_worker_dying_mid_way_loses_nothing(
                                   json={"text": text})
             outbox = quick_outbox(redis, retry=RetryPolicy(max_attempts=5, base=5, cap=5))
             async with worker(settings, redis, outbox, "dies") as task:
-                # every 0.05 s, as this test always polled: the crash below should come
-                # after the worker has written down the failed try, a moment after the
-                # provider answered; polling faster makes it come first more often
-                await eventually(lambda: bool(provider.attempts), every=0.05)
+                # the crash comes once the worker has written the failed try down
+                await eventually(lambda: bool(provider.attempts))
+                await eventually(lambda: redis.hlen("ohb:{outbox}:tries"))
                 task.cancel()  # a crash: no clean stop, its messages stay pending
                 with pytest.raises(asyncio.CancelledError):
-                    await task
+                    await asyncio.wait_for(task, 10)
             first = await staff_line(client, "first", "queued")
             assert first["delivery"]["attempts"] == 1
             await redis.hdel("ohb:{outbox}:tries", *[  # the retry is due now
