@@ -33,10 +33,6 @@ class Keys:
         """The latest message's id and its first answer, for a provider's retry."""
         return self._conv(conversation, "answer")
 
-    def legacy_seen(self, conversation: str, message_id: str) -> str:
-        """Before the `seen` set: one key per message id holding its answer (24 h)."""
-        return self._conv(conversation, f"seen:{message_id}")
-
     def verify_failures(self, order_number: str) -> str:
         return f"{self.prefix}verify:{{{order_number}}}:failures"
 

@@ -11,8 +11,7 @@ turn). The first answer is needed only while a provider or the widget may retry,
 seconds to minutes, and only the latest message is retried in practice: one key
 holds the latest id and its answer for `ANSWER_TTL_S`. A repeat of that message
 gets its first answer again; a repeat of an older one (or after that time) is
-still dropped, with no replies (nothing is done twice). The one-key-per-id
-`seen:<id>` keys of earlier versions are still honoured until they expire.
+still dropped, with no replies (nothing is done twice).
 
 All keys of one conversation share a hash tag, so both scripts run on Redis Cluster too.
 
@@ -65,14 +64,11 @@ class LockLost(Exception):
 
 
 _BEGIN = """
-local seen = redis.call('ZSCORE', KEYS[3], ARGV[3])
-if not seen then seen = redis.call('GET', KEYS[5]) end
-if seen then
+if redis.call('ZSCORE', KEYS[3], ARGV[3]) then
   local last = redis.call('GET', KEYS[4])
   if last and string.sub(last, 1, #ARGV[3] + 1) == ARGV[3] .. '\\n' then
     return {'dup', string.sub(last, #ARGV[3] + 2)}
   end
-  if string.sub(seen, 1, 1) == '[' then return {'dup', seen} end
   return {'dup', '[]'}
 end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy', ''} end
@@ -160,7 +156,6 @@ class SessionStore:
             self._keys.lock(conversation),
             self._keys.seen(conversation),
             self._keys.answer(conversation),
-            self._keys.legacy_seen(conversation, message_id),
         ]
         token = secrets.token_hex(8)
         loop = asyncio.get_running_loop()

@@ -40,17 +40,6 @@ async def test_message_ids_live_in_one_small_set_with_a_ttl(
     assert await redis.ttl(keys.answer(chat.conversation)) > 0
 
 
-async def test_a_seen_key_of_the_earlier_format_still_dedups_with_its_answer(
-    chat: Chat, redis: aioredis.Redis, keys: Keys
-) -> None:
-    await chat.say("hi")
-    answer = [{"key": "menu.prompt", "text": "What can I help you with?", "buttons": [],
-               "links": []}]
-    await redis.set(keys.legacy_seen(chat.conversation, "old-1"), json.dumps(answer), ex=60)
-    again = await chat.send("hi", message_id="old-1")
-    assert again.duplicate and [r.key for r in again.replies] == ["menu.prompt"]
-
-
 async def test_transcript_lines_of_the_earlier_format_still_read(
     chat: Chat, redis: aioredis.Redis, keys: Keys
 ) -> None:
