@@ -83,11 +83,11 @@ class CpuSnapshot:
         return busy
 
 
-@dataclass(frozen=True, slots=True)
-class RedisSnapshot:
-    reads: int
+class _CommandCounts:
+    """Totals over a `commands` mapping (command name -> calls)."""
+
+    __slots__ = ()
     commands: dict[str, int]
-    used_memory: int
 
     @property
     def total_commands(self) -> int:
@@ -96,6 +96,13 @@ class RedisSnapshot:
     @property
     def scripts(self) -> int:
         return sum(self.commands.get(name, 0) for name in SCRIPT_COMMANDS)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSnapshot(_CommandCounts):
+    reads: int
+    commands: dict[str, int]
+    used_memory: int
 
     @classmethod
     async def take(cls, redis: aioredis.Redis) -> RedisSnapshot:
@@ -125,15 +132,7 @@ class RedisSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class RedisDelta:
+class RedisDelta(_CommandCounts):
     round_trips: int
     commands: dict[str, int]
     memory: int
-
-    @property
-    def total_commands(self) -> int:
-        return sum(self.commands.values())
-
-    @property
-    def scripts(self) -> int:
-        return sum(self.commands.get(name, 0) for name in SCRIPT_COMMANDS)
