@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.backends import open_backend
 from app.inbox.accounts import StaffStore
 from app.redis_server import EmbeddedValkey, ensure_server
 from app.settings import Settings
@@ -33,7 +34,7 @@ from conversation.hours import BusinessHours
 from conversation.outbox import Outbox
 from conversation.store import StoreUnavailable
 from conversation.tickets import TicketStore
-from orders.backend import BackendUnavailable
+from orders.backend import BackendUnavailable, OrderBackend
 from orders.demo import DemoBackend
 from orders.loading import load_order_file
 from orders.models import Order
@@ -73,7 +74,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
 class Resources:
     settings: Settings
     redis: aioredis.Redis
-    backend: DemoBackend
+    backend: OrderBackend
     catalogue: Catalogue
     tickets: TicketStore
     engine: Engine
@@ -115,7 +116,10 @@ class Resources:
         if self._shop_loaded and self._staff_ready and self._web_chat_secret is not None:
             return
         async with self._setup_lock:
+            if not self._shop_loaded and not isinstance(self.backend, DemoBackend):
+                self._shop_loaded = True  # the merchant's own shop: nothing to load
             if not self._shop_loaded:
+                assert isinstance(self.backend, DemoBackend)
                 try:
                     stored = await self.backend.load(self.shop, replace=False)
                 except BackendUnavailable as exc:  # the demo shop lives in the same Redis
@@ -154,9 +158,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     with its own error before any server is started."""
     catalogue = await anyio.to_thread.run_sync(Catalogue.load, MESSAGES_DIR)
     shop = await anyio.to_thread.run_sync(load_order_file, settings.orders_file, datetime.now(UTC))
-    async with open_redis(settings) as client:
+    async with open_redis(settings) as client, open_backend(
+        settings, client, settings.policy()
+    ) as backend:
         policy = settings.policy()
-        backend = DemoBackend(client, prefix=settings.redis_prefix, policy=policy)
         tickets = TicketStore(client, prefix=settings.redis_prefix)
         outbox = Outbox(client, prefix=settings.redis_prefix)
         engine = Engine(

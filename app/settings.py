@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 import orders
@@ -58,8 +58,45 @@ class Settings(BaseSettings):
     )
 
     # The shop.
-    order_backend: Literal["demo"] = "demo"
+    order_backend: Literal["demo", "http", "shopify", "woocommerce"] = "demo"
     orders_file: Path = SAMPLE_ORDERS_FILE
+    order_api_url: str | None = Field(
+        default=None, description="ORDER_BACKEND=http: base URL of the shop's order API"
+    )
+    order_api_token: SecretStr | None = Field(
+        default=None, description="ORDER_BACKEND=http: sent as `Authorization: Bearer ...`"
+    )
+    order_api_timeout: float = Field(
+        default=4.0, gt=0, le=10,
+        description="seconds per call to the shop's API, well inside the channels' webhook budgets",
+    )
+    shopify_store_url: str | None = Field(
+        default=None, description="ORDER_BACKEND=shopify: https://<shop>.myshopify.com"
+    )
+    shopify_access_token: SecretStr | None = Field(
+        default=None, description="ORDER_BACKEND=shopify: an Admin API access token (shpat_...)"
+    )
+    shopify_api_version: str = "2025-10"
+    woocommerce_url: str | None = Field(
+        default=None, description="ORDER_BACKEND=woocommerce: the shop's base URL"
+    )
+    woocommerce_consumer_key: SecretStr | None = None
+    woocommerce_consumer_secret: SecretStr | None = None
+
+    # Carrier updates and shipping notifications.
+    shiprocket_webhook_token: SecretStr | None = Field(
+        default=None, description="the token Shiprocket sends in its `x-api-key` header"
+    )
+    aftership_webhook_secret: SecretStr | None = Field(
+        default=None, description="AfterShip's webhook secret; signs `aftership-hmac-sha256`"
+    )
+    carrier_webhook_secret: SecretStr | None = Field(
+        default=None, description="signs the generic carrier update format (HMAC-SHA256)"
+    )
+    quiet_hours: str = Field(
+        default="21:00-09:00",
+        description="local times (TIMEZONE) when shipping notifications wait; empty: none",
+    )
 
     # Telegram.
     telegram_bot_token: SecretStr | None = None
@@ -132,11 +169,14 @@ class Settings(BaseSettings):
             origins.append(origin)
         return origins
 
-    @field_validator("public_url", "telegram_api_url", "twilio_api_url")
+    @field_validator(
+        "public_url", "telegram_api_url", "twilio_api_url", "order_api_url", "shopify_store_url",
+        "woocommerce_url",
+    )
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
         """So `f"{public_url}/webhooks/..."` never has a double slash (Twilio signs it)."""
-        return value.rstrip("/")
+        return value.rstrip("/") if value is not None else None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -157,6 +197,29 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> Settings:
+        """A back-end other than the demo needs its address and credentials; say which
+        are missing at start-up instead of failing on the first shopper's message."""
+        needs: dict[str, dict[str, object]] = {
+            "http": {"ORDER_API_URL": self.order_api_url, "ORDER_API_TOKEN": self.order_api_token},
+            "shopify": {
+                "SHOPIFY_STORE_URL": self.shopify_store_url,
+                "SHOPIFY_ACCESS_TOKEN": self.shopify_access_token,
+            },
+            "woocommerce": {
+                "WOOCOMMERCE_URL": self.woocommerce_url,
+                "WOOCOMMERCE_CONSUMER_KEY": self.woocommerce_consumer_key,
+                "WOOCOMMERCE_CONSUMER_SECRET": self.woocommerce_consumer_secret,
+            },
+        }
+        missing = [name for name, value in needs.get(self.order_backend, {}).items() if not value]
+        if missing:
+            raise ValueError(
+                f"ORDER_BACKEND={self.order_backend} needs {', '.join(missing)}"
+            )
+        return self
 
     def policy(self) -> Policy:
         return Policy(
@@ -186,6 +249,9 @@ class Settings(BaseSettings):
                 "TWILIO_WHATSAPP_FROM": self.twilio_whatsapp_from,
             },
             "web chat identity": {"WEB_IDENTITY_SECRET": self.web_identity_secret},
+            "Shiprocket updates": {"SHIPROCKET_WEBHOOK_TOKEN": self.shiprocket_webhook_token},
+            "AfterShip updates": {"AFTERSHIP_WEBHOOK_SECRET": self.aftership_webhook_secret},
+            "generic carrier updates": {"CARRIER_WEBHOOK_SECRET": self.carrier_webhook_secret},
         }
         return {
             feature: [name for name, value in values.items() if not value]

@@ -60,8 +60,10 @@ def snapshot(t: Turn, order: Order) -> None:
                            tracking=package.tracking_number or "-"))
         if package.events:
             last = max(package.events, key=lambda e: e.at)
+            what = (T(f"package_status.{last.status.value}") if last.status is not None
+                    else last.carrier_status or last.description or "-")  # verbatim
             lines.append(T("snapshot.last_event", at=last.at, location=last.location,
-                           what=T(f"package_status.{last.status.value}")))
+                           what=what))
         if package.delivered_at:
             lines.append(T("snapshot.delivered_on", date=package.delivered_at))
         elif package.status is PackageStatus.READY_FOR_PICKUP:

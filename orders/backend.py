@@ -16,6 +16,7 @@ from typing import Protocol
 
 from .models import Address, Order, ReturnLine, ReturnReason
 from .policy import Action
+from .tracking import CarrierUpdate, TrackingApplied
 
 
 class OrderBackendError(Exception):
@@ -76,3 +77,9 @@ class OrderBackend(Protocol):
         delivery_date: date | None = None,
         idempotency_key: str,
     ) -> ActionOutcome: ...
+
+    async def record_tracking(self, update: CarrierUpdate) -> TrackingApplied | None:
+        """Put a carrier's update on the order (`orders.tracking.apply_update`) and
+        keep it; None when no order or package fits. A replayed update returns
+        `recorded=False` and changes nothing."""
+        ...

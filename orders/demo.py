@@ -69,6 +69,7 @@ from .models import (
 )
 from .phones import normalise_phone
 from .policy import CHANGES, Action, Policy
+from .tracking import CarrierUpdate, TrackingApplied, apply_update
 
 IDEMPOTENCY_TTL = timedelta(days=7)
 REFUND_DAYS = 7
@@ -352,6 +353,35 @@ class DemoBackend:
             "delivery_date": delivery_date.isoformat() if delivery_date else None,
         }
         return await self._change(number, Action.DELIVERY, request, idempotency_key, apply)
+
+    async def record_tracking(self, update: CarrierUpdate) -> TrackingApplied | None:
+        """Store a carrier's update in the order, atomically; a replay (the same event
+        already in the package's history) writes nothing."""
+        number = (update.order_number or "").strip().removeprefix("#")
+        if not _ORDER_NUMBER.fullmatch(number):
+            return None
+        order_key = self._order_key(number)
+
+        async def transact() -> TrackingApplied | None:
+            for _ in range(MAX_ATTEMPTS):
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(order_key)
+                        raw = await pipe.get(order_key)
+                        if raw is None:
+                            return None
+                        applied = apply_update(Order.model_validate_json(raw), update)
+                        if applied is None or not applied.recorded:
+                            return applied
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.set(order_key, applied.order.model_dump_json())
+                        await pipe.execute()
+                        return applied
+                    except WatchError:
+                        await asyncio.sleep(0)
+            raise BackendUnavailable(f"order {number}: too many concurrent changes, try again")
+
+        return await _with_reconnect(transact)
 
     async def _change(
         self,

@@ -138,9 +138,13 @@ class OrderItem(Model):
 
 class TrackingEvent(Model):
     at: datetime
-    status: PackageStatus
+    status: PackageStatus | None = Field(
+        description="null when the carrier's status has no place in our taxonomy; "
+        "`carrier_status` then holds its words, shown to the shopper verbatim"
+    )
     location: str
     description: str = ""
+    carrier_status: str | None = Field(None, description="the carrier's own status, verbatim")
 
 
 class Package(Model):
