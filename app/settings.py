@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 import orders
 from channels.whatsapp_content import ContentTemplates
 from conversation.hours import BusinessHours
+from conversation.quiet_hours import QuietHours
 from orders.policy import Action, Policy
 
 ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:\d{1,5})?|https?://\[[0-9a-f:.]+\](:\d{1,5})?")
@@ -187,6 +188,12 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_hours(cls, value: str) -> str:
         BusinessHours.parse(value)  # raises a ValueError that names the bad part
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _readable_quiet_hours(cls, value: str) -> str:
+        QuietHours.parse(value)  # raises a ValueError that says how to write it
         return value
 
     @field_validator("timezone")
