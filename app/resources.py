@@ -31,8 +31,11 @@ from channels.web import TokenSigner
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
 from conversation.hours import BusinessHours
+from conversation.notifier import NoticeDesk, ShopperNotifier
 from conversation.outbox import Outbox
+from conversation.quiet_hours import QuietHours
 from conversation.store import StoreUnavailable
+from conversation.subscriptions import Subscriptions
 from conversation.tickets import TicketStore
 from orders.backend import BackendUnavailable, OrderBackend
 from orders.demo import DemoBackend
@@ -79,6 +82,8 @@ class Resources:
     tickets: TicketStore
     engine: Engine
     shop: list[Order]
+    notifier: ShopperNotifier
+    """`notifier.order_changed(change)`: tell the shoppers kept posted about an order."""
     _web_chat_secret: str | None = None
     _token_signer: TokenSigner | None = None
     _shop_loaded: bool = False
@@ -178,7 +183,14 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             support_url=settings.support_url,
             notify_staff=settings.inbox_notify_url is not None,
         )
-        resources = Resources(settings, client, backend, catalogue, tickets, engine, shop)
+        notifier = ShopperNotifier(
+            NoticeDesk(client, outbox, prefix=settings.redis_prefix),
+            Subscriptions(client, settings.redis_prefix),
+            engine.render,
+            quiet=QuietHours.parse(settings.quiet_hours, settings.timezone),
+        )
+        resources = Resources(settings, client, backend, catalogue, tickets, engine, shop,
+                              notifier)
         try:
             await resources.ready()
         except REDIS_DOWN:
