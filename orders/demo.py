@@ -383,6 +383,54 @@ class DemoBackend:
 
         return await _with_reconnect(transact)
 
+    async def record_refund_completed(
+        self, number: str, refund_id: str, at: datetime
+    ) -> tuple[Order, bool] | None:
+        """Mark a refund completed (and a return waiting on it), atomically. The
+        order and whether it changed (False: already completed, a replay); None
+        when the order or the refund is unknown."""
+        number = number.strip().removeprefix("#")
+        if not _ORDER_NUMBER.fullmatch(number):
+            return None
+        order_key = self._order_key(number)
+
+        async def transact() -> tuple[Order, bool] | None:
+            for _ in range(MAX_ATTEMPTS):
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(order_key)
+                        raw = await pipe.get(order_key)
+                        if raw is None:
+                            return None
+                        order = Order.model_validate_json(raw)
+                        refund = next((r for r in order.refunds if r.refund_id == refund_id), None)
+                        if refund is None:
+                            return None
+                        if refund.status is RefundStatus.COMPLETED:
+                            return order, False
+                        done = refund.model_copy(
+                            update={"status": RefundStatus.COMPLETED, "completed_at": at})
+                        returns = [
+                            r.model_copy(update={"status": ReturnStatus.COMPLETED})
+                            if r.refund_id == refund_id
+                            and r.status is ReturnStatus.REFUND_INITIATED else r
+                            for r in order.returns
+                        ]
+                        changed = order.model_copy(update={
+                            "refunds": [done if r.refund_id == refund_id else r
+                                        for r in order.refunds],
+                            "returns": returns,
+                        })
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.set(order_key, changed.model_dump_json())
+                        await pipe.execute()
+                        return changed, True
+                    except WatchError:
+                        await asyncio.sleep(0)
+            raise BackendUnavailable(f"order {number}: too many concurrent changes, try again")
+
+        return await _with_reconnect(transact)
+
     async def _change(
         self,
         number: str,
