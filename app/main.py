@@ -26,7 +26,7 @@ from app.inbox import events as inbox_events
 from app.inbox import pages as inbox_pages
 from app.inbox.notify import open_staff_senders
 from app.resources import Resources, log_features, open_resources
-from app.routes import health, pages, pushes, webchat, webhooks, widget
+from app.routes import health, logistics, pages, pushes, webchat, webhooks, widget
 from app.settings import Settings
 from app.worker import default_senders, start_in_process
 from templates import PAGES_DIR
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware.append(Middleware(ChatCORS, origins=settings.web_allowed_origins))
     app = Starlette(
         routes=[
-            *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes,
+            *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes, *logistics.routes,
             *widget.routes, *pages.routes, *inbox_pages.routes, *inbox_events.routes,
             *inbox_api.routes,
         ],
