@@ -1,4 +1,5 @@
-"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|telegram|bench]`.
+"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|telegram|bench]`,
+and `reference-shop` (the order API contract over the demo orders).
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
 2 bad usage or bad settings.
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run the background sender (outbox)")
     commands.add_parser("schema", help="print the JSON Schema of the orders file")
     commands.add_parser("bench", help="run the benchmark (benchmarks/; `bench --help`)")
+
+    shop = commands.add_parser(
+        "reference-shop", help="serve the demo orders behind the order API contract"
+    )
+    shop.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    shop.add_argument("--port", type=int, default=8100, help="port (default 8100)")
 
     tg = commands.add_parser("telegram", help="connect the bot to Telegram")
     tg_commands = tg.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -174,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.inbox.cli import run as staff_command
 
         return asyncio.run(staff_command(settings, args))
+    if command == "reference-shop":
+        from app.reference_shop import serve as reference_shop
+
+        return asyncio.run(reference_shop(settings, args.host, args.port))
     if command == "telegram":
         from app.telegram_cli import run as telegram_command
 
