@@ -257,7 +257,7 @@ def aftership_signature(body: bytes, secret: str = SECRET) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def aftership_body(tag: str = "OutForDelivery", subtag: str | None = "OutForDelivery_001",
+def aftership_body(tag: str | None = "OutForDelivery", subtag: str | None = "OutForDelivery_001",
                    subtag_message: str | None = "Out for Delivery", **msg: Any) -> dict[str, Any]:
     checkpoint = {"checkpoint_time": "2024-05-20T09:10:00+05:30", "city": "Bengaluru",
                   "state": "KA", "country_name": "India", "message": "Out for delivery",
