@@ -116,7 +116,25 @@ class RecordRating:
     score: int
 
 
-Effect = FindOrders | LoadOrder | Verify | CarryOut | OpenTicket | RecordRating
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Keep this conversation posted about a proven order (shipping notifications)."""
+
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """End all of this conversation's shipping notifications. `bye`: the shopper
+    said a plain "stop", so the answer says goodbye too."""
+
+    bye: bool = False
+
+
+Effect = (
+    FindOrders | LoadOrder | Verify | CarryOut | OpenTicket | RecordRating | Subscribe
+    | Unsubscribe
+)
 
 # ---- events: what happened ---------------------------------------------------
 
@@ -182,9 +200,20 @@ class RatingRecorded:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    orders: tuple[str, ...]  # the orders it had; empty: there was nothing to stop
+    bye: bool = False
+
+
 Event = (
     Message | OrdersFound | OrderLoaded | Verified | NotVerified | FactorNeeded | Carried
-    | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded
+    | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded | Subscribed | Unsubscribed
 )
 
 

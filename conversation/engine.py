@@ -43,7 +43,11 @@ from .effects import (
     Say,
     ShopRefused,
     ShopUnavailable,
+    Subscribe,
+    Subscribed,
     TicketOpened,
+    Unsubscribe,
+    Unsubscribed,
     Verified,
     Verify,
 )
@@ -52,6 +56,7 @@ from .keys import Keys
 from .outbox import Outbox, replies_from_data, replies_to_data
 from .session import Session, Step
 from .store import REDIS_DOWN, SessionStore, StoreUnavailable, TranscriptLine
+from .subscriptions import Subscriptions
 from .tickets import Ticket, TicketStatus, TicketStore
 from .turn import Context, rating_question
 from .types import Button, Channel, Inbound, LinkButton, Reply, TurnResult
@@ -82,6 +87,7 @@ class Engine:
         support_url: str | None = None,
         notify_staff: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        subscriptions: Subscriptions | None = None,
     ) -> None:
         """`notify_staff`: queue a note for the staff webhook (`Channel.STAFF_WEBHOOK`)
         whenever a ticket opens; only the ticket id, kind, channel and order number."""
@@ -99,6 +105,12 @@ class Engine:
         self._support_url = support_url
         self._notify_staff = notify_staff
         self._clock = clock
+        self._subscriptions = subscriptions or Subscriptions(redis, prefix)
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        """Who is kept posted about which order (the "Keep me posted" button)."""
+        return self._subscriptions
 
     @property
     def store(self) -> SessionStore:
@@ -242,6 +254,13 @@ class Engine:
                 case RecordRating(ticket_id=ticket_id, score=score):
                     await self._tickets.record_rating(ticket_id, score, self._clock())
                     return RatingRecorded()
+                case Subscribe(number=number):
+                    await self._subscriptions.subscribe(number, inbound.channel,
+                                                        inbound.conversation, session.locale)
+                    return Subscribed(number)
+                case Unsubscribe(bye=bye):
+                    stopped = await self._subscriptions.unsubscribe_all(inbound.conversation)
+                    return Unsubscribed(tuple(stopped), bye)
         except BackendUnavailable:
             log.warning("order back-end unavailable during %s", type(effect).__name__)
             return ShopUnavailable()

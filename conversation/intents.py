@@ -16,6 +16,8 @@ class Command(StrEnum):
     AGENT = "agent"
     STOP = "stop"
     THANKS = "thanks"
+    SUBSCRIBE = "subscribe"  # keep me posted about this order
+    UNSUBSCRIBE = "unsubscribe"  # stop the shipping updates (works during a hand-off too)
 
 
 # whole-message commands, so "stop" inside a sentence is not a command
@@ -40,12 +42,21 @@ _COMMANDS: dict[str, Command] = {
         Command.THANKS,
     ),
     **dict.fromkeys(("stop", "quit", "exit", "bye", "/stop", "रुको", "बंद करो", "बस"), Command.STOP),
+    **dict.fromkeys(
+        ("stop updates", "stop update", "unsubscribe", "/unsubscribe", "stop notifications",
+         "stop notifying me", "no more updates", "updates band karo", "update band karo",
+         "अपडेट बंद करो", "अपडेट बंद करें", "अपडेट बंद", "अपडेट रोको", "अनसब्सक्राइब"),
+        Command.UNSUBSCRIBE,
+    ),
 }
 
 # first match wins, so the more specific intents come first
 _INTENTS: tuple[tuple[Action | Command, tuple[str, ...]], ...] = (
     (Command.AGENT, ("speak to", "talk to", "real person", "customer care", "agent", "human",
                      "इंसान", "एजेंट", "बात करनी")),
+    (Command.SUBSCRIBE, ("keep me posted", "notify me", "keep me updated", "send me updates",
+                         "batate rehna", "update dete rehna", "अपडेट देते रहें", "अपडेट देते रहना",
+                         "बताते रहना", "बताते रहें")),
     (Action.REFUND, ("refund", "money back", "paisa wapas", "rifand", "रिफंड", "धनवापसी",
                      "पैसे वापस", "पैसा वापस")),
     (Action.REPLACE, ("replace", "replacement", "exchange", "swap", "badal", "बदल", "एक्सचेंज")),

@@ -66,8 +66,12 @@ from .effects import (
     Say,
     ShopRefused,
     ShopUnavailable,
+    Subscribe,
+    Subscribed,
     TicketOpened,
     Transition,
+    Unsubscribe,
+    Unsubscribed,
     Verified,
     Verify,
 )
@@ -94,6 +98,8 @@ from .turn import (
 )
 
 MAX_FACTOR_FAILURES = 3
+
+STOP_UPDATES = "stop"  # the payload of a notification's "Stop updates" button
 
 
 FACTOR_LOCK = timedelta(minutes=15)
@@ -140,6 +146,10 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
             on_ticket_opened(t, event)
         case RatingRecorded():
             t.say(T("rate.thanks"), options=menu_options())
+        case Subscribed(number=number):
+            t.say(T("notify.subscribed", number=number), options=after_options(t.s))
+        case Unsubscribed():
+            _on_unsubscribed(t, event)
     return t.result()
 
 
@@ -154,6 +164,9 @@ def _on_message(t: Turn, msg: Message) -> None:
 
     if s.step is Step.HANDED_OFF:
         # a person has the conversation: the runner files the message on the ticket
+        if msg.payload == STOP_UPDATES or intents.command(msg.text) is intents.Command.UNSUBSCRIBE:
+            t.effect = Unsubscribe()  # stopping updates never waits for a person
+            return
         if not s.ticket_acknowledged:
             s.ticket_acknowledged = True
             t.say(T("handoff.added", ticket=s.ticket or ""))
@@ -199,7 +212,9 @@ def _on_message(t: Turn, msg: Message) -> None:
         t.say(T("thanks.reply"), options=menu_options())
     elif command is intents.Command.STOP:
         s.reset_task()
-        t.say(T("stop.bye"), options=[menu_option()])
+        t.effect = Unsubscribe(bye=True)  # "stop" ends the shipping updates too
+    elif command is intents.Command.UNSUBSCRIBE:
+        t.effect = Unsubscribe()
     else:
         _on_text(t, msg.text)
 
@@ -235,6 +250,12 @@ def _on_payload(t: Turn, payload: str) -> None:
         show_menu(t)
     elif payload == "agent":
         start_handoff(t)
+    elif payload == STOP_UPDATES:  # a notification's button, however old: always honoured
+        t.effect = Unsubscribe()
+    elif kind == "n" and value in s.verified:
+        # "keep me posted": only about an order this conversation proved, like `a:`
+        s.order = value
+        t.effect = Subscribe(value)
     elif kind == "m" and value in ACTIONS_BY_PAYLOAD:
         _start_action(t, value, keep_order=False)
     elif kind == "a" and (target := value.partition(":"))[0] in ACTIONS_BY_PAYLOAD:
@@ -306,6 +327,8 @@ def _on_text(t: Turn, text: str) -> None:
     found = intents.intent(text)
     if found is intents.Command.AGENT:
         start_handoff(t)
+    elif found is intents.Command.SUBSCRIBE and not number:
+        _subscribe_to_order_in_context(t)
     elif isinstance(found, Action):
         keep = s.step is not Step.MENU and not number
         _start_action(t, found.value, keep_order=keep, number=number)
@@ -317,6 +340,27 @@ def _on_text(t: Turn, text: str) -> None:
         miss(t, T("order.not_a_number"))
     else:
         miss(t, T("not_understood"))
+
+
+def _subscribe_to_order_in_context(t: Turn) -> None:
+    """Typed "keep me posted": the order in context, else find the order first."""
+    s = t.s
+    if s.order and s.order in s.verified:
+        t.effect = Subscribe(s.order)
+        return
+    t.say(T("notify.which_order"))
+    _start_action(t, "track", keep_order=False)
+
+
+def _on_unsubscribed(t: Turn, event: Unsubscribed) -> None:
+    s = t.s
+    lines = [T("stop.bye")] if event.bye else []
+    lines.append(T("notify.stopped", orders=", ".join(event.orders)) if event.orders
+                 else T("notify.none"))
+    if s.step is Step.HANDED_OFF:
+        t.say(*lines)  # the person who has the conversation stays on
+    else:
+        t.say(*lines, options=[menu_option()] if event.bye else after_options(s))
 
 
 def _plain_number(text: str) -> int | None:

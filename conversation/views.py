@@ -92,7 +92,24 @@ def _order_actions(t: Turn, order: Order) -> list[Option]:
         action = ACTIONS_BY_PAYLOAD[name]
         if eligibility.fits(order, action, ctx.policy, ctx.now):
             options.append(Option(T(f"menu.{name}"), f"a:{name}:{order.number}"))
+    if worth_following(order):
+        options.append(Option(T("button.keep_posted"), f"n:{order.number}"))
     return [*options, agent_option(), menu_option()]
+
+
+_PACKAGE_ENDS = frozenset({
+    PackageStatus.DELIVERED, PackageStatus.RETURNED_TO_ORIGIN, PackageStatus.LOST,
+})
+
+
+def worth_following(order: Order) -> bool:
+    """Something may still happen that a shopper would be told about: a package
+    not at an end (or none shipped yet) on a live order, or a refund under way."""
+    if any(r.status is RefundStatus.PROCESSING for r in order.refunds):
+        return True
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.PAYMENT_FAILED):
+        return False
+    return not order.packages or any(p.status not in _PACKAGE_ENDS for p in order.packages)
 
 
 def refund_status(t: Turn, order: Order) -> None:
