@@ -16,6 +16,7 @@ from orders.backend import ActionOutcome
 from orders.models import Order, ReturnReason
 from orders.policy import Action
 
+from .audit import Note
 from .catalogue import Text
 from .session import Session
 
@@ -185,7 +186,7 @@ class ShopRefused:
 
 @dataclass(frozen=True, slots=True)
 class ShopUnavailable:
-    pass
+    request: ActionRequest | None = None  # the change that could not be made, if it was one
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,3 +223,4 @@ class Transition:
     session: Session
     says: list[Say] = field(default_factory=list)
     effect: Effect | None = None
+    notes: list[Note] = field(default_factory=list)  # for the orders' audit logs

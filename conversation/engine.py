@@ -24,6 +24,7 @@ from orders.phones import normalise_phone
 from orders.policy import Action, Policy
 
 from . import machine
+from .audit import AuditLog, Note, shopper
 from .catalogue import Catalogue, T
 from .effects import (
     Carried,
@@ -98,6 +99,7 @@ class Engine:
         self._tickets = tickets
         self._keys = Keys(prefix)
         self._store = SessionStore(redis, self._keys)
+        self._audit = AuditLog(redis, prefix=prefix)
         self._idle = idle_timeout
         self._hours = hours or BusinessHours.parse("", policy.timezone)
         self._outbox = outbox
@@ -123,6 +125,10 @@ class Engine:
     @property
     def outbox(self) -> Outbox | None:
         return self._outbox
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._audit
 
     @property
     def catalogue(self) -> Catalogue:
@@ -178,13 +184,18 @@ class Engine:
                           newly_proven)
         transition = machine.step(session, message, ctx)
         says.extend(transition.says)
+        notes: list[Note] = list(transition.notes)
         for _ in range(MAX_EFFECTS_PER_TURN):
             if transition.effect is None:
                 break
             event = await self._perform(transition.effect, transition.session, inbound, lines)
             transition = machine.step(transition.session, event, ctx)
             says.extend(transition.says)
+            notes.extend(transition.notes)
         session = transition.session
+        if notes:  # before the turn is saved: a failed write fails the turn, and its retry
+            # logs it (a change the shop made once is logged once: `Note.once`)
+            await self._audit.write(notes, shopper(inbound.channel.value), now)
 
         if says:
             session.offered = [o.payload for say in says for o in say.options]
@@ -263,7 +274,8 @@ class Engine:
                     return Unsubscribed(tuple(stopped), bye)
         except BackendUnavailable:
             log.warning("order back-end unavailable during %s", type(effect).__name__)
-            return ShopUnavailable()
+            change = effect.request if isinstance(effect, CarryOut | OpenTicket) else None
+            return ShopUnavailable(change)
         raise TypeError(f"unknown effect {effect!r}")
 
     async def _verify(self, effect: Verify, session: Session) -> Event:
@@ -299,7 +311,7 @@ class Engine:
             return await self._carry_out(effect)
         except BackendUnavailable:
             log.warning("order back-end unavailable while carrying out a request")
-            return ShopUnavailable()
+            return ShopUnavailable(effect.request)
 
     async def _carry_out(self, effect: CarryOut) -> Carried | ShopRefused:
         request = effect.request

@@ -77,7 +77,7 @@ from .effects import (
 )
 from .handoff import on_issue, on_ticket_opened, start_handoff
 from .session import Session, Step
-from .tasks import confirmed, on_address, on_carried, proceed
+from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
 from .turn import (
     ACTIONS_BY_PAYLOAD,
     RATING_SCALE,
@@ -111,6 +111,7 @@ MAX_LISTED_ORDERS = 8
 def step(session: Session, event: Event, ctx: Context) -> Transition:
     # a shallow copy is enough: steps replace the session's lists, never change them in place
     t = Turn(session.model_copy(), ctx)
+    note_outcome(t, event)  # what the shop did with a change, for the order's audit log
     match event:
         case Message():
             _on_message(t, event)

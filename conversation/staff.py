@@ -37,6 +37,8 @@ import redis.asyncio as aioredis
 from orders.models import ReturnReason
 from orders.policy import Action
 
+from .audit import AuditEntry, What, carried_once
+from .audit import staff as staff_member
 from .catalogue import T
 from .delivery import DeliveryStates
 from .effects import ActionRequest, Carried, CarryOut, Say, ShopRefused
@@ -249,13 +251,24 @@ class Desk:
         engine = self._engine
         outcome = await engine.carry_out(CarryOut(request))
         now = engine.now()
+        action, who = request.action.value, staff_member(by)
         if isinstance(outcome, ShopRefused):
+            await engine.audit.record(request.number, [
+                AuditEntry(now, who, action, What.SHOP_REFUSED, ticket_id)])
             await self._tickets.add_message(ticket_id, "system",
                                             "approval failed: the shop refused the change",
                                             now, author=by)
             raise ShopDeclined(ticket_id)
         if not isinstance(outcome, Carried):
+            await engine.audit.record(request.number, [
+                AuditEntry(now, who, action, What.SHOP_UNAVAILABLE, ticket_id)])
             raise ShopDown(ticket_id)
+        reference = outcome.outcome.reference
+        await engine.audit.record(request.number, [  # once each, however often approved
+            AuditEntry(now, who, action, What.APPROVED, ticket_id, once=f"approved:{ticket_id}"),
+            AuditEntry(now, who, action, What.CARRIED_OUT, reference or "",
+                       once=carried_once(request.idempotency_key, reference)),
+        ])
 
         def told(session: Session) -> list[Reply]:
             scratch = Turn(Session(locale=session.locale, order=request.number),
@@ -287,6 +300,9 @@ class Desk:
                 number=request.number, reason=reason),)))]
 
         await self._tell(ticket, f"declined:{ticket_id}", told)
+        await engine.audit.record(request.number, [  # the reason stays on the ticket
+            AuditEntry(engine.now(), staff_member(by), request.action.value, What.DECLINED,
+                       ticket_id, once=f"declined:{ticket_id}")])
         return await self._decide(ticket_id, Decision.DECLINED, by, reason)
 
     async def _decide(

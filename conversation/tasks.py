@@ -15,15 +15,20 @@ from orders.models import (
 )
 from orders.policy import Action
 
+from .audit import Note, What, carried_once
 from .catalogue import T
 from .effects import (
     ActionRequest,
     Carried,
     CarryOut,
+    Event,
     LoadOrder,
     OpenTicket,
     Option,
+    ShopRefused,
+    ShopUnavailable,
     TicketKind,
+    TicketOpened,
 )
 from .session import Step
 from .turn import Turn, action_name, after_options, after_task, menu_option, miss, money
@@ -41,9 +46,20 @@ MIN_ADDRESS_LENGTH = 15
 MAX_ADDRESS_LENGTH = 300
 
 
+CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVERY})
+"""The actions that change an order: each is kept in the order's audit log."""
+
+_TASK_STEPS = frozenset({
+    Step.PICK_ITEM, Step.PICK_RETURN_OR_REPLACE, Step.PICK_QUANTITY, Step.PICK_REASON,
+    Step.PICK_DELIVERY_CHANGE, Step.ASK_ADDRESS, Step.PICK_DATE, Step.CONFIRM,
+})
+
+
 def proceed(t: Turn, order: Order) -> None:
     """Ask the next thing the task needs, or show what it asked for."""
     s = t.s
+    if s.action in CHANGES and s.step not in _TASK_STEPS:  # a change, asked just now
+        t.note(Note(order.number, _audited(t), What.ASKED))
     match s.action:
         case None | Action.TRACK:
             snapshot(t, order)
@@ -51,7 +67,7 @@ def proceed(t: Turn, order: Order) -> None:
             refund_status(t, order)
         case Action.CANCEL:
             verdict = eligibility.check_cancel(order, t.ctx.policy, t.ctx.now)
-            if refused(t, verdict, order):
+            if _refused(t, verdict, order):
                 return
             _confirm(t, ActionRequest(Action.CANCEL, order.number), order)
         case Action.RETURN | Action.REPLACE:
@@ -67,8 +83,10 @@ def _item_task(t: Turn, order: Order) -> None:
         possible = [order.item(line) for line, v in verdicts.items() if v.ok]
         if not possible:
             if len(order.items) == 1:
-                refused(t, verdicts[order.items[0].line_id], order)
+                _refused(t, verdicts[order.items[0].line_id], order)
             else:
+                codes = sorted({v.reason.value for v in verdicts.values()})
+                t.note(Note(order.number, _audited(t), What.NOT_ELIGIBLE, ", ".join(codes)))
                 refuse_items(t, order, verdicts)
             return
         if len(possible) > 1:
@@ -127,7 +145,7 @@ def _item_task(t: Turn, order: Order) -> None:
             s.quantity = None
             miss(t, T("quantity.too_many", most=item.quantity))
             return
-    if refused(t, verdict, order, item.name):
+    if _refused(t, verdict, order, item.name):
         return
     assert s.action is not None
     _confirm(t, ActionRequest(s.action, order.number, item.line_id, s.quantity, s.reason), order)
@@ -146,7 +164,7 @@ def _item_verdict(t: Turn, order: Order, line_id: str) -> Verdict:
 
 def _delivery_task(t: Turn, order: Order) -> None:
     s, ctx = t.s, t.ctx
-    if refused(t, eligibility.check_delivery_change(order, ctx.policy, ctx.now), order):
+    if _refused(t, eligibility.check_delivery_change(order, ctx.policy, ctx.now), order):
         return
     if s.step is Step.ASK_ADDRESS and s.new_address is None:
         t.say(T("delivery.ask_address"), options=[menu_option()])
@@ -180,8 +198,27 @@ def on_address(t: Turn, text: str) -> None:
     t.effect = LoadOrder(t.s.order or "")
 
 
+def _refused(t: Turn, verdict: Verdict, order: Order, item: str | None = None) -> bool:
+    """`views.refused`, noting the refusal's reason code in the order's audit log."""
+    action = _audited(t)
+    if not refused(t, verdict, order, item):
+        return False
+    t.note(Note(order.number, action, What.NOT_ELIGIBLE, verdict.reason.value))
+    return True
+
+
+def _audited(t: Turn) -> str:
+    """The action's name in the audit log."""
+    s = t.s
+    if s.either_return_or_replace:
+        return "return_or_replace"
+    return s.action.value if s.action else ""
+
+
 def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
     s = t.s
+    if s.step is not Step.CONFIRM:  # not when the question is only asked again
+        t.note(Note(order.number, request.action.value, What.ELIGIBLE))
     s.step = Step.CONFIRM
     automatic = t.ctx.policy.is_automatic(request.action, t.ctx.supports)
     item = order.item(request.line_id or "")
@@ -205,10 +242,36 @@ def confirmed(t: Turn) -> None:
         return
     request = ActionRequest(s.action, s.order, s.item, s.quantity, s.reason, s.new_address,
                             s.new_date)
+    t.note(Note(s.order, request.action.value, What.CONFIRMED, _details(request)))
     if t.ctx.policy.is_automatic(request.action, t.ctx.supports):
         t.effect = CarryOut(request)
     else:
         t.effect = OpenTicket(TicketKind.REQUEST, s.order, True, request=request)
+
+
+def _details(request: ActionRequest) -> str:
+    """What was confirmed, in codes: never the address itself (personal data)."""
+    parts = [f"line {request.line_id}" if request.line_id else "",
+             f"quantity {request.quantity}" if request.quantity else "",
+             request.reason.value if request.reason else "",
+             "new address" if request.address else "",
+             f"new date {request.delivery_date.isoformat()}" if request.delivery_date else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def note_outcome(t: Turn, event: Event) -> None:
+    """What became of a confirmed change, for the order's audit log."""
+    match event:
+        case Carried(request=r, outcome=outcome):
+            t.note(Note(r.number, r.action.value, What.CARRIED_OUT, outcome.reference or "",
+                        once=carried_once(r.idempotency_key, outcome.reference)))
+        case ShopRefused(request=r):
+            t.note(Note(r.number, r.action.value, What.SHOP_REFUSED))
+        case ShopUnavailable(request=ActionRequest() as r):
+            t.note(Note(r.number, r.action.value, What.SHOP_UNAVAILABLE))
+        case TicketOpened(kind=TicketKind.REQUEST, request=ActionRequest() as r):
+            t.note(Note(r.number, r.action.value, What.REQUESTED, event.ticket_id,
+                        once=f"requested:{event.ticket_id}"))
 
 
 def on_carried(t: Turn, event: Carried) -> None:

