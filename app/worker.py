@@ -18,6 +18,7 @@ so the inbox shows each staff reply as queued, sent or failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -33,10 +34,20 @@ from app.resources import open_redis
 from app.settings import Settings
 from channels.web_push import WebPushLog
 from conversation.delivery import DeliveryStates, tracking
-from conversation.outbox import ChannelUnavailable, Deliver, Outbox, OutboxMessage
+from conversation.notifier import NoticeDesk
+from conversation.outbox import (
+    ChannelUnavailable,
+    Deliver,
+    Outbox,
+    OutboxMessage,
+    OutboxUnavailable,
+)
+from conversation.store import ConversationBusy, StoreUnavailable
 from conversation.types import Channel
 
 log = logging.getLogger(__name__)
+
+RELEASE_EVERY_S = 5.0  # how often held shipping notifications are looked at
 
 Sender = Callable[[OutboxMessage], Awaitable[None]]
 
@@ -80,8 +91,30 @@ async def run_worker(
     # each attempt's outcome is written down, so the inbox shows sent / failed
     deliver = tracking(deliver, DeliveryStates(redis, prefix=prefix), outbox.retry)
     log.info("outbox worker %s started", consumer_name)
-    await outbox.run(deliver, consumer=consumer_name, stop=stop)
+    releasing = asyncio.create_task(release_held(NoticeDesk(redis, outbox, prefix=prefix), stop),
+                                    name="notice-release")
+    try:
+        await outbox.run(deliver, consumer=consumer_name, stop=stop)
+    finally:
+        if not stop.is_set():  # the sender failed: the release loop goes with it
+            releasing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await releasing
     log.info("outbox worker %s stopped", consumer_name)
+
+
+async def release_held(desk: NoticeDesk, stop: asyncio.Event,
+                       every: float = RELEASE_EVERY_S) -> None:
+    """Release the shipping notifications held through quiet hours, once they end.
+    Every worker may run this: a notice is told once, whoever releases it."""
+    while not stop.is_set():
+        try:
+            if released := await desk.release_due():
+                log.info("notifier: released %d held notification(s)", released)
+        except (StoreUnavailable, OutboxUnavailable, ConversationBusy):
+            log.warning("notifier: could not release held notifications; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 def start_in_process(
