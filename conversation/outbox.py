@@ -199,16 +199,22 @@ class RetryPolicy:
 
 # --- scripts (KEYS all share the {outbox} hash tag) ---------------------------------
 
+# KEYS[4] (optional): a producer's order lock (`order_lock`), released here if
+# still ARGV[8]'s, so "queue, then unlock" is one round trip.
 _ENQUEUE = """
+local function unlock()
+  if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[8] then redis.call('DEL', KEYS[4]) end
+end
 if KEYS[3] ~= '' then
   local known = redis.call('GET', KEYS[3])
-  if known then return known end
+  if known then unlock() return known end
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
   'channel', ARGV[2], 'conversation', ARGV[3], 'replies', ARGV[4], 'created_ms', ARGV[5])
 redis.call('RPUSH', KEYS[2], id)
 redis.call('EXPIRE', KEYS[2], ARGV[6])
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], id, 'EX', ARGV[7]) end
+unlock()
 return id
 """
 
@@ -277,6 +283,12 @@ class Outbox:
     def _dedup(self, key: str) -> str:
         return f"{self.stream_key}:dedup:{key}"
 
+    def order_lock(self, conversation: str) -> str:
+        """A producer's lock around "handle, then enqueue" for one conversation
+        (`app.in_order`). It shares the outbox's hash tag, so `enqueue` can
+        release it in the same script."""
+        return f"{self.stream_key}:order:{conversation}"
+
     # --- producing --------------------------------------------------------------
 
     async def enqueue(
@@ -286,11 +298,13 @@ class Outbox:
         replies: Sequence[Reply],
         *,
         dedup_key: str | None = None,
+        unlock: tuple[str, str] | None = None,
     ) -> str:
         """Queue `replies` for the shopper and return the message id. With a
         `dedup_key` (e.g. `resolved:<ticket>`), a second call within a week
-        returns the first call's id and queues nothing."""
-        args = [
+        returns the first call's id and queues nothing. `unlock`: an
+        `order_lock` key and its holder's token, released once queued."""
+        args: list[str | int] = [
             self._maxlen,
             channel.value,
             conversation,
@@ -302,6 +316,9 @@ class Outbox:
         keys = [self.stream_key, self._queue(conversation), self._dedup(dedup_key or "")]
         if dedup_key is None:
             keys[2] = ""
+        if unlock is not None:
+            keys.append(unlock[0])
+            args.append(unlock[1])
         try:
             result = await _script(self._enqueue, keys, args)
         except (RedisConnectionError, RedisTimeoutError) as exc:

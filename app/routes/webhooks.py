@@ -13,9 +13,9 @@ How replies leave, and why:
 - Telegram cannot take several messages, or tell us about failures, inside the
   webhook's answer, so replies go through the durable outbox: queued (keyed by the
   update id, so a redelivery queues nothing twice) before the 200, under a
-  per-conversation lock (`app.in_order`), and sent by the worker with retries in
-  queue order. Nothing is lost if this process dies after answering, and no reply
-  overtakes an earlier one. The webhook itself answers the button tap
+  per-conversation lock (`app.in_order`, released by the enqueue), and sent by
+  the worker with retries in queue order. Nothing is lost if this process dies
+  after answering, and no reply overtakes an earlier one. The webhook itself answers the button tap
   (`answerCallbackQuery` as the response body), so the spinner stops without a
   call of our own.
 - WhatsApp answers go inside the TwiML response, the fastest way and one Twilio
@@ -70,11 +70,10 @@ async def _through_outbox(
     resources: Resources, channels: Channels, inbound: Inbound
 ) -> TurnResult:
     """Handle and queue under one lock, so queue order is turn order."""
-    prefix = resources.settings.redis_prefix
-    async with in_order(resources.redis, prefix, inbound.conversation):
+    async with in_order(resources.redis, channels.outbox, inbound.conversation) as lock:
         result = await resources.engine.handle(inbound)
         if result.replies:
-            await channels.outbox.enqueue(
+            await lock.enqueue(
                 inbound.channel, inbound.conversation, result.replies,
                 dedup_key=f"{inbound.channel.value}:{inbound.message_id}",
             )

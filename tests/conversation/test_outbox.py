@@ -386,3 +386,23 @@ async def test_unreadable_entry_is_dead_lettered(redis: aioredis.Redis) -> None:
     entries = await redis.xrange(outbox.dead_key)
     assert entries[0][1][b"error"].startswith(b"MalformedMessage")
     assert await outbox.backlog() == 0
+
+
+async def test_enqueue_releases_the_producers_order_lock_only_if_still_its_own(
+    redis: aioredis.Redis,
+) -> None:
+    outbox = fast_outbox(redis)
+    lock = outbox.order_lock(PHONE)
+    await redis.set(lock, "mine", px=10_000)
+    await outbox.enqueue(Channel.WHATSAPP, PHONE, [REPLY], dedup_key="m1", unlock=(lock, "mine"))
+    assert await redis.get(lock) is None
+    # a repeat (deduplicated, nothing queued) still releases it
+    await redis.set(lock, "again", px=10_000)
+    await outbox.enqueue(Channel.WHATSAPP, PHONE, [REPLY], dedup_key="m1",
+                         unlock=(lock, "again"))
+    assert await redis.get(lock) is None
+    # a lock that expired and was taken by another turn stays theirs
+    await redis.set(lock, "theirs", px=10_000)
+    await outbox.enqueue(Channel.WHATSAPP, PHONE, [REPLY], dedup_key="m2", unlock=(lock, "mine"))
+    assert await redis.get(lock) == b"theirs"
+    assert await outbox.backlog() == 2
