@@ -13,7 +13,8 @@ the back-end errors (`orders.backend`):
       change                      order, a reused key, an action it does not do)
     401, 403, other 4xx         BackendUnavailable, logged as an error: our token or
                                   our request is wrong, which no retry fixes
-    5xx, 429, 409 in_progress,  retried (below), then BackendUnavailable
+    5xx (not 501), 408, 429,    retried (below), then BackendUnavailable
+      409 in_progress,
       timeouts, lost connections
 
 Retries: up to `tries` tries with the `backoff` pauses between them, and no new try
@@ -75,7 +76,7 @@ runs to the client's timeout)."""
 
 _ORDER_NUMBER = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")
-_TRANSIENT_STATUS = frozenset({408, 425, 429})
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _REFUSAL_STATUS = frozenset({404, 409, 422, 501})
 
 M = TypeVar("M", bound=BaseModel)
@@ -267,7 +268,7 @@ class HttpBackend:
         if status < 300:
             return response
         code = _error_code(response)
-        if status >= 500 or status in _TRANSIENT_STATUS or code == "in_progress":
+        if status in _TRANSIENT_STATUS or status > 501 or code == "in_progress":
             raise _Transient(f"HTTP {status} {code}")
         if status == 404 and missing_is_none:
             return None

@@ -8,26 +8,14 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from conversation.catalogue import Catalogue
-from conversation.engine import Engine
-from conversation.hours import BusinessHours
-from conversation.outbox import Outbox
-from conversation.tickets import TicketStore
 from orders.backend import OrderBackend
 from orders.loading import DEMO_ORDERS_FILE, load_order_file
 from orders.models import Order
 from orders.policy import Policy
-from templates import MESSAGES_DIR
 from tests.contract.backends import BACKENDS, Seed
+from tests.contract.shopper import TIMEZONE, engine_for
 from tests.conversation.chat import Chat
 from tests.conversation.conftest import NOW, Clock
-
-TIMEZONE = "Asia/Kolkata"
-
-
-@pytest.fixture(scope="session")
-def contract_catalogue() -> Catalogue:
-    return Catalogue.load(MESSAGES_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -52,23 +40,13 @@ async def backend(
 
 @pytest.fixture
 def make_chat(
-    redis: aioredis.Redis, backend: OrderBackend, contract_catalogue: Catalogue,
-    contract_clock: Clock,
+    redis: aioredis.Redis, backend: OrderBackend, contract_clock: Clock
 ) -> Callable[..., Chat]:
     """A shopper talking to the real Engine over `backend`; `policy=` to change the
     merchant's policy (the shop keeps its own rules, seeded with the default)."""
 
     def make(policy: Policy | None = None) -> Chat:
-        engine = Engine(
-            redis, backend,
-            policy=policy or Policy(timezone=TIMEZONE),
-            catalogue=contract_catalogue,
-            tickets=TicketStore(redis),
-            hours=BusinessHours.parse("Mon-Sat 09:00-18:00", TIMEZONE),
-            outbox=Outbox(redis),
-            clock=contract_clock,
-        )
-        return Chat(engine)
+        return Chat(engine_for(redis, backend, contract_clock, policy))
 
     return make
 

@@ -16,7 +16,7 @@ from conversation.tickets import TicketStore
 from orders.backend import OrderBackend
 from orders.models import OrderStatus
 from orders.policy import Action, Policy
-from tests.contract.conftest import TIMEZONE
+from tests.contract.shopper import TIMEZONE
 from tests.conversation.chat import Chat
 
 PLACED_UPI = ("100001", "priya.sharma@example.in")
