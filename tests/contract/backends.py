@@ -39,6 +39,7 @@ from orders.backend import OrderBackend
 from orders.demo import DemoBackend
 from orders.http_backend import HttpBackend
 from orders.models import Order
+from orders.overlay import TrackedBackend
 from orders.policy import Policy
 from tests.live import serving
 
@@ -81,11 +82,13 @@ async def reference_shop(seed: Seed) -> AsyncIterator[tuple[str, DemoBackend]]:
 
 @asynccontextmanager
 async def http(seed: Seed) -> AsyncIterator[OrderBackend]:
-    """ORDER_BACKEND=http: `HttpBackend` against the reference shop."""
+    """ORDER_BACKEND=http: `HttpBackend` against the reference shop, wrapped as
+    `app.backends` wraps it (carrier updates kept beside the shop's orders)."""
     async with reference_shop(seed) as (url, _shop), httpx.AsyncClient(
         timeout=httpx.Timeout(5.0, connect=2.0)
     ) as client:
-        yield HttpBackend(client, url, REFERENCE_SHOP_TOKEN, policy=seed.policy)
+        inner = HttpBackend(client, url, REFERENCE_SHOP_TOKEN, policy=seed.policy)
+        yield TrackedBackend(inner, seed.redis)
 
 
 BACKENDS: dict[str, BackendFactory] = {
