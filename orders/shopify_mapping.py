@@ -27,8 +27,10 @@ How Shopify's words become ours, and what is lost on the way:
   refund is linked), CLOSED -> completed (received without a refund),
   DECLINED/CANCELED -> rejected. The reason is ours when the return was made by
   this bot (kept in the line's note), else the closest of Shopify's reasons.
-- Shopify has no replacements, per-item "returnable" or "in stock" flags (all
-  items read as returnable and in stock), nor a requested delivery date.
+- items: non-returnable when the product carries a tag of
+  `NON_RETURNABLE_TAGS` (Shopify has no such flag); in stock unless the variant
+  counts none left.
+- Shopify has no replacements, nor a requested delivery date.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ from .models import (
 )
 from .policy import Policy
 
+NON_RETURNABLE_TAGS = frozenset({"final-sale", "non-returnable", "no-returns"})
+"""Product tags that make an item non-returnable (Shopify has no such flag)."""
 REFUND_DAYS = 7
 """Days a processing refund is expected to take (the demo shop's rule)."""
 
@@ -233,13 +237,16 @@ def _order(raw: Json, policy: Policy) -> Order:
             name=_text(line.get("name")),
             quantity=int(line["quantity"]),
             unit_price=_money(line["originalUnitPriceSet"]),
+            returnable=_returnable(line),
+            in_stock=_in_stock(line),
         )
         for i, line in enumerate(_nodes(raw.get("lineItems")), start=1)
     ]
     cancelled_at = _time(raw.get("cancelledAt"))
     fulfilment, pickup_store, fo_packages = _fulfilment_orders(raw, line_of)
-    packages = _fulfilments(raw, line_of) + ([] if cancelled_at else fo_packages)
     payment = _payment(raw)
+    waiting = cancelled_at is None and payment.status is not PaymentStatus.FAILED
+    packages = _fulfilments(raw, line_of) + (fo_packages if waiting else [])
     refunds = _refunds(raw, payment.method, cancelled_at is not None, policy)
     number = _text(raw["name"]).removeprefix("#")
     return Order(
@@ -260,6 +267,17 @@ def _order(raw: Json, policy: Policy) -> Order:
         returns=_returns(raw, line_of),
         cancelled_at=cancelled_at,
     )
+
+
+def _returnable(line: Json) -> bool:
+    tags = (line.get("product") or {}).get("tags") or []
+    return not any(str(tag).casefold() in NON_RETURNABLE_TAGS for tag in tags)
+
+
+def _in_stock(line: Json) -> bool:
+    """Unknown (no variant, untracked) counts as in stock: staff decide."""
+    count = (line.get("variant") or {}).get("inventoryQuantity")
+    return not isinstance(count, int) or count > 0
 
 
 def _customer(raw: Json) -> Customer:

@@ -38,7 +38,11 @@ ORDER_FIELDS = f"""
     name firstName lastName address1 address2 city province provinceCode zip countryCodeV2
   }}
   lineItems(first: 30) {{
-    nodes {{ id sku name quantity originalUnitPriceSet {{ {MONEY} }} }}
+    nodes {{
+      id sku name quantity originalUnitPriceSet {{ {MONEY} }}
+      product {{ tags }}
+      variant {{ inventoryQuantity }}
+    }}
   }}
   fulfillmentOrders(first: 5) {{
     nodes {{

@@ -91,7 +91,24 @@ async def http(seed: Seed) -> AsyncIterator[OrderBackend]:
         yield TrackedBackend(inner, seed.redis)
 
 
+@asynccontextmanager
+async def shopify(seed: Seed) -> AsyncIterator[OrderBackend]:
+    """ORDER_BACKEND=shopify: `ShopifyBackend` against a fake Shopify store holding
+    the seed's orders (`tests/fakes/shopify.py`), wrapped as `app.backends` wraps it."""
+    from orders.shopify import ShopifyBackend
+    from tests.fakes.shopify import FakeShopify
+
+    store = FakeShopify(seed.orders, clock=seed.clock)
+    async with serving(store.app(), lifespan="off") as (url, _server), httpx.AsyncClient(
+        timeout=httpx.Timeout(5.0, connect=2.0)
+    ) as client:
+        inner = ShopifyBackend(client, url, store.token, api_version=store.version,
+                               policy=seed.policy, clock=seed.clock)
+        yield TrackedBackend(inner, seed.redis)
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "demo": demo,
     "http": http,
+    "shopify": shopify,
 }
