@@ -1,4 +1,4 @@
-"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|telegram|bench]`,
+"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|telegram|audit|bench]`,
 and `reference-shop` (the order API contract over the demo orders).
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     resolve = ticket_commands.add_parser("resolve", help="close a ticket; the bot takes over")
     resolve.add_argument("ticket_id")
     add_staff_parser(commands)
+
+    audit = commands.add_parser("audit", help="an order's audit log: who did what, and when")
+    audit.add_argument("number", metavar="ORDER", help="the order number")
+    audit.add_argument("--json", action="store_true", help="print one JSON array")
     return parser
 
 
@@ -131,6 +135,29 @@ async def _tickets(settings: Settings, action: str, ticket_id: str | None) -> in
             return EXIT_FAILED
 
 
+async def _audit(settings: Settings, number: str, *, as_json: bool) -> int:
+    """An order's audit log, oldest first: when (UTC), who, the action, what happened."""
+    from app.resources import REDIS_DOWN, open_redis
+    from conversation.audit import AuditLog
+
+    number = number.strip().lstrip("#")
+    try:
+        async with open_redis(settings) as redis:
+            entries = await AuditLog(redis, prefix=settings.redis_prefix).read(number)
+    except REDIS_DOWN:
+        print("Redis is unreachable; check REDIS_URL.", file=sys.stderr)
+        return EXIT_FAILED
+    if as_json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for e in entries:  # a shop's reference is printed as text, never as terminal controls
+        line = f"{e.at:%Y-%m-%d %H:%M:%S}  {e.who:<30} {e.action:<17} {e.words}"
+        print("".join(c if c.isprintable() else "?" for c in line))
+    print(f"{len(entries)} audit entr{'y' if len(entries) == 1 else 'ies'} for order {number}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # a development tool with its own options
@@ -185,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.reference_shop import serve as reference_shop
 
         return asyncio.run(reference_shop(settings, args.host, args.port))
+    if command == "audit":
+        return asyncio.run(_audit(settings, args.number, as_json=args.json))
     if command == "telegram":
         from app.telegram_cli import run as telegram_command
 
