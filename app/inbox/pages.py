@@ -177,11 +177,13 @@ async def ticket_page(request: Request, staff: Staff, *, error: str | None = Non
                                  resources.backend)
     canned = load_canned()
     members = await StaffStore(resources.redis, resources.settings.redis_prefix).list()
+    audit = await resources.engine.audit.read(found.order) if found.order else []
     return _render(request, "inbox/ticket.html", {
         "staff": staff, "t": detail, "o": detail["order_snapshot"], "canned": canned,
         "canned_texts": [c.text for c in canned], "members": members,
         "reply_id": secrets.token_hex(8), "error": error,
         "request_words": request_words(found.request) if found.request else "",
+        "audit": [entry.as_dict() for entry in audit],  # the order's, newest last
     }, status)
 
 
