@@ -233,3 +233,28 @@ async def test_record_skips_a_once_token_seen_before_caps_and_expires(
     assert len(kept) == MAX_ENTRIES
     assert kept[-1].detail == str(MAX_ENTRIES + 4)  # newest last, oldest dropped
     assert kept[0].words == "carrier update (5)"  # a kind this module does not know
+
+
+async def test_a_turn_that_logs_costs_one_round_trip_more(
+    engine: Engine, redis: aioredis.Redis, catalogue: Catalogue, clock: Clock,
+    far_shop: tuple[DemoBackend, ValkeyServer], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backend, _server = far_shop  # the shop's calls go to its own server: not counted
+    chat = Chat(Engine(redis, backend, policy=Policy(timezone="Asia/Kolkata"),
+                       catalogue=catalogue, tickets=engine.tickets, clock=clock))
+    await chat.say("cancel 100001")
+    await chat.say(PLACED_UPI[1])  # logs "asked" and "eligible" (the script is loaded now)
+    calls: list[str] = []
+    original = aioredis.Redis.execute_command
+
+    async def counting(self, *args, **options):  # type: ignore[no-untyped-def]
+        if self is redis:
+            calls.append(str(args[0]))
+        return await original(self, *args, **options)
+
+    monkeypatch.setattr(aioredis.Redis, "execute_command", counting)
+    await chat.tap("Yes, go ahead")
+    assert chat.keys[0] == "done.cancel"
+    assert calls == ["EVALSHA", "EVALSHA", "EVALSHA"]  # begin, the audit log, finish
+    assert steps(await chat.engine.audit.read("100001"))[-2:] == [
+        ("cancel", "confirmed"), ("cancel", "carried_out")]
