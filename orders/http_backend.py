@@ -125,9 +125,11 @@ class HttpBackend:
         number = number.strip().removeprefix("#")
         if not _ORDER_NUMBER.fullmatch(number):
             return None
-        answer = await self._call("GET", f"/orders/{number}", "GET /orders/{number}",
-                                  missing_is_none=True)
-        return None if answer is None else self._parse(Order, answer, "GET /orders/{number}")
+        route = "GET /orders/{number}"
+        answer = await self._call("GET", f"/orders/{number}", route, missing_is_none=True)
+        if answer is None:
+            return None
+        return _same_order(self._parse(Order, answer, route), number, route)
 
     async def find_orders(
         self, *, phone: str | None = None, email: str | None = None
@@ -199,10 +201,7 @@ class HttpBackend:
         )
         assert answer is not None
         result = self._parse(ChangeResult, answer, route)
-        if result.order.number != number:
-            log.error("order API: %s answered with another order; not believed", route)
-            raise BackendUnavailable(f"{route}: the answer is about another order")
-        return ActionOutcome(result.order, result.reference)
+        return ActionOutcome(_same_order(result.order, number, route), result.reference)
 
     # the wire --------------------------------------------------------------------
 
@@ -318,6 +317,15 @@ class HttpBackend:
             except BackendUnavailable:
                 return
         self._supports_due = time.monotonic() + CAPABILITIES_TTL
+
+
+def _same_order(order: Order, number: str, route: str) -> Order:
+    """An answer about another order than the one asked for is a broken shop, and
+    showing it could show a stranger's order: not believed."""
+    if order.number != number:
+        log.error("order API: %s answered with another order; not believed", route)
+        raise BackendUnavailable(f"{route}: the answer is about another order")
+    return order
 
 
 def _json(body: BaseModel) -> dict[str, Any]:

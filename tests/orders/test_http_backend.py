@@ -21,7 +21,8 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.reference_shop import PREFIX, create_reference_shop
+from app.reference_shop import PREFIX, create_reference_shop, serve
+from app.settings import Settings
 from conversation.tickets import TicketStore
 from orders.backend import ActionRefused, BackendUnavailable
 from orders.demo import DemoBackend
@@ -394,3 +395,23 @@ def test_the_published_contract_is_generated_from_the_wire_models() -> None:
         "/capabilities", "/orders/{number}", "/orders/search", "/orders/{number}/cancel",
         "/orders/{number}/returns", "/orders/{number}/replacements", "/orders/{number}/delivery",
     }
+
+
+async def test_an_answer_about_another_order_is_not_believed(setup: Setup) -> None:
+    other = await setup.shop.get_order("100006")
+    assert other is not None
+
+    async def answer_with_another_order(scope: Scope, receive: Receive, send: Send) -> None:
+        await _send(send, 200, other.model_dump_json().encode())
+
+    async with serving(answer_with_another_order, lifespan="off") as (url, _server), \
+            httpx.AsyncClient(timeout=TIMEOUT) as client:
+        backend = HttpBackend(client, url, TOKEN)
+        with pytest.raises(BackendUnavailable):
+            await backend.get_order("100001")
+        with pytest.raises(BackendUnavailable):
+            await backend.cancel("100001", idempotency_key="c1")
+
+
+async def test_the_reference_shop_command_needs_a_token() -> None:
+    assert await serve(Settings(order_api_token=None), "127.0.0.1", 0) == 2
