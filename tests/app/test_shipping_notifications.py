@@ -9,11 +9,16 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from app_harness import make_settings
 from fake_providers import FakeTwilio
+from pydantic import ValidationError
 
+from app.resources import open_resources
+from app.settings import Settings
 from app.worker import run_worker
 from channels.reachability import Reachability
 from channels.whatsapp_content import ContentTemplates
@@ -189,3 +194,33 @@ async def test_the_worker_releases_a_notification_held_through_quiet_hours(
     [sent] = twilio.messages
     assert sent["Body"].startswith("Order 100003 is out for delivery today.")
     assert await NoticeDesk(redis, Outbox(redis)).held() == []
+
+
+def test_quiet_hours_setting_is_checked_at_start() -> None:
+    with pytest.raises(ValidationError, match="21:00-09:00"):
+        Settings(quiet_hours="9pm-9am", _env_file=None)  # type: ignore[call-arg]
+    assert Settings(quiet_hours="", _env_file=None).quiet_hours == ""  # type: ignore[call-arg]
+
+
+async def test_the_app_resources_carry_the_notifier(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path,
+) -> None:
+    settings = make_settings(redis_url, tmp_path, quiet_hours="")
+    async with open_resources(settings) as resources:
+        conversation = "web:kept-posted"
+        for n, (text, payload) in enumerate([("100003", None), ("ananya.iyer@example.in", None),
+                                             ("Keep me posted", "n:100003")]):
+            result = await resources.engine.handle(
+                Inbound(Channel.WEB, conversation, f"m{n}", text, payload))
+        assert [r.key for r in result.replies] == ["notify.subscribed"]
+        update = CarrierUpdate(provider="generic", event_id="e1", order_number="100003",
+                               status=PackageStatus.OUT_FOR_DELIVERY,
+                               carrier_status="out_for_delivery", at=datetime.now(UTC))
+        assert isinstance(resources.backend, DemoBackend)
+        applied = await resources.backend.record_tracking(update)
+        assert applied is not None
+        change = notable_change(applied, update)
+        assert change is not None
+        assert await resources.notifier.order_changed(change) == 1
+        assert await resources.notifier.order_changed(change) == 0
+        assert await Outbox(redis).backlog() == 1
