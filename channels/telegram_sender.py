@@ -94,6 +94,10 @@ return 0
 """
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def retry_after_seconds(exc: RetryAfter) -> float:
     """PTB 22 warns that `retry_after` becomes a timedelta; accept both."""
     with warnings.catch_warnings():
@@ -141,30 +145,51 @@ class TelegramSender:
             chat_id = chat_id_of(conversation)
         except ValueError as exc:
             raise Undeliverable("not a Telegram conversation") from exc
-        reason = await self.reachability.unreachable(conversation)
-        if reason is not None:
-            raise Undeliverable(f"Telegram: {reason}")
         keyboard_key = self.keyboard_key(conversation)
         progress_key = self._conv_key(conversation, f"tg-sent:{message.id}")
-        keyboard_shown, done = await self._redis.mget(keyboard_key, progress_key)
+        reason, keyboard_shown, done = await self._redis.mget(
+            self.reachability.unreachable_key(conversation), keyboard_key, progress_key)
+        if reason is not None:
+            raise Undeliverable(f"Telegram: {_text(reason)}")
         share = None
         private = chat_id > 0  # groups and channels have negative ids
         if private and self._share_phone and any(r.key == ASKS_FOR_ORDER for r in message.replies):
             share = await self._share_phone(conversation)
         outgoing = render(message.replies, share_phone=share,
                           remove_keyboard=private and keyboard_shown is not None)
+        # The count of messages sent is written after each but the last; after the
+        # last it is deleted (if ever written), so a one-message answer writes none.
+        progress_written = done is not None
         for index, out in enumerate(outgoing):
             if index < int(done or 0):
                 continue  # sent by an earlier attempt
             await self._send(chat_id, conversation, out)
+            last = index == len(outgoing) - 1
+            writes: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+            if not last:
+                writes.append(("set", (progress_key, index + 1), {"ex": PROGRESS_TTL_S}))
+                progress_written = True
+            elif progress_written:
+                writes.append(("delete", (progress_key,), {}))
+                progress_written = False
+            if out.offers_contact:
+                writes.append(("set", (keyboard_key, 1), {"ex": KEYBOARD_TTL_S}))
+            if out.removes_keyboard:
+                writes.append(("delete", (keyboard_key,), {}))
+            await self._write(writes)
+        if progress_written:  # every message had been sent by an earlier attempt
+            await self._redis.delete(progress_key)
+
+    async def _write(self, writes: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
+        """Run these commands: none, one on its own, or several in one round trip."""
+        if len(writes) == 1:
+            name, args, options = writes[0]
+            await getattr(self._redis, name)(*args, **options)
+        elif writes:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(progress_key, index + 1, ex=PROGRESS_TTL_S)
-                if out.offers_contact:
-                    pipe.set(keyboard_key, 1, ex=KEYBOARD_TTL_S)
-                if out.removes_keyboard:
-                    pipe.delete(keyboard_key)
+                for name, args, options in writes:
+                    getattr(pipe, name)(*args, **options)
                 await pipe.execute()
-        await self._redis.delete(progress_key)
 
     async def _send(self, chat_id: int, conversation: str, out: Outgoing) -> None:
         parse_mode: str | None = ParseMode.HTML

@@ -232,6 +232,34 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# One step of draining a conversation, so a message costs two round trips (this,
+# before and after delivering it) instead of seven. KEYS: the lease, the
+# conversation's list, the tries hash, the stream. ARGV: lease token, lease ms,
+# '1' to take the lease first, the id just finished ('' for none), the group.
+# Returns {'busy'} (leased by someone else), {'empty'} (lease released), or the
+# head: {'head', id, tries ('' if never tried), field, value, ...} (no fields:
+# trimmed from the stream).
+_STEP = """
+if ARGV[3] == '1' and not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {'busy'}
+end
+if ARGV[4] ~= '' then
+  redis.call('LREM', KEYS[2], 1, ARGV[4])
+  redis.call('XACK', KEYS[4], ARGV[5], ARGV[4])
+  redis.call('XDEL', KEYS[4], ARGV[4])
+  redis.call('HDEL', KEYS[3], ARGV[4])
+end
+local head = redis.call('LINDEX', KEYS[2], 0)
+if not head then
+  if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  return {'empty'}
+end
+local found = redis.call('XRANGE', KEYS[4], head, head)
+local fields = {}
+if found[1] then fields = found[1][2] end
+return {'head', head, redis.call('HGET', KEYS[3], head) or '', unpack(fields)}
+"""
+
 
 class Outbox:
     """Enqueue proactive messages; `run` one or more consumers to deliver them."""
@@ -272,6 +300,7 @@ class Outbox:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._finish = redis.register_script(_FINISH)
         self._release = redis.register_script(_RELEASE)
+        self._step = redis.register_script(_STEP)
 
     def _queue(self, conversation: str) -> str:
         """The conversation's undelivered ids, oldest first."""
@@ -377,6 +406,19 @@ class _Held:
     due: float  # epoch seconds
 
 
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A conversation's next message, as `_STEP` read it."""
+
+    id: str
+    attempts: int
+    not_before: float  # epoch seconds
+    fields: dict[Any, Any]  # empty: trimmed from the stream
+
+
+_BUSY = "busy"
+
+
 class _Consumer:
     """One consumer's loop; its only local state is which entries it holds back."""
 
@@ -475,19 +517,22 @@ class _Consumer:
     async def _visit(self, conversation: str, ids: list[str]) -> None:
         """Drain `conversation` from its head under its lease, then hold back those
         of `ids` that are still queued (the head is waiting for its retry time)."""
-        lease_key = self.o._lease(conversation)
         token = secrets.token_hex(8)
-        got = await self.r.set(lease_key, token, nx=True, px=int(self.o._lease_ttl * 1000))
-        if not got:
+        head = await self._step(conversation, token, take=True)
+        if head == _BUSY:
             # Someone else is draining it; look again soon (it has probably
             # delivered ours by then, and that check is one round trip).
             self._hold(conversation, ids, time.time() + self.o._recheck)
             return
         finished: set[str] = set()
+        released = head is None  # an empty list: the step gave the lease back
         try:
-            resume_at = await self._drain(conversation, finished)
+            resume_at = None
+            if isinstance(head, _Head):
+                resume_at, released = await self._drain(conversation, token, head, finished)
         finally:
-            await _script(self.o._release, [lease_key], [token])
+            if not released:
+                await _script(self.o._release, [self.o._lease(conversation)], [token])
         others = [i for i in ids if i not in finished]
         if not others:
             return
@@ -508,38 +553,60 @@ class _Consumer:
         for entry_id in ids:
             self.held[entry_id] = _Held(conversation, due)
 
-    async def _drain(self, conversation: str, finished: set[str]) -> float | None:
-        """Deliver from the head until the list is empty (None) or the head must
-        wait; then return when it may be tried again (epoch seconds). Adds the
-        ids it delivered or dead-lettered to `finished`."""
-        queue = self.o._queue(conversation)
+    async def _step(
+        self, conversation: str, token: str, *, take: bool = False, done: str = ""
+    ) -> _Head | str | None:
+        """`_STEP`: finish `done`, then read the head (None: the list is empty and
+        the lease was given back; `_BUSY`: `take` found the lease held)."""
+        raw: Any = await _script(
+            self.o._step,
+            [self.o._lease(conversation), self.o._queue(conversation), self.o._tries_key,
+             self.o.stream_key],
+            [token, int(self.o._lease_ttl * 1000), "1" if take else "0", done, GROUP],
+        )
+        if done:
+            self.held.pop(done, None)
+        kind = _text(raw[0])
+        if kind == "busy":
+            return _BUSY
+        if kind == "empty":
+            return None
+        attempts, not_before = _parse_tries(raw[2] or None)
+        flat = raw[3:]
+        return _Head(_text(raw[1]), attempts, not_before, dict(zip(flat[::2], flat[1::2],
+                                                                   strict=True)))
+
+    async def _drain(
+        self, conversation: str, token: str, head: _Head, finished: set[str]
+    ) -> tuple[float | None, bool]:
+        """Deliver from the head until the list is empty or the head must wait.
+        Returns when it may be tried again (epoch seconds; None when empty) and
+        whether the lease was given back. Adds the ids it delivered or
+        dead-lettered to `finished`."""
         while True:
-            head = await self.r.lindex(queue, 0)
-            if head is None:
-                return None
-            entry_id = _text(head)
-            attempts, not_before = _parse_tries(await self.r.hget(self.o._tries_key, entry_id))
-            if not_before > time.time():
-                return not_before
-            found: Any = await self.r.xrange(self.o.stream_key, entry_id, entry_id)
-            if not found:
+            if head.not_before > time.time():
+                return head.not_before, False
+            entry_id = head.id
+            if not head.fields:
                 log.warning("outbox: message %s was trimmed before delivery", entry_id)
-                await self._done(conversation, entry_id)
-                finished.add(entry_id)
-                continue
-            try:
-                message = _decode(entry_id, found[0][1], attempts)
-            except MalformedMessage as exc:
-                await self._bury(conversation, entry_id, found[0][1], attempts, exc)
-                finished.add(entry_id)
-                continue
-            resume_at = await self._attempt(message)
-            if resume_at is not None:
-                return resume_at
+            else:
+                try:
+                    message = _decode(entry_id, head.fields, head.attempts)
+                except MalformedMessage as exc:
+                    await self._bury(entry_id, head.fields, head.attempts, exc)
+                else:
+                    resume_at = await self._attempt(message)
+                    if resume_at is not None:
+                        return resume_at, False
             finished.add(entry_id)
+            after = await self._step(conversation, token, done=entry_id)
+            if not isinstance(after, _Head):
+                return None, True
+            head = after
 
     async def _attempt(self, message: OutboxMessage) -> float | None:
-        """One delivery; returns the retry time when the conversation must wait."""
+        """One delivery; returns the retry time when the conversation must wait,
+        None when the message is done with (delivered or dead-lettered)."""
         try:
             async with asyncio.timeout(self.o._deliver_timeout):
                 await self.deliver(message)
@@ -554,13 +621,11 @@ class _Consumer:
                 type(exc).__name__,
             )
             if isinstance(exc, Undeliverable) or failures >= self.o.retry.max_attempts:
-                fields = _fields_of(message)
-                await self._bury(message.conversation, message.id, fields, failures, exc)
+                await self._bury(message.id, _fields_of(message), failures, exc)
                 return None
             resume_at = time.time() + self.o.retry.delay(failures)
             await self.r.hset(self.o._tries_key, message.id, f"{failures}:{resume_at:.3f}")
             return resume_at
-        await self._done(message.conversation, message.id)
         return None
 
     async def _done(self, conversation: str, entry_id: str) -> None:
@@ -572,18 +637,13 @@ class _Consumer:
         self.held.pop(entry_id, None)
 
     async def _bury(
-        self,
-        conversation: str,
-        entry_id: str,
-        fields: Mapping[Any, Any],
-        attempts: int,
-        exc: BaseException,
+        self, entry_id: str, fields: Mapping[Any, Any], attempts: int, exc: BaseException
     ) -> None:
-        """Move to the dead-letter stream, then let the conversation carry on."""
+        """Copy to the dead-letter stream; the caller then finishes it (`_step`),
+        and the conversation carries on."""
         dead: dict[Any, Any] = {_text(k): v for k, v in fields.items()}
         dead.update(id=entry_id, attempts=attempts, error=_describe(exc))
         await self.r.xadd(self.o.dead_key, dead, maxlen=self.o._maxlen, approximate=True)
-        await self._done(conversation, entry_id)
         log.error("outbox: message %s dead-lettered after %d attempt(s)", entry_id, attempts)
 
 
