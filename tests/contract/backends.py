@@ -107,8 +107,47 @@ async def shopify(seed: Seed) -> AsyncIterator[OrderBackend]:
         yield TrackedBackend(inner, seed.redis)
 
 
+@asynccontextmanager
+async def woocommerce(seed: Seed) -> AsyncIterator[OrderBackend]:
+    """ORDER_BACKEND=woocommerce: `WooCommerceBackend` against a fake WooCommerce shop
+    holding the seed's orders (`tests/fakes/woocommerce.py`), wrapped as `app.backends`
+    wraps it. WooCommerce knows no carrier progress (a shipped parcel is "with the
+    courier"): in a deployment the carriers' webhooks bring it, kept beside the order
+    by `TrackedBackend`. So the newest carrier event of each shipped parcel is put in
+    that store here (its documented keys), as those webhooks would have left it."""
+    from orders.tracking import CarrierUpdate
+    from orders.woocommerce import WooCommerceBackend
+    from tests.fakes.woocommerce import FakeWooCommerce
+
+    shop = FakeWooCommerce.seeded(seed.orders, now=seed.clock())
+    async with seed.redis.pipeline(transaction=False) as pipe:
+        for order in seed.orders:
+            for package in order.packages:
+                if not package.tracking_number or not package.events:
+                    continue
+                last = max(package.events, key=lambda e: e.at)
+                update = CarrierUpdate(
+                    provider="generic", event_id=f"{package.package_id}-last",
+                    order_number=order.number, tracking_number=package.tracking_number,
+                    carrier=package.carrier, status=last.status,
+                    carrier_status=last.carrier_status or (last.status.value if last.status
+                                                           else "unknown"),
+                    at=last.at, location=last.location, description=last.description,
+                )
+                pipe.hset(f"ohb:tracking:{{{order.number}}}", update.event_id,
+                          update.model_dump_json())
+        await pipe.execute()
+    async with serving(shop.app(), lifespan="off") as (url, _server), httpx.AsyncClient(
+        timeout=httpx.Timeout(5.0, connect=2.0)
+    ) as client:
+        inner = WooCommerceBackend(client, url, shop.consumer_key, shop.consumer_secret,
+                                   policy=seed.policy, clock=seed.clock)
+        yield TrackedBackend(inner, seed.redis)
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "demo": demo,
     "http": http,
     "shopify": shopify,
+    "woocommerce": woocommerce,
 }
