@@ -368,7 +368,12 @@ class Engine:
         lines: list[TranscriptLine],
     ) -> Event:
         now = self._clock()
-        order = await self._backend.get_order(effect.order) if effect.order else None
+        shop_down = False
+        try:  # a person must be reachable exactly when the shop is not
+            order = await self._backend.get_order(effect.order) if effect.order else None
+        except BackendUnavailable:
+            log.warning("order back-end unavailable: ticket opened without the order's snapshot")
+            order, shop_down = None, True
         transcript = await self._store.transcript(inbound.conversation)
         transcript.extend(
             {"who": line.who, "text": line.text, "at": line.at} for line in lines
@@ -382,7 +387,7 @@ class Engine:
             created_at=now,
             updated_at=now,
             order=order.number if order else effect.order,
-            order_verified=effect.order_verified and order is not None,
+            order_verified=effect.order_verified and (order is not None or shop_down),
             order_snapshot=order.model_dump(mode="json") if order else None,
             issue=effect.issue,
             refusal=effect.refusal,

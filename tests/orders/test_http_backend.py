@@ -260,9 +260,6 @@ async def test_shop_slow_only_on_the_change_makes_it_once_and_reports_nothing_do
     assert order is not None and len(order.refunds) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="Engine._open_ticket reads the order snapshot from the "
-                   "back-end and turns BackendUnavailable into ShopUnavailable, so the person "
-                   "offered cannot be reached while the shop is down (conversation/engine.py)")
 async def test_shop_down_after_the_order_is_known_still_reaches_a_person(setup: Setup) -> None:
     chat = setup.chat()
     await open_order(chat, "Cancel", PRIYA_PLACED)
