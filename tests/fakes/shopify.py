@@ -15,7 +15,8 @@ Faults are scripted per operation (or "*" for any): `fake.fail("OrderCancel",
 "500")` answers the next OrderCancel with HTTP 500. Kinds: "500", "429" (with
 Retry-After), "throttled" (Shopify's THROTTLED error, HTTP 200), "garbage" (an
 HTML page), "not-graphql" (a JSON list), "no-data", "errors" (a GraphQL error
-that is not throttling), and "slow" (do the work, then answer after
+that is not throttling), "refuse" (a mutation's `userErrors`, the shop's own
+rules saying no), and "slow" (do the work, then answer after
 `slow_seconds`: the change is made though the caller gave up). `calls` records
 every operation received; `changes` every mutation that changed the store.
 """
@@ -51,6 +52,13 @@ THROTTLED = {
                                                "currentlyAvailable": 747.0,
                                                "restoreRate": 100.0}}},
 }
+REFUSALS = {
+    "OrderTagsAdd": ("tagsAdd", "userErrors"),
+    "OrderCancel": ("orderCancel", "orderCancelUserErrors"),
+    "ReturnRequest": ("returnRequest", "userErrors"),
+    "OrderUpdate": ("orderUpdate", "userErrors"),
+}
+"""Mutation -> its payload field and its errors field, for the "refuse" fault."""
 _TERM = re.compile(r'(\w+):("(?:[^"\\]|\\.)*"|\S+)')
 _LIVE_FO = {"OPEN", "IN_PROGRESS", "SCHEDULED", "ON_HOLD"}
 
@@ -97,6 +105,13 @@ class FakeShopify:
     def fail(self, operation: str, *faults: str) -> None:
         self._faults[operation].extend(faults)
 
+    def run_jobs(self) -> None:
+        """Carry out every cancel job still waiting (Shopify catching up)."""
+        for job in self._jobs.values():
+            if not job["done"]:
+                job["run"]()
+                job["done"] = True
+
     def order(self, number: str) -> dict[str, Any]:
         return next(o for o in self.orders.values() if o["name"] == f"#{number}")
 
@@ -123,6 +138,11 @@ class FakeShopify:
             return JSONResponse(_error(f"Unknown operation {operation!r}", "undefinedField"))
         queue = self._faults[operation] or self._faults["*"]
         fault = queue.pop(0) if queue else None
+        if fault == "refuse" and operation in REFUSALS:
+            field, errors = REFUSALS[operation]
+            refusal = _user_error("Not allowed by the shop's rules.", "INVALID", "input")
+            return JSONResponse({"data": {field: {errors: [refusal]}},
+                                 "extensions": {"cost": COST}})
         if fault is not None and fault != "slow":
             return self._faulty(fault)
         variables = body.get("variables") or {}
