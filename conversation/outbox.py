@@ -70,6 +70,8 @@ DEDUP_TTL_S = 7 * 24 * 3600
 
 Deliver = Callable[["OutboxMessage"], Awaitable[None]]
 
+_json = json.JSONEncoder(ensure_ascii=False).encode  # built once, not per dump
+
 
 class OutboxError(Exception):
     pass
@@ -337,7 +339,7 @@ class Outbox:
             self._maxlen,
             channel.value,
             conversation,
-            json.dumps(replies_to_data(replies), ensure_ascii=False),
+            _json(replies_to_data(replies)),
             int(time.time() * 1000),
             QUEUE_TTL_S,
             DEDUP_TTL_S,
@@ -661,7 +663,7 @@ def _fields_of(message: OutboxMessage) -> dict[str, Any]:
     return {
         "channel": message.channel.value,
         "conversation": message.conversation,
-        "replies": json.dumps(replies_to_data(message.replies), ensure_ascii=False),
+        "replies": _json(replies_to_data(message.replies)),
         "created_ms": int(message.created_at.timestamp() * 1000),
     }
 

@@ -50,6 +50,10 @@ TRANSCRIPT_MAX = 200
 
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
+# One encoder for every compact dump: `json.dumps` with options builds a new
+# JSONEncoder per call, a measurable share of a turn's few JSON dumps.
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 
 class StoreUnavailable(Exception):
     pass
@@ -124,7 +128,7 @@ class TranscriptLine:
                                  self.text]
         if self.key:
             data.append(self.key)
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return compact_json(data)
 
 
 def read_line(raw: str | bytes) -> dict[str, str]:
@@ -197,7 +201,7 @@ class SessionStore:
             token,
             session.dump(),
             ttl,
-            json.dumps(answer, ensure_ascii=False, separators=(",", ":")),
+            compact_json(answer),
             SEEN_TTL_S,
             max(TRANSCRIPT_TTL_S, ttl),
             TRANSCRIPT_MAX,

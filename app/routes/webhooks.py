@@ -82,8 +82,9 @@ async def _through_outbox(
 
 def _logged(channel: str, inbound: Inbound, result: TurnResult) -> None:
     """At DEBUG: a line per turn costs a few per cent of the turn's CPU at INFO."""
-    log.debug("%s %s: %d replies%s", channel, conversation_tag(inbound.conversation),
-             len(result.replies), " (duplicate)" if result.duplicate else "")
+    if log.isEnabledFor(logging.DEBUG):  # the tag is a hash: not worth it unless logged
+        log.debug("%s %s: %d replies%s", channel, conversation_tag(inbound.conversation),
+                  len(result.replies), " (duplicate)" if result.duplicate else "")
 
 
 # --- Telegram -------------------------------------------------------------------
