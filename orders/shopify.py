@@ -38,8 +38,9 @@ and the order read again; an order not yet cancelled then is reported as
 
 Errors: HTTP 429, a GraphQL THROTTLED error, HTTP 5xx, timeouts, network errors
 and bodies that are not GraphQL JSON are retried with back-off for reads
-(`read_attempts` tries; Retry-After or the throttle status sets the wait, at most
-`max_wait`), never for changes; what remains is `BackendUnavailable`, as are
+(`read_attempts` tries, pauses of 0.25 s then 0.5 s unless Retry-After or the
+throttle status says otherwise, at most `max_wait`; no try starts `READ_BUDGET`
+seconds after the first), never for changes; what remains is `BackendUnavailable`, as are
 other HTTP statuses (401/403: a wrong token or missing access scope) and any
 other GraphQL `errors`. A mutation's `userErrors` are `ActionRefused` (the
 message, for staff, carries Shopify's own). Logs name the operation, status and
@@ -94,6 +95,9 @@ CUSTOMER_ORDERS = 10
 PARALLEL_READS = 4
 """Full-order reads in flight at once when listing a shopper's orders."""
 CANCEL_TAG = "order-help-cancel-"
+READ_BUDGET = 5.0
+"""Seconds after a read's first try when no new try starts, so a turn stays inside
+the channels' webhook budgets (Twilio waits 15 s)."""
 
 _ORDER_NUMBER = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _EMAIL = re.compile(r"[^\s\"'\\()<>:]{1,64}@[^\s\"'\\()<>:@]{1,190}")
@@ -250,16 +254,19 @@ class ShopifyBackend:
         """A read is tried `read_attempts` times; a change once (a lost answer to
         a change is settled by the next call's look at the order, not by resending)."""
         attempts = self._read_attempts if read else 1
+        started = time.monotonic()
         for attempt in range(1, attempts + 1):
             try:
                 return await self._post(operation, variables)
             except _Transient as exc:
                 log.warning("shopify %s: %s (try %d of %d)", operation, exc.reason,
                             attempt, attempts)
-                if attempt == attempts:
-                    raise BackendUnavailable(f"shopify {operation}: {exc.reason}") from exc
                 wait = exc.wait if exc.wait is not None else self._retry_delay * 2 ** (attempt - 1)
-                await asyncio.sleep(min(wait, self._max_wait))
+                wait = min(wait, self._max_wait)
+                late = time.monotonic() + wait - started > READ_BUDGET
+                if attempt == attempts or late:
+                    raise BackendUnavailable(f"shopify {operation}: {exc.reason}") from exc
+                await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _mutate(
