@@ -39,17 +39,20 @@ back from there. WooCommerce has no returns or replacements: those stay out of
 Idempotency: WooCommerce takes no idempotency key, so we keep our own in the
 order's meta `_ohb_idempotency` (a JSON object: key -> action, time, state,
 reference), written in the same `PUT /orders/{id}` as the change itself, and read
-before every change. A cancel is two calls: `PUT` status cancelled (with the key),
-then, for a paid prepaid order, `POST /orders/{id}/refunds` with `api_refund: true`
-(the gateway refunds) and the key in the refund's meta. A retry with the same key
-finds the key and does not cancel again; if the refund is not recorded as done, it
-looks for a refund carrying the key before making one, so a refund whose answer
-was lost is not made twice. Limits: two calls with the same key at the same moment
-can both pass the read before either writes (WooCommerce has no compare-and-set;
-the bot sends one conversation's changes one at a time); a key is kept on the order
-for its last `IDEMPOTENCY_KEEP` changes; if the gateway refuses the refund, the
-order stays cancelled, staff get an order note to refund by hand, and the outcome
-carries no refund.
+before every change. A cancel of a paid prepaid order is two calls: first
+`POST /orders/{id}/refunds` for what is left, with `api_refund: true` (the gateway
+refunds) and the key in the refund's meta; WooCommerce itself marks a fully
+refunded order `refunded`, which takes it out of fulfilment. Then `PUT` status
+`cancelled` with the key (WooCommerce puts stock back on cancel). Whichever answer
+is lost, the order already reads as cancelled with its refund, and a retry with
+the same key finds the key, or the refund carrying it, and does neither again.
+Limits: two calls with the same key at the same moment can both pass the read
+before either writes (WooCommerce has no compare-and-set; the bot sends one
+conversation's changes one at a time); if only the refund's answer was lost and
+no retry comes, the order stays `refunded` (not `cancelled`, so its stock is not
+put back); a key is kept on the order for its last `IDEMPOTENCY_KEEP` changes; if
+the gateway refuses the refund, the order is still cancelled, staff get an order
+note to refund by hand, and the outcome carries no refund.
 
 Errors (`orders.backend`): timeouts, lost connections, 5xx, 429 and bodies that are
 not WooCommerce's shapes are `BackendUnavailable` (reads are retried first, with
@@ -693,64 +696,76 @@ class WooCommerceBackend:
         return record
 
     async def cancel(self, number: str, *, idempotency_key: str) -> ActionOutcome:
+        """Refund a paid prepaid order through its gateway, then set it cancelled (see
+        the module docstring for why in this order and how a retry finishes it)."""
+        key = idempotency_key
         raw = await self._for_change(number)
         records = idempotency_records(raw)
-        record = self._recorded(raw, idempotency_key, Action.CANCEL)
+        record = self._recorded(raw, key, Action.CANCEL)
         if record is None:
-            order = await self._to_order(raw)
-            now = self._clock()
-            verdict = check_cancel(order, self._policy, now)
-            if not verdict.ok:
-                raise _refuse(order.number, Action.CANCEL, verdict)
-            if _stopped(raw):
-                raise ActionRefused(f"order {order.number}: cancel refused (not pending)")
-            prepaid = order.payment.method is not PaymentMethod.COD and order.payment.status in (
-                PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED)
-            record = {"action": Action.CANCEL.value, "at": now.isoformat(),
-                      "state": "refund_due" if prepaid and refund_left(raw) > 0 else "done"}
-            records[idempotency_key] = record
-            raw = await self._put(raw, {"status": "cancelled"}, records)
-        if record.get("state") == "refund_due":
-            raw, record = await self._refund_once(raw, idempotency_key, record, records)
+            ours = await self._our_refund(raw, key) if raw.get("refunds") else None
+            refused = False
+            if ours is None:  # nothing of this key happened yet: check, then refund
+                order = await self._to_order(raw)
+                verdict = check_cancel(order, self._policy, self._clock())
+                if not verdict.ok:
+                    raise _refuse(order.number, Action.CANCEL, verdict)
+                if _stopped(raw):
+                    raise ActionRefused(f"order {order.number}: cancel refused (not pending)")
+                prepaid = order.payment.method is not PaymentMethod.COD and (
+                    order.payment.status in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED))
+                if prepaid and refund_left(raw) > 0:
+                    ours, refused = await self._refund(raw, key)
+            record = {"action": Action.CANCEL.value, "at": self._clock().isoformat(),
+                      "state": "refund_failed" if refused else "done",
+                      "reference": None if ours is None else str(ours["id"])}
+            records[key] = record
+            try:
+                raw = await self._put(raw, {"status": "cancelled"}, records)
+            except ActionRefused:
+                if ours is None:
+                    raise
+                # Refunded in full, so WooCommerce already took it out of fulfilment.
+                log.warning("WooCommerce order %s: refunded, but cancelling was refused",
+                            raw["id"])
+                await self._note(raw["id"], "Refunded in full for a cancellation through the "
+                                 "order-help bot, but setting the status to cancelled was "
+                                 "refused. Please cancel this order by hand.")
+                found = await self._raw_order(str(raw.get("number")))
+                raw = found if found is not None else raw
         reference = record.get("reference")
         return ActionOutcome(await self._to_order(raw),
                              reference if isinstance(reference, str) else None)
 
-    async def _refund_once(
-        self, raw: dict[str, Any], key: str, record: dict[str, Any],
-        records: dict[str, dict[str, Any]],
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Refund a cancelled order once: a refund that carries `key` already counts."""
-        order_id = raw["id"]
-        made = await self._list(f"{API}/orders/{order_id}/refunds", "GET /orders/{id}/refunds",
+    async def _our_refund(self, raw: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+        """The refund this idempotency key made, if one was made."""
+        made = await self._list(f"{API}/orders/{raw['id']}/refunds", "GET /orders/{id}/refunds",
                                 {"per_page": 100})
-        ours = next((r for r in made if isinstance(r, dict) and meta_value(r, IDEMPOTENCY_META)
-                     == key), None)
-        state, reference = "done", None
-        if ours is not None:
-            reference = str(ours.get("id"))
-        elif (amount := refund_left(raw)) > 0:
-            try:
-                refund = await self._call(
-                    "POST", f"{API}/orders/{order_id}/refunds", "POST /orders/{id}/refunds",
-                    body={"amount": str(amount.quantize(_CENT)), "api_refund": True,
-                          "reason": "Cancelled by the shopper through the order-help bot",
-                          "meta_data": [{"key": IDEMPOTENCY_META, "value": key}]},
-                )
-            except ActionRefused as exc:
-                log.warning("WooCommerce order %s cancelled, but the refund was refused: %s",
-                            order_id, exc)
-                state = "refund_failed"
-                await self._note(order_id, "Cancelled by the shopper through the order-help "
-                                 "bot, but the payment gateway refused the refund. Please refund "
-                                 "this order by hand.")
-            else:
-                if not isinstance(refund, dict) or "id" not in refund:
-                    raise BackendUnavailable("WooCommerce POST refunds: malformed answer")
-                reference = str(refund["id"])
-        record = {**record, "state": state, "reference": reference}
-        records[key] = record
-        return await self._put(raw, {}, records), record
+        return next((r for r in made if isinstance(r, dict) and "id" in r
+                     and meta_value(r, IDEMPOTENCY_META) == key), None)
+
+    async def _refund(self, raw: Mapping[str, Any], key: str) -> tuple[dict[str, Any] | None, bool]:
+        """Refund what is left through the gateway, the key in the refund's meta.
+        (refund, False) when made; (None, True) when the gateway refused it, and staff
+        are left a note to refund by hand."""
+        order_id = raw["id"]
+        try:
+            refund = await self._call(
+                "POST", f"{API}/orders/{order_id}/refunds", "POST /orders/{id}/refunds",
+                body={"amount": str(refund_left(raw).quantize(_CENT)), "api_refund": True,
+                      "reason": "Cancelled by the shopper through the order-help bot",
+                      "meta_data": [{"key": IDEMPOTENCY_META, "value": key}]},
+            )
+        except ActionRefused as exc:
+            log.warning("WooCommerce order %s: the gateway refused the refund: %s", order_id, exc)
+            await self._note(order_id, "Cancelled by the shopper through the order-help bot, "
+                             "but the payment gateway refused the refund. Please refund this "
+                             "order by hand.")
+            return None, True
+        if not isinstance(refund, dict) or "id" not in refund:
+            log.warning("WooCommerce POST /orders/{id}/refunds: malformed answer")
+            raise BackendUnavailable("WooCommerce POST /orders/{id}/refunds: malformed answer")
+        return refund, False
 
     async def _note(self, order_id: int, note: str) -> None:
         """A private order note for staff; best effort (the outcome does not depend on it)."""

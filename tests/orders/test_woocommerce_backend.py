@@ -201,7 +201,7 @@ async def test_cancel_prepaid_refunds_through_the_gateway_once(
     assert outcome.reference == refund.refund_id
     assert refund.status is RefundStatus.PROCESSING and refund.amount == Decimal("1698.00")
     raw = fake.by_number("100001")
-    assert raw["status"] == "refunded"  # WooCommerce's rule after a full refund
+    assert raw["status"] == "cancelled"  # refunded in full (WooCommerce: refunded), cancelled
     [made] = fake.refunds[raw["id"]]
     assert made["refunded_payment"] is True and meta_value(made, IDEMPOTENCY_META) == "k1"
 
@@ -231,11 +231,23 @@ async def test_cancel_refused_once_shipped_or_when_woocommerce_says_no(
         await shop.cancel("100006", idempotency_key="k1")
     with pytest.raises(ActionRefused, match="not found"):
         await shop.cancel("999999", idempotency_key="k1")
-    raw = fake.by_number("100001")
+    raw = fake.by_number("100002")
     fake.script("400", method="PUT")
     with pytest.raises(ActionRefused, match="woocommerce_rest_invalid_order_status"):
-        await shop.cancel("100001", idempotency_key="k1")
+        await shop.cancel("100002", idempotency_key="k1")
     assert raw["status"] == "processing" and fake.count("POST", "/refunds") == 0
+
+
+async def test_a_refunded_order_whose_cancel_is_refused_reads_cancelled_with_a_note(
+    shop: WooCommerceBackend, fake: FakeWooCommerce
+) -> None:
+    raw = fake.by_number("100001")
+    fake.script("400", method="PUT")
+    outcome = await shop.cancel("100001", idempotency_key="k1")
+    assert raw["status"] == "refunded"  # WooCommerce's own rule after a full refund
+    assert outcome.order.status is OrderStatus.CANCELLED
+    assert outcome.reference == outcome.order.refunds[0].refund_id
+    assert "cancel this order by hand" in fake.notes[raw["id"]][0]["note"]
 
 
 async def test_a_tracking_number_added_in_the_shop_stops_a_cancel(
@@ -255,25 +267,29 @@ async def test_a_tracking_number_added_in_the_shop_stops_a_cancel(
         await shop.cancel("100001", idempotency_key="k1")
 
 
-async def test_a_cancel_whose_answer_was_lost_is_finished_by_the_retry(
+async def test_a_cancel_whose_answers_were_lost_reads_cancelled_and_is_finished_once(
     shop: WooCommerceBackend, fake: FakeWooCommerce
 ) -> None:
-    fake.script("slow", method="PUT")  # WooCommerce cancels, the answer comes too late
-    with pytest.raises(BackendUnavailable):
-        await shop.cancel("100001", idempotency_key="k1")
     raw = fake.by_number("100001")
-    assert raw["status"] == "cancelled" and fake.count("POST", "/refunds") == 0
-
-    fake.script("slow", method="POST", path="/refunds")  # the refund is made, answer lost
+    fake.script("slow", method="POST", path="/refunds")  # refunded, the answer comes too late
     with pytest.raises(BackendUnavailable):
         await shop.cancel("100001", idempotency_key="k1")
-    assert len(fake.refunds[raw["id"]]) == 1
+    assert raw["status"] == "refunded" and len(fake.refunds[raw["id"]]) == 1
+    read = await must_get(shop, "100001")  # what the shopper sees next: the truth
+    assert read.status is OrderStatus.CANCELLED and len(read.refunds) == 1
 
+    fake.script("slow", method="PUT")  # cancelled, the answer comes too late
+    with pytest.raises(BackendUnavailable):
+        await shop.cancel("100001", idempotency_key="k1")
+    assert raw["status"] == "cancelled"
+    assert meta_value(raw, IDEMPOTENCY_META)["k1"]["state"] == "done"
+
+    puts = fake.count("PUT", "")
     outcome = await shop.cancel("100001", idempotency_key="k1")
     assert outcome.order.status is OrderStatus.CANCELLED
     assert outcome.reference == str(fake.refunds[raw["id"]][0]["id"])
-    assert fake.count("POST", "/refunds") == 1  # the retry found it and made no second
-    assert meta_value(raw, IDEMPOTENCY_META)["k1"]["state"] == "done"
+    assert fake.count("POST", "/refunds") == 1 and len(fake.refunds[raw["id"]]) == 1
+    assert fake.count("PUT", "") == puts  # the key was found: nothing done again
 
 
 async def test_a_refund_the_gateway_refuses_leaves_a_note_and_claims_no_refund(
@@ -286,6 +302,7 @@ async def test_a_refund_the_gateway_refuses_leaves_a_note_and_claims_no_refund(
     raw = fake.by_number("100001")
     [note] = fake.notes[raw["id"]]
     assert "refund this order by hand" in note["note"] and note["customer_note"] is False
+    assert raw["status"] == "cancelled"
     again = await shop.cancel("100001", idempotency_key="k1")
     assert again.reference is None and fake.count("POST", "/refunds") == 1
 
