@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from orders.backend import ActionRefused, BackendUnavailable
 from orders.loading import DEMO_ORDERS_FILE, load_order_file
@@ -437,3 +438,29 @@ def test_dates_are_read_as_utc(sample: list[Order]) -> None:
     order = to_order(raw, [], {}, now=NOW, policy=POLICY)
     assert order.placed_at.utcoffset() == timedelta(0)
     assert order.placed_at == sample[0].placed_at
+
+
+# --- through the real Engine -----------------------------------------------------------
+
+
+async def test_slow_only_on_the_change_the_shopper_hears_the_truth_and_nothing_is_done_twice(
+    shop: WooCommerceBackend, fake: FakeWooCommerce, redis: aioredis.Redis
+) -> None:
+    from tests.contract.shopper import engine_for
+    from tests.conversation.chat import Chat
+
+    chat = Chat(engine_for(redis, shop, lambda: NOW))
+    fake.script("slow", method="POST", path="/refunds")  # refunded; the answer comes late
+    await chat.say("hi")
+    await chat.tap("Cancel")
+    await chat.say("100001")
+    await chat.say("priya.sharma@example.in")
+    assert chat.keys == ["confirm.cancel"]  # reads are fast
+    await chat.tap("Yes, go ahead")
+    assert chat.keys == ["shop.unavailable"]
+    assert "refund of" not in chat.text and "Talk to us" in chat.labels
+
+    await chat.say("cancel 100001")  # asking again: the shop's truth, nothing done again
+    assert chat.keys == ["refusal.header"] and "already been cancelled" in chat.text
+    assert fake.count("POST", "/refunds") == 1
+    assert len(fake.refunds[fake.by_number("100001")["id"]]) == 1
