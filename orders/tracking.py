@@ -138,12 +138,38 @@ def apply_update(order: Order, update: CarrierUpdate) -> TrackingApplied | None:
 
 def notable_change(applied: TrackingApplied, update: CarrierUpdate) -> OrderChange | None:
     """The change a kept-posted shopper hears about, if this update made one."""
-    if not applied.recorded or applied.before is applied.after:
+    if not applied.recorded:
         return None
-    after = applied.after
+    return _change(applied, applied.before, update)
+
+
+def replayed_change(applied: TrackingApplied, update: CarrierUpdate) -> OrderChange | None:
+    """The change an already-recorded update made, worked out again from the history:
+    for a carrier retrying an event whose first delivery was stored but whose
+    notification may never have been queued (a crash in between). It has the same
+    `key` as the first time, so the notifier's once-per-change guard tells it at most
+    once."""
+    package = next((p for p in applied.order.packages if p.package_id == applied.package_id),
+                   None)
+    if package is None or update.status is None or package.status is not update.status:
+        return None
+    history = sorted(package.events, key=lambda e: e.at)
+    if not history or history[-1].at != update.at:
+        return None  # a newer event has moved the package on since: old news
+    before = next((e.status for e in reversed(history[:-1]) if e.status is not None),
+                  PackageStatus.AT_WAREHOUSE)
+    return _change(applied, before, update)
+
+
+def _change(
+    applied: TrackingApplied, before: PackageStatus, update: CarrierUpdate
+) -> OrderChange | None:
+    after = applied.after if applied.recorded else (update.status or applied.after)
+    if before is after:
+        return None
     kind: ChangeKind | None
     if after in _IN_TRANSIT:
-        kind = ChangeKind.SHIPPED if applied.before is PackageStatus.AT_WAREHOUSE else None
+        kind = ChangeKind.SHIPPED if before is PackageStatus.AT_WAREHOUSE else None
     else:
         kind = {
             PackageStatus.OUT_FOR_DELIVERY: ChangeKind.OUT_FOR_DELIVERY,

@@ -48,7 +48,13 @@ from orders.carriers import (
     shiprocket,
 )
 from orders.models import Order
-from orders.tracking import CarrierUpdate, ChangeKind, OrderChange, notable_change
+from orders.tracking import (
+    CarrierUpdate,
+    ChangeKind,
+    OrderChange,
+    notable_change,
+    replayed_change,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +156,8 @@ async def _tracking(
     applied = await backend.record_tracking(update)
     if applied is None:
         return "unmatched", None
-    if not applied.recorded:
-        return "duplicates", None
+    if not applied.recorded:  # stored before, maybe by a try that died before telling
+        return "duplicates", replayed_change(applied, update)
     return "applied", notable_change(applied, update)
 
 

@@ -14,6 +14,7 @@ from orders.tracking import (
     ChangeKind,
     apply_update,
     notable_change,
+    replayed_change,
 )
 from orders.tracking import find_package as find
 
@@ -117,3 +118,24 @@ def test_an_order_without_packages_takes_no_update(shop: dict[str, Order]) -> No
         provider="generic", event_id="x", order_number=order.number, status=None,
         carrier_status="?", at=NOW,
     )) is None
+
+
+def test_a_retried_update_works_out_the_same_change_again(shop: dict[str, Order]) -> None:
+    """A carrier retrying an update that was stored, but never told (a crash in between),
+    gets the change again under the same key, so the notifier can still tell it once."""
+    order = shop["100004"]
+    event = update(order, PackageStatus.OUT_FOR_DELIVERY)
+    first = apply_update(order, event)
+    assert first is not None
+    told = notable_change(first, event)
+    again = apply_update(first.order, event)
+    assert again is not None and not again.recorded
+    assert notable_change(again, event) is None
+    retold = replayed_change(again, event)
+    assert retold is not None and told is not None
+    assert (retold.kind, retold.key) == (told.kind, told.key)
+    # once the parcel moved on, the old event is not news any more
+    later = apply_update(first.order, update(order, PackageStatus.DELIVERED, minutes=90))
+    assert later is not None
+    stale = apply_update(later.order, event)
+    assert stale is not None and replayed_change(stale, event) is None
