@@ -37,6 +37,7 @@ from app.errors import error_response
 from app.resources import Resources
 from app.routes.body import read_limited
 from app.settings import Settings
+from conversation.audit import SYSTEM, AuditEntry
 from orders.backend import BackendUnavailable, OrderBackend
 from orders.carriers import (
     MAX_BODY_BYTES,
@@ -141,6 +142,8 @@ async def _handle(resources: Resources, provider: str, event: Event) -> str:
         outcome, change = await _refund_completed(resources.backend, event)
     else:
         outcome, change = await _tracking(resources.backend, event)
+    if outcome == "applied":
+        await _audit(resources, provider, event)
     if change is not None:
         await resources.notifier.order_changed(change)
     if outcome == "unmatched":
@@ -148,6 +151,21 @@ async def _handle(resources: Resources, provider: str, event: Event) -> str:
                  provider, event.event_id)
     await resources.redis.set(seen, 1, nx=True, ex=SEEN_TTL_S)
     return outcome
+
+
+async def _audit(resources: Resources, provider: str, event: Event) -> None:
+    """The order's audit log gets the carrier's news as codes only (our status, or
+    "unknown"): a carrier's own words may carry a recipient's name."""
+    number = event.order_number
+    if not number:
+        return
+    if isinstance(event, RefundCompleted):
+        what, detail = "refund_completed", event.refund_id
+    else:
+        what, detail = "carrier_update", event.status.value if event.status else "unknown"
+    entry = AuditEntry(datetime.now(UTC), f"{SYSTEM} ({provider})", "track", what, detail,
+                       once=f"carrier:{provider}:{event.event_id}")
+    await resources.engine.audit.record(number.strip().removeprefix("#"), [entry])
 
 
 async def _tracking(

@@ -19,6 +19,8 @@ import pytest
 import redis.asyncio as aioredis
 from app_harness import auth, make_settings, running, start_session
 
+from conversation.audit import AuditEntry
+
 SHIPROCKET_TOKEN = "sr-token-for-tests"
 AFTERSHIP_SECRET = "aftership-secret-for-tests"
 CARRIER_SECRET = "generic-carrier-secret-for-tests"
@@ -125,6 +127,19 @@ async def test_a_replay_changes_nothing(api: httpx.AsyncClient, redis: aioredis.
     assert await redis.get(ORDER_KEY) == after_first
     ttl = await redis.ttl("ohb:carrier:seen:generic:evt-ofd-1")
     assert 29 * 24 * 3600 < ttl <= 30 * 24 * 3600
+
+
+async def test_the_orders_audit_log_records_the_carriers_news_once(
+    api: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await post_generic(api, event())
+    await post_generic(api, event())
+    await post_generic(api, event(status="Recipient Mr. X not home", event_id="evt-2"))
+    log = [AuditEntry.load(raw) for raw in await redis.lrange("ohb:audit:{100003}", 0, -1)]
+    assert [(e.who, e.what, e.detail) for e in log] == [
+        ("system (generic)", "carrier_update", "out_for_delivery"),
+        ("system (generic)", "carrier_update", "unknown"),  # the carrier's words stay out
+    ]
 
 
 async def test_unknown_orders_are_acknowledged_and_counted(
