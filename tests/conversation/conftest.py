@@ -62,6 +62,7 @@ def make_engine(
 ) -> Callable[..., Engine]:
     def make(**overrides: Any) -> Engine:
         policy = overrides.pop("policy", Policy(timezone="Asia/Kolkata"))
+        backend = overrides.pop("backend", shop)
         options: dict[str, Any] = {
             "policy": policy,
             "catalogue": catalogue,
@@ -71,7 +72,7 @@ def make_engine(
             "clock": clock,
             **overrides,
         }
-        return Engine(redis, overrides.pop("backend", shop), **options)
+        return Engine(redis, backend, **options)
 
     return make
 
