@@ -140,9 +140,11 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
             t.s.refusal = None
             after_task(t)
             t.say(T("action.refused_by_shop"), options=[agent_option(), menu_option()])
-        case ShopUnavailable():
-            t.say(T("shop.unavailable"), options=[agent_option(), menu_option()],
-                  links=support_links(t))
+        case ShopUnavailable(request=request):
+            # after a change was sent, "unreachable" may not be the whole truth: the
+            # shop may have done it without answering; the next try finds out which
+            t.say(T("shop.unconfirmed") if request is not None else T("shop.unavailable"),
+                  options=[agent_option(), menu_option()], links=support_links(t))
         case TicketOpened():
             on_ticket_opened(t, event)
         case RatingRecorded():

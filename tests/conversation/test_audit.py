@@ -142,7 +142,7 @@ async def test_a_shop_that_is_down_is_logged_as_such(
     assert chat.keys == ["confirm.cancel"]
     server.stop()
     await chat.tap("Yes, go ahead")
-    assert chat.keys == ["shop.unavailable"]
+    assert chat.keys == ["shop.unconfirmed"]
     entries = await chat.engine.audit.read("100001")
     assert steps(entries) == [("cancel", "asked"), ("cancel", "eligible"),
                               ("cancel", "confirmed"), ("cancel", "shop_unavailable")]

@@ -9,6 +9,7 @@ import pytest
 
 from conversation import machine
 from conversation.effects import (
+    ActionRequest,
     CarryOut,
     FindOrders,
     LoadOrder,
@@ -90,3 +91,10 @@ def test_hand_off_pauses_and_only_acknowledges_once() -> None:
 def test_shop_down_is_said_plainly_with_a_person_offered() -> None:
     _, keys, _ = run(Session(step=Step.SNAPSHOT, order="100234"), ShopUnavailable())
     assert keys == ["shop.unavailable"]
+
+
+def test_a_change_the_shop_did_not_confirm_is_not_called_undone() -> None:
+    """After the change was sent, the shop may have done it without answering."""
+    request = ActionRequest(action=Action.CANCEL, number="100234")
+    _, keys, _ = run(Session(step=Step.CONFIRM, order="100234"), ShopUnavailable(request))
+    assert keys == ["shop.unconfirmed"]

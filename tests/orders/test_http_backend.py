@@ -186,7 +186,7 @@ async def test_shop_answering_500_to_a_change_is_told_and_nothing_is_reported_do
     assert chat.keys == ["confirm.cancel"]
     setup.faults.add("error", r"POST /orders/100001/cancel")
     await chat.tap("Yes, go ahead")
-    assert chat.keys == ["shop.unavailable"]
+    assert chat.keys == ["shop.unconfirmed"]
     assert "Done" not in chat.text and "refund" not in chat.text
     assert setup.faults.hits["POST /orders/100001/cancel"] == 3
     assert len(set(setup.faults.keys)) == 1  # every retry carried the same key
@@ -224,7 +224,7 @@ async def test_malformed_answer_to_a_change_is_not_reported_done_nor_done_twice(
     await open_order(chat, "Cancel", PRIYA_PLACED)
     setup.faults.add("garbage", r"POST /orders/100001/cancel")
     await chat.tap("Yes, go ahead")
-    assert chat.keys == ["shop.unavailable"]
+    assert chat.keys == ["shop.unconfirmed"]
     assert "Done" not in chat.text
     assert setup.faults.hits["POST /orders/100001/cancel"] == 1
     assert await setup.changes_made() == 1  # the shop did it; the bot did not claim it
@@ -244,7 +244,7 @@ async def test_shop_slow_only_on_the_change_makes_it_once_and_reports_nothing_do
     await open_order(chat, "Cancel", PRIYA_PLACED)
     assert chat.keys == ["confirm.cancel"]  # reads are fast
     await chat.tap("Yes, go ahead")
-    assert chat.keys == ["shop.unavailable"]
+    assert chat.keys == ["shop.unconfirmed"]
     assert "Done" not in chat.text and "refund of" not in chat.text
     assert setup.faults.hits["POST /orders/100001/cancel"] == 3
     assert len(set(setup.faults.keys)) == 1
@@ -265,7 +265,7 @@ async def test_shop_down_after_the_order_is_known_still_reaches_a_person(setup: 
     await open_order(chat, "Cancel", PRIYA_PLACED)
     setup.faults.add("error", r".*")
     await chat.tap("Yes, go ahead")
-    assert chat.keys == ["shop.unavailable"]
+    assert chat.keys == ["shop.unconfirmed"]
     await chat.tap("Talk to us")
     await chat.say("I need this order cancelled before it ships")
     assert chat.keys[0] == "handoff.opened", chat.text

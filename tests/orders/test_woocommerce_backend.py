@@ -457,7 +457,7 @@ async def test_slow_only_on_the_change_the_shopper_hears_the_truth_and_nothing_i
     await chat.say("priya.sharma@example.in")
     assert chat.keys == ["confirm.cancel"]  # reads are fast
     await chat.tap("Yes, go ahead")
-    assert chat.keys == ["shop.unavailable"]
+    assert chat.keys == ["shop.unconfirmed"]
     assert "refund of" not in chat.text and "Talk to us" in chat.labels
 
     await chat.say("cancel 100001")  # asking again: the shop's truth, nothing done again
