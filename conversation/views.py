@@ -49,8 +49,11 @@ def snapshot(t: Turn, order: Order) -> None:
           amount=money(t, order, total)),
     ]
     links: list[Link] = []
-    count = len(order.packages)
-    for index, package in enumerate(order.packages, start=1):
+    packages = order.packages
+    if order.status is OrderStatus.CANCELLED:  # a parcel that never left is not news
+        packages = [p for p in packages if p.status is not PackageStatus.AT_WAREHOUSE]
+    count = len(packages)
+    for index, package in enumerate(packages, start=1):
         names = ", ".join(i.name for i in order.items if i.line_id in package.line_ids)
         head = T("snapshot.package", index=index, count=count, items=names,
                  status=T(f"package_status.{package.status.value}"))
