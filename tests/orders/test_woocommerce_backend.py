@@ -29,12 +29,8 @@ from orders.models import (
 )
 from orders.policy import Action, Policy
 from orders.tracking import CarrierUpdate
-from orders.woocommerce import (
-    IDEMPOTENCY_META,
-    TRANSIT_DAYS,
-    WooCommerceBackend,
-    meta_value,
-)
+from orders.woocommerce import WooCommerceBackend
+from orders.woocommerce_mapping import IDEMPOTENCY_META, TRANSIT_DAYS, meta_value, to_order
 from tests.fakes.woocommerce import CONSUMER_KEY, CONSUMER_SECRET, FakeWooCommerce
 from tests.live import serving
 
@@ -431,8 +427,6 @@ async def test_an_unreachable_shop_is_unavailable(client: httpx.AsyncClient) -> 
 
 
 def test_dates_are_read_as_utc(sample: list[Order]) -> None:
-    from orders.woocommerce import to_order
-
     fake = FakeWooCommerce.seeded(sample[:1], now=NOW)
     [raw] = fake.orders.values()
     order = to_order(raw, [], {}, now=NOW, policy=POLICY)
