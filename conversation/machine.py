@@ -76,11 +76,12 @@ from .effects import (
     Verify,
 )
 from .handoff import on_issue, on_ticket_opened, start_handoff
-from .session import Session, Step
+from .session import MAX_REMEMBERED_ORDERS, Session, Step
 from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
 from .turn import (
     ACTIONS_BY_PAYLOAD,
     RATING_SCALE,
+    STOP_UPDATES,
     Context,
     Turn,
     action_name,
@@ -99,7 +100,6 @@ from .turn import (
 
 MAX_FACTOR_FAILURES = 3
 
-STOP_UPDATES = "stop"  # the payload of a notification's "Stop updates" button
 
 
 FACTOR_LOCK = timedelta(minutes=15)
@@ -150,6 +150,8 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
         case RatingRecorded():
             t.say(T("rate.thanks"), options=menu_options())
         case Subscribed(number=number):
+            if number not in t.s.following:
+                t.s.following = [*t.s.following, number][-MAX_REMEMBERED_ORDERS:]
             t.say(T("notify.subscribed", number=number), options=after_options(t.s))
         case Unsubscribed():
             _on_unsubscribed(t, event)
@@ -357,6 +359,7 @@ def _subscribe_to_order_in_context(t: Turn) -> None:
 
 def _on_unsubscribed(t: Turn, event: Unsubscribed) -> None:
     s = t.s
+    s.following = []
     lines = [T("stop.bye")] if event.bye else []
     lines.append(T("notify.stopped", orders=", ".join(event.orders)) if event.orders
                  else T("notify.none"))

@@ -49,11 +49,12 @@ from .quiet_hours import QuietHours
 from .session import Session, Step
 from .store import REDIS_DOWN, SessionStore, StoreUnavailable, TranscriptLine
 from .subscriptions import TTL_S, Subscriber, Subscriptions
+from .turn import STOP_UPDATES
 from .types import Channel, Reply
 
 log = logging.getLogger(__name__)
 
-STOP_PAYLOAD = "stop"
+STOP_PAYLOAD = STOP_UPDATES
 
 
 @dataclass(frozen=True, slots=True)

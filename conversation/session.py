@@ -58,6 +58,7 @@ class Session(BaseModel):
     order: str | None = None
     candidate: str | None = None  # an order number awaiting its second factor
     verified: list[str] = []  # orders this conversation has proven
+    following: list[str] = []  # orders it asked to be kept posted about (as far as we know)
     item: str | None = None
     quantity: int | None = None
     reason: ReturnReason | None = None

@@ -56,6 +56,11 @@ class Context:
     support_url: str | None = None
 
 
+STOP_UPDATES = "stop"
+"""The payload of "Stop updates" (a notification's button, or the snapshot's when the
+conversation is kept posted): honoured at any step, however old."""
+
+
 class Turn:
     """Collects what one step says and asks for."""
 

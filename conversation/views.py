@@ -23,6 +23,7 @@ from .effects import (
 from .session import Step
 from .turn import (
     ACTIONS_BY_PAYLOAD,
+    STOP_UPDATES,
     Turn,
     action_name,
     after_options,
@@ -95,7 +96,9 @@ def _order_actions(t: Turn, order: Order) -> list[Option]:
         action = ACTIONS_BY_PAYLOAD[name]
         if eligibility.fits(order, action, ctx.policy, ctx.now):
             options.append(Option(T(f"menu.{name}"), f"a:{name}:{order.number}"))
-    if worth_following(order):
+    if order.number in t.s.following:  # already kept posted: offer the way out instead
+        options.append(Option(T("notify.stop_button"), STOP_UPDATES))
+    elif worth_following(order):
         options.append(Option(T("button.keep_posted"), f"n:{order.number}"))
     return [*options, agent_option(), menu_option()]
 

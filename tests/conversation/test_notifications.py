@@ -136,6 +136,20 @@ async def test_the_button_is_offered_only_while_something_can_still_happen(
     assert ("n:" + order[0] in [b.payload for b in chat.buttons]) is offered
 
 
+async def test_a_followed_order_offers_stop_updates_instead_of_keep_me_posted(
+    engine: Engine,
+) -> None:
+    chat = await subscribed(engine, SHIPPED)
+    await chat.tap("Back to this order")
+    assert chat.keys == ["snapshot.header"]
+    assert "Keep me posted" not in chat.labels
+    await chat.tap("Stop updates")
+    assert chat.keys == ["notify.stopped"]
+    assert await engine.subscriptions.orders_of(chat.conversation) == []
+    await chat.tap("Back to this order")
+    assert "Keep me posted" in chat.labels and "Stop updates" not in chat.labels
+
+
 @pytest.mark.parametrize("text", ["stop updates", "unsubscribe", "अपडेट बंद करो"])
 async def test_stop_updates_ends_every_subscription_and_confirms(
     engine: Engine, text: str
