@@ -112,3 +112,30 @@ def test_bad_values_are_refused_by_name(
     with pytest.raises(ValidationError) as caught:
         Settings()
     assert name.lower() in str(caught.value)
+
+
+@pytest.mark.parametrize("backend,given,missing", [
+    ("http", {"ORDER_API_URL": "https://shop.example.com/api/"}, "ORDER_API_TOKEN"),
+    ("shopify", {"SHOPIFY_ACCESS_TOKEN": "shpat_x"}, "SHOPIFY_STORE_URL"),
+    ("woocommerce", {"WOOCOMMERCE_URL": "https://shop.example.com"},
+     "WOOCOMMERCE_CONSUMER_KEY, WOOCOMMERCE_CONSUMER_SECRET"),
+])
+def test_a_back_end_without_its_settings_stops_the_start_naming_them(
+    clean_env: pytest.MonkeyPatch, backend: str, given: dict[str, str], missing: str
+) -> None:
+    clean_env.setenv("ORDER_BACKEND", backend)
+    for name, value in given.items():
+        clean_env.setenv(name, value)
+    with pytest.raises(ValidationError, match=f"ORDER_BACKEND={backend} needs {missing}"):
+        Settings(_env_file=None)
+
+
+def test_a_configured_http_back_end_keeps_its_url_without_the_slash(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("ORDER_BACKEND", "http")
+    clean_env.setenv("ORDER_API_URL", "https://shop.example.com/api/")
+    clean_env.setenv("ORDER_API_TOKEN", "t0ken")
+    settings = Settings(_env_file=None)
+    assert settings.order_api_url == "https://shop.example.com/api"
+    assert "t0ken" not in repr(settings)
