@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
+from conversation.store import KeyWrite
+
 UNREACHABLE_TTL = timedelta(days=180)
 LAST_INBOUND_TTL = timedelta(days=8)  # well past the 24-hour window; then "never wrote"
 
@@ -52,11 +54,14 @@ class Reachability:
         return None if raw is None else _text(raw)
 
     async def record_inbound(self, conversation: str, at: datetime) -> None:
-        await self._redis.set(
-            self.last_inbound_key(conversation),
-            f"{at.timestamp():.3f}",
-            ex=int(LAST_INBOUND_TTL.total_seconds()),
-        )
+        write = self.inbound_write(conversation, at)
+        await self._redis.set(write.key, write.value, ex=write.ttl_s)
+
+    def inbound_write(self, conversation: str, at: datetime) -> KeyWrite:
+        """The last-inbound time as a write the turn's first script makes, so it
+        costs no round trip of its own (`Engine.handle(..., also=...)`)."""
+        return KeyWrite(self.last_inbound_key(conversation), f"{at.timestamp():.3f}",
+                        int(LAST_INBOUND_TTL.total_seconds()))
 
     async def last_inbound(self, conversation: str) -> datetime | None:
         raw = await self._redis.get(self.last_inbound_key(conversation))

@@ -56,7 +56,7 @@ from .hours import BusinessHours
 from .keys import Keys
 from .outbox import Outbox, replies_from_data, replies_to_data
 from .session import Session, Step
-from .store import REDIS_DOWN, SessionStore, StoreUnavailable, TranscriptLine
+from .store import REDIS_DOWN, KeyWrite, SessionStore, StoreUnavailable, TranscriptLine
 from .subscriptions import Subscriptions
 from .tickets import Ticket, TicketStatus, TicketStore
 from .turn import Context, rating_question
@@ -149,8 +149,10 @@ class Engine:
             support_url=self._support_url,
         )
 
-    async def handle(self, inbound: Inbound) -> TurnResult:
-        begun = await self._store.begin(inbound.conversation, inbound.message_id)
+    async def handle(self, inbound: Inbound, *, also: KeyWrite | None = None) -> TurnResult:
+        """`also`: a key of the conversation the channel wants written in the same
+        round trip that starts the turn (see `store.KeyWrite`)."""
+        begun = await self._store.begin(inbound.conversation, inbound.message_id, also)
         if begun.token is None:
             return TurnResult(replies_from_data(begun.duplicate_answer), duplicate=True)
         try:

@@ -68,6 +68,7 @@ class LockLost(Exception):
 
 
 _BEGIN = """
+if #KEYS > 4 then redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5]) end
 if redis.call('ZSCORE', KEYS[3], ARGV[3]) then
   local last = redis.call('GET', KEYS[4])
   if last and string.sub(last, 1, #ARGV[3] + 1) == ARGV[3] .. '\\n' then
@@ -101,6 +102,17 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+@dataclass(frozen=True, slots=True)
+class KeyWrite:
+    """A key of the same conversation (same hash tag) that a channel wants written
+    as the turn begins, in the turn's first round trip rather than one of its own
+    (WhatsApp's last-inbound time, which opens the 24-hour window)."""
+
+    key: str
+    value: str
+    ttl_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,22 +165,28 @@ class SessionStore:
         self._finish = redis.register_script(_FINISH)
         self._release = redis.register_script(_RELEASE)
 
-    async def begin(self, conversation: str, message_id: str) -> Begun:
-        """Dedup, lock and load; waits (with growing pauses) while another turn runs."""
+    async def begin(
+        self, conversation: str, message_id: str, also: KeyWrite | None = None
+    ) -> Begun:
+        """Dedup, lock and load; waits (with growing pauses) while another turn runs.
+        `also` is written first, whatever else happens (a redelivery included)."""
         keys = [
             self._keys.session(conversation),
             self._keys.lock(conversation),
             self._keys.seen(conversation),
             self._keys.answer(conversation),
         ]
-        token = secrets.token_hex(8)
+        args: list[str | int] = [secrets.token_hex(8), LOCK_TTL_MS, message_id]
+        if also is not None:
+            keys.append(also.key)
+            args += [also.value, also.ttl_s]
+        token = str(args[0])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOCK_WAIT_S
         pause = 0.002
         while True:
             try:
-                status, value = await self._begin(keys=keys,
-                                                  args=[token, LOCK_TTL_MS, message_id])
+                status, value = await self._begin(keys=keys, args=args)
             except REDIS_DOWN as exc:
                 raise StoreUnavailable("Redis is unreachable") from exc
             if status == b"dup":

@@ -50,6 +50,7 @@ from app.routes.body import read_limited
 from app.routes.webchat import conversation_tag
 from channels import telegram, whatsapp
 from channels.telegram_render import callback_answer
+from conversation.store import KeyWrite
 from conversation.types import Channel, Inbound, Reply, TurnResult
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,11 @@ def _malformed(message: str) -> Response:
 
 
 async def _through_outbox(
-    resources: Resources, channels: Channels, inbound: Inbound
+    resources: Resources, channels: Channels, inbound: Inbound, also: KeyWrite | None = None
 ) -> TurnResult:
     """Handle and queue under one lock, so queue order is turn order."""
     async with in_order(resources.redis, channels.outbox, inbound.conversation) as lock:
-        result = await resources.engine.handle(inbound)
+        result = await resources.engine.handle(inbound, also=also)
         if result.replies:
             await lock.enqueue(
                 inbound.channel, inbound.conversation, result.replies,
@@ -196,13 +197,14 @@ async def whatsapp_message(request: Request) -> Response:
     resources: Resources = request.state.resources
     channels: Channels = request.state.channels
     await resources.ready()
-    # First, so a reply sent through the REST API finds the window open.
-    await channels.reachability.record_inbound(inbound.conversation, now)
+    # Written as the turn begins, so a reply sent through the REST API finds the
+    # window open; in the turn's first round trip, not one of its own.
+    opened = channels.reachability.inbound_write(inbound.conversation, now)
     if channel.templates.interactive:
-        result = await _through_outbox(resources, channels, inbound)
+        result = await _through_outbox(resources, channels, inbound, opened)
         bodies: list[str] = []
     else:
-        result = await resources.engine.handle(inbound)
+        result = await resources.engine.handle(inbound, also=opened)
         bodies = whatsapp.numbered(result.replies)
     _logged("whatsapp", inbound, result)
     return Response(whatsapp.twiml(bodies), media_type="application/xml")

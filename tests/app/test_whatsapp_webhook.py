@@ -4,6 +4,7 @@ numbered choices, redelivery, media, Hindi and emoji, long answers, statuses."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -233,6 +234,28 @@ async def test_the_window_opens_with_each_message(
 ) -> None:
     await priya.say("hi")
     assert await Reachability(redis).last_inbound(priya.conversation) is not None
+
+
+async def test_an_ordinary_turn_opens_the_window_within_its_two_round_trips(
+    priya: WhatsAppShopper, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await priya.say("hi")
+    reachability = Reachability(redis)
+    first = await reachability.last_inbound(priya.conversation)
+    calls: list[str] = []
+    original = aioredis.Redis.execute_command
+
+    async def counting(self, *args, **options):  # type: ignore[no-untyped-def]
+        calls.append(str(args[0]))
+        return await original(self, *args, **options)
+
+    monkeypatch.setattr(aioredis.Redis, "execute_command", counting)
+    await asyncio.sleep(0.01)
+    await priya.say("menu")
+    monkeypatch.undo()
+    assert calls == ["EVALSHA", "EVALSHA"]  # begin (with the window) and finish
+    later = await reachability.last_inbound(priya.conversation)
+    assert first is not None and later is not None and later > first
 
 
 async def test_status_callbacks_are_recorded_forward_only(
