@@ -127,7 +127,9 @@ async def drain(args: argparse.Namespace, url: str, api_port: int) -> dict[str, 
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(
         redis, prefix=PREFIX, stop=stop, consumer_name="drain",
-        senders={Channel.TELEGRAM: deliver}))
+        senders={Channel.TELEGRAM: deliver},
+        outbox=Outbox(redis, prefix=PREFIX, **({} if args.concurrency is None else
+                                               {"concurrency": args.concurrency}))))
     if args.rate is not None:
         producer = multiprocessing.Process(
             target=_produce, args=(url, args.chats, args.rate, args.seconds, args.other_cpu))
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chats", type=int, default=3000)
     parser.add_argument("--rate", type=float, help="rate mode: messages queued a second")
     parser.add_argument("--seconds", type=float, default=10.0, help="rate mode: how long")
+    parser.add_argument("--concurrency", type=int, help="the outbox's (default: its own)")
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--cpu", type=int, default=0, help="core for the consumer")
     parser.add_argument("--other-cpu", type=int, default=1, help="core for the rest")

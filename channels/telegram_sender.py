@@ -3,9 +3,10 @@
 The outbox hands over one message (one turn's replies, or a staff reply) and
 retries or dead-letters on our errors:
 
-- 429 (`RetryAfter`): wait the `retry_after` Telegram asked for, then send again,
-  within `max_wait`; longer, raise `ChannelUnavailable` and the outbox retries later.
-  The wait is also written to Redis (a per-chat hold), so every worker holds off.
+- 429 (`RetryAfter`): the `retry_after` Telegram asked for is written to Redis (a
+  per-chat hold, so every worker holds off) and `SendLater` tells the outbox to hold
+  this conversation that long; longer than `max_wait`, `ChannelUnavailable` (a
+  counted failure: the outbox retries with back-off).
 - 403 (`Forbidden`: blocked, or the account is gone): mark the conversation
   unreachable and raise `Undeliverable` (dead-lettered at once, no retries). Later
   messages to it stop before calling Telegram, until the shopper unblocks the bot.
@@ -16,8 +17,11 @@ retries or dead-letters on our errors:
 Pacing: Telegram allows about one message a second per chat (short bursts are
 tolerated) and about 30 a second overall. One Redis script keeps two token
 buckets, per chat (`CHAT_BURST` at `CHAT_RATE`/s) and for the bot (`BOT_RATE`/s, as a
-burst too); a send waits until both have a token. Being in Redis, the pace
-holds across worker processes. A short burst keeps a three-message answer quick.
+burst too); a send needs a token of both. A chat out of tokens raises `SendLater`
+with the time its next token is due: the outbox holds that conversation alone, and
+no task sleeps for it. The bot's rate holds every chat alike, so that wait is slept
+here. Being in Redis, the pace holds across worker processes. A short burst keeps
+a three-message answer quick.
 
 One outbox message may become several Telegram messages. The number already sent
 is kept in Redis per outbox message, so a retry after a failure in the middle
@@ -51,7 +55,7 @@ from telegram.warnings import PTBDeprecationWarning
 from channels.reachability import Reachability
 from channels.telegram import chat_id_of
 from channels.telegram_render import ASKS_FOR_ORDER, Outgoing, SharePhone, render
-from conversation.outbox import ChannelUnavailable, OutboxMessage, Undeliverable
+from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +69,11 @@ BLOCKED = "blocked: Telegram answered 403 (the shopper blocked the bot or left T
 
 # KEYS: the chat's bucket, the bot's bucket, the chat's 429 hold.
 # ARGV: chat rate/s, chat burst, bot rate/s, bot burst, bucket TTL ms.
-# Returns 0 when a token of each was taken, else the milliseconds to wait.
+# Returns {0, 0} when a token of each was taken, else the milliseconds this chat
+# must wait (its bucket or a 429 hold), or else those the whole bot must wait.
 _PACE = """
 local hold = redis.call('PTTL', KEYS[3])
-if hold > 0 then return hold end
+if hold > 0 then return {hold, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function level(key, rate, burst)
@@ -79,20 +84,15 @@ local function level(key, rate, burst)
 end
 local cr, cb, br, bb = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local c = level(KEYS[1], cr, cb)
+if c < 1 then return {math.max(1, math.ceil((1 - c) * 1000 / cr)), 0} end
 local b = level(KEYS[2], br, bb)
-if c < 1 or b < 1 then
-  local wait = 1
-  if c < 1 then wait = math.max(wait, math.ceil((1 - c) * 1000 / cr)) end
-  if b < 1 then wait = math.max(wait, math.ceil((1 - b) * 1000 / br)) end
-  return wait
-end
+if b < 1 then return {0, math.max(1, math.ceil((1 - b) * 1000 / br))} end
 redis.call('HSET', KEYS[1], 'tokens', tostring(c - 1), 'at', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('HSET', KEYS[2], 'tokens', tostring(b - 1), 'at', now)
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return 0
+return {0, 0}
 """
-
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -120,8 +120,9 @@ class TelegramSender:
         bot_rate: float = BOT_RATE,
     ) -> None:
         """`share_phone(conversation)`: the words of the share-contact offer in that
-        shopper's language (None: do not offer it). `max_wait`: the longest this
-        sender sleeps for pacing or a 429 before leaving the retry to the outbox.
+        shopper's language (None: do not offer it). `max_wait`: the longest 429 wait
+        held as `SendLater`, and the longest sleep for the bot's rate; beyond it
+        the attempt fails and the outbox retries later.
         `bot_rate`: messages a second for the whole bot, also its burst."""
         self._bot = bot
         self._redis = redis
@@ -229,7 +230,10 @@ class TelegramSender:
         return f"{self._prefix}{{telegram}}:hold:{chat_id}"
 
     async def _pace(self, chat_id: int) -> None:
-        """Wait for a token of the chat's and the bot's bucket (or a 429 hold)."""
+        """Take a token of the chat's and the bot's bucket. A chat that must wait
+        (its pace, or a 429 hold) raises `SendLater`, so the outbox holds only this
+        conversation; the bot's rate holds every chat alike, so it is waited out
+        here (up to `max_wait`)."""
         keys = [
             f"{self._prefix}{{telegram}}:pace:{chat_id}",
             f"{self._prefix}{{telegram}}:pace",
@@ -239,9 +243,11 @@ class TelegramSender:
         deadline = time.monotonic() + self._max_wait
         while True:
             script: Any = self._pace_script  # redis-py's scripts are untyped
-            wait_ms = int(await script(keys=keys, args=args))
-            if wait_ms <= 0:
+            chat_ms, bot_ms = (int(v) for v in await script(keys=keys, args=args))
+            if chat_ms > 0:
+                raise SendLater(time.time() + chat_ms / 1000)
+            if bot_ms <= 0:
                 return
-            if time.monotonic() + wait_ms / 1000 > deadline:
-                raise ChannelUnavailable("Telegram chat is paused (rate limit)")
-            await asyncio.sleep(wait_ms / 1000)
+            if time.monotonic() + bot_ms / 1000 > deadline:
+                raise ChannelUnavailable("Telegram: the bot's send rate is used up")
+            await asyncio.sleep(bot_ms / 1000)

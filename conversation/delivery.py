@@ -7,7 +7,7 @@ down under the message's outbox id:
     queued    written by whoever enqueued it (only if nothing is there yet, so a
               worker that delivered first is never overwritten); also after a
               failed attempt that will be retried (`attempts`, `error` say so)
-    sent      the channel's sender returned
+    sent      the channel's sender returned (`SendLater`, "not yet", changes nothing)
     failed    the last attempt failed (or the channel said never): the outbox
               dead-letters it
 
@@ -28,7 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from .keys import Keys
-from .outbox import Deliver, OutboxMessage, RetryPolicy, Undeliverable
+from .outbox import Deliver, OutboxMessage, RetryPolicy, SendLater, Undeliverable
 from .store import REDIS_DOWN
 from .tickets import EVENTS_MAXLEN
 
@@ -88,6 +88,8 @@ def tracking(deliver: Deliver, states: DeliveryStates, retry: RetryPolicy) -> De
     async def tracked(message: OutboxMessage) -> None:
         try:
             await deliver(message)
+        except SendLater:  # not an attempt: it stays queued as it is
+            raise
         except (Exception, asyncio.CancelledError) as exc:  # a timeout cancels the send
             failures = message.attempts + 1
             final = isinstance(exc, Undeliverable) or failures >= retry.max_attempts

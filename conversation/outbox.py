@@ -11,7 +11,10 @@ ids, and only the holder of that conversation's lease (a short `SET NX PX`)
 delivers, always the list's head first. Whichever entry a consumer reads, it drains
 the conversation from the head; an entry that is not the head waits. When the head
 fails, the conversation is held back until its retry time, so a later message never
-overtakes a retried one. Different conversations never wait on each other.
+overtakes a retried one. Different conversations never wait on each other: each
+is drained by its own task (up to `concurrency` at once), and one that must wait
+(a retry, or `SendLater` from a sender's pacing) is held by a timer of its own
+while the others go on.
 
 Retries. The attempt count and the next try time live in Redis (not in the
 consumer), so they survive a crash and any consumer can carry on. The delay is
@@ -95,6 +98,17 @@ class ChannelUnavailable(DeliveryError):
 
 class Undeliverable(DeliveryError):
     pass
+
+
+class SendLater(OutboxError):
+    """Raised by a deliver function that may not send yet (a per-chat pace, a
+    provider's "retry after"): not a failure, no attempt is counted. Only this
+    conversation waits until `at` (epoch seconds); then the message is tried
+    again (a sender that sent part of it must remember which part)."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__(f"not before {at:.3f}")
+        self.at = at
 
 
 # --- the message and its wire format ------------------------------------------------
@@ -278,12 +292,16 @@ class Outbox:
         block: float = 1.0,
         recheck: float = 0.25,
         batch: int = 32,
+        concurrency: int = 8,
         maxlen: int = DEFAULT_MAXLEN,
     ) -> None:
         """`min_idle`: seconds an entry sits unacknowledged before another consumer
         takes it over; `lease_ttl` must outlast `deliver_timeout`, or a slow delivery
         could run twice; `block`: the longest read wait, so `stop` is seen that fast;
-        `recheck`: how soon to look again at a conversation another consumer drains."""
+        `recheck`: how soon to look again at a conversation another consumer drains;
+        `concurrency`: conversations delivered to at once (one message each); more
+        than the senders' HTTP pools take only queues inside httpcore, whose pool
+        costs CPU per waiting request (outbox_drain: 8 beat 16 and 32)."""
         if lease_ttl <= deliver_timeout:
             raise ValueError("lease_ttl must be longer than deliver_timeout")
         self._redis = redis
@@ -294,6 +312,7 @@ class Outbox:
         self._block = block
         self._recheck = recheck
         self._batch = batch
+        self._concurrency = max(1, concurrency)
         self._maxlen = maxlen
         base = f"{prefix}{{outbox}}"
         self.stream_key = base
@@ -402,12 +421,6 @@ class Outbox:
                 await self._redis.xgroup_delconsumer(self.stream_key, GROUP, consumer)
 
 
-@dataclass(slots=True)
-class _Held:
-    conversation: str
-    due: float  # epoch seconds
-
-
 @dataclass(frozen=True, slots=True)
 class _Head:
     """A conversation's next message, as `_STEP` read it."""
@@ -418,11 +431,28 @@ class _Head:
     fields: dict[Any, Any]  # empty: trimmed from the stream
 
 
+@dataclass(slots=True)
+class _Visit:
+    """How draining one conversation ended."""
+
+    finished: set[str]  # delivered or dead-lettered by this visit
+    resume_at: float | None = None  # the head must wait until then (epoch seconds)
+    busy: bool = False  # another consumer holds the lease
+
+
 _BUSY = "busy"
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 class _Consumer:
-    """One consumer's loop; its only local state is which entries it holds back."""
+    """One consumer: a read loop that hands conversations to drain tasks.
+
+    Each conversation this consumer knows of is in exactly one place: being
+    drained by its own task (`active`, at most `concurrency` at once), waiting for
+    a free slot (`ready`), or held until a due time by a timer (`timers`: its head
+    waits for a retry, a pacing slot, or another consumer's lease). A wait holds
+    only its own conversation; the read loop blocks in XREADGROUP for up to
+    `block` and never polls."""
 
     def __init__(self, outbox: Outbox, deliver: Deliver, name: str, stop: asyncio.Event):
         self.o = outbox
@@ -430,45 +460,67 @@ class _Consumer:
         self.deliver = deliver
         self.name = name
         self.stop = stop
-        self.held: dict[str, _Held] = {}
+        self.ids: dict[str, set[str]] = {}  # conversation -> entries read, not finished
+        self.active: dict[str, asyncio.Task[None]] = {}
+        self.again: set[str] = set()  # entries arrived while it was being drained
+        self.ready: dict[str, None] = {}  # conversations waiting for a slot, in order
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.freed = asyncio.Event()
+        self.crash: BaseException | None = None
         self.reclaim_every = max(outbox._min_idle / 4, 0.001)
         self.next_reclaim = 0.0
+
+    @property
+    def held(self) -> dict[str, str]:
+        """Entries read and not finished (id -> conversation): kept fresh by `_touch`."""
+        return {i: c for c, ids in self.ids.items() for i in ids}
 
     async def loop(self) -> None:
         pause = 0.0
         grouped = False
-        while not self.stop.is_set():
-            try:
-                if not grouped:
-                    await self.o.ensure_group()
-                    grouped = True
-                await self._turn()
-                pause = 0.0
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                log.warning("outbox: consumer group missing (stream deleted?); recreating")
-                grouped = False
-            except (RedisConnectionError, RedisTimeoutError):
-                pause = min(max(pause * 2, 0.1), 5.0)
-                log.warning("outbox: Redis unavailable, retrying in %.1fs", pause)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), pause)
+        try:
+            while not self.stop.is_set():
+                try:
+                    if not grouped:
+                        await self.o.ensure_group()
+                        grouped = True
+                    await self._turn()
+                    pause = 0.0
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    log.warning("outbox: consumer group missing (stream deleted?); recreating")
+                    grouped = False
+                except _REDIS_DOWN:
+                    pause = min(max(pause * 2, 0.1), 5.0)
+                    log.warning("outbox: Redis unavailable, retrying in %.1fs", pause)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), pause)
+        finally:
+            for timer in self.timers.values():
+                timer.cancel()
+            self.timers.clear()
+            self.ready.clear()
+            # deliveries in progress are finished, not cut off
+            if self.active:
+                await asyncio.gather(*self.active.values(), return_exceptions=True)
 
     async def _turn(self) -> None:
+        if self.crash is not None:
+            crash, self.crash = self.crash, None
+            raise crash
         now = time.monotonic()
         if now >= self.next_reclaim:
             self.next_reclaim = now + self.reclaim_every
             await self._touch()
-            await self._handle(await self._reclaim())
-        wall = time.time()
-        due = [i for i, h in self.held.items() if h.due <= wall]
-        if due:
-            await self._handle((i, self.held[i].conversation) for i in due)
-        wait = self.o._block
-        if self.held:
-            wait = min(wait, min(h.due for h in self.held.values()) - time.time())
-        wait = min(wait, self.next_reclaim - time.monotonic())
+            self._offer(await self._reclaim())
+        wait = max(0.001, min(self.o._block, self.next_reclaim - time.monotonic()))
+        if len(self.active) >= self.o._concurrency:
+            # every slot is taken: read more only once one is free
+            self.freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.freed.wait(), wait)
+            return
         response: Any = await self.r.xreadgroup(
             GROUP,
             self.name,
@@ -478,7 +530,7 @@ class _Consumer:
         )
         streams = response.items() if isinstance(response, dict) else response or ()
         for _stream, entries in streams:
-            await self._handle((_text(i), _conversation_of(f)) for i, f in entries)
+            self._offer((_text(i), _conversation_of(f)) for i, f in entries)
 
     async def _reclaim(self) -> list[tuple[str, str]]:
         """Entries another consumer read and left idle for `min_idle`: it died."""
@@ -503,57 +555,104 @@ class _Consumer:
         return claimed
 
     async def _touch(self) -> None:
-        """Reset the idle time of entries we hold back, so nobody takes them over."""
-        if self.held:
-            await self.r.xclaim(
-                self.o.stream_key, GROUP, self.name, 0, list(self.held), justid=True
-            )
+        """Reset the idle time of the entries we hold, so nobody takes them over."""
+        held: list[Any] = list(self.held)
+        if held:
+            await self.r.xclaim(self.o.stream_key, GROUP, self.name, 0, held, justid=True)
 
-    async def _handle(self, entries: Iterable[tuple[str, str]]) -> None:
-        by_conversation: dict[str, list[str]] = {}
+    # --- scheduling ---------------------------------------------------------------
+
+    def _offer(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Entries read or taken over: make their conversations due (unless held
+        by a timer, or being drained: then it looks again when done)."""
         for entry_id, conversation in entries:
-            by_conversation.setdefault(conversation, []).append(entry_id)
-        if by_conversation:
-            await asyncio.gather(*(self._visit(c, ids) for c, ids in by_conversation.items()))
+            self.ids.setdefault(conversation, set()).add(entry_id)
+            if conversation in self.active:
+                self.again.add(conversation)
+            elif conversation not in self.timers:
+                self.ready[conversation] = None
+        self._pump()
 
-    async def _visit(self, conversation: str, ids: list[str]) -> None:
-        """Drain `conversation` from its head under its lease, then hold back those
-        of `ids` that are still queued (the head is waiting for its retry time)."""
+    def _pump(self) -> None:
+        while self.ready and len(self.active) < self.o._concurrency and not self.stop.is_set():
+            conversation = next(iter(self.ready))
+            del self.ready[conversation]
+            self.active[conversation] = asyncio.create_task(
+                self._run(conversation), name=f"outbox-{self.name}")
+
+    def _hold(self, conversation: str, due: float) -> None:
+        """Look at `conversation` again at `due` (epoch seconds)."""
+        old = self.timers.pop(conversation, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self.timers[conversation] = loop.call_later(
+            max(0.0, due - time.time()), self._due, conversation)
+
+    def _due(self, conversation: str) -> None:
+        self.timers.pop(conversation, None)
+        if conversation in self.active:
+            self.again.add(conversation)
+        elif conversation in self.ids:
+            self.ready[conversation] = None
+            self._pump()
+
+    async def _run(self, conversation: str) -> None:
+        """One drain task, then decide what becomes of the entries read for it."""
+        known = set(self.ids.get(conversation, ()))
+        self.again.discard(conversation)
+        visit: _Visit | None = None
+        try:
+            visit = await self._visit(conversation)
+            if visit.resume_at is None and not visit.busy:
+                # Drained to empty after these were read: whatever of them it did
+                # not finish was finished elsewhere (or its list was lost), so it
+                # must not come back from the pending list.
+                for entry_id in known - visit.finished:
+                    await self._done(conversation, entry_id)
+                    visit.finished.add(entry_id)
+        except _REDIS_DOWN:
+            log.warning("outbox: Redis unavailable while delivering; retrying in 1s")
+            visit = _Visit(set(), resume_at=time.time() + 1.0)
+        except Exception as exc:  # a bug or an unexpected Redis answer: the loop raises it
+            self.crash = exc
+            visit = _Visit(set(), resume_at=time.time() + 1.0)
+        finally:
+            del self.active[conversation]
+            left = self.ids.get(conversation, set())
+            if visit is not None:
+                left -= visit.finished
+            if not left or visit is None:  # None: cancelled; pending ones are reclaimed
+                self.ids.pop(conversation, None)
+                self.again.discard(conversation)
+            elif visit.resume_at is not None:
+                self._hold(conversation, visit.resume_at)
+            elif visit.busy:
+                self._hold(conversation, time.time() + self.o._recheck)
+            else:  # read while it was being drained: look again now
+                self.ready[conversation] = None
+            self.freed.set()
+            self._pump()
+
+    # --- draining ---------------------------------------------------------------
+
+    async def _visit(self, conversation: str) -> _Visit:
+        """Drain `conversation` from its head under its lease, until its list is
+        empty or the head must wait."""
         token = secrets.token_hex(8)
         head = await self._step(conversation, token, take=True)
         if head == _BUSY:
-            # Someone else is draining it; look again soon (it has probably
-            # delivered ours by then, and that check is one round trip).
-            self._hold(conversation, ids, time.time() + self.o._recheck)
-            return
-        finished: set[str] = set()
+            return _Visit(set(), busy=True)
+        visit = _Visit(set())
         released = head is None  # an empty list: the step gave the lease back
         try:
-            resume_at = None
             if isinstance(head, _Head):
-                resume_at, released = await self._drain(conversation, token, head, finished)
+                visit.resume_at, released = await self._drain(
+                    conversation, token, head, visit.finished)
         finally:
             if not released:
                 await _script(self.o._release, [self.o._lease(conversation)], [token])
-        others = [i for i in ids if i not in finished]
-        if not others:
-            return
-        queue = self.o._queue(conversation)
-        async with self.r.pipeline(transaction=False) as pipe:
-            for entry_id in others:
-                pipe.lpos(queue, entry_id)
-            positions = await pipe.execute()
-        for entry_id, position in zip(others, positions, strict=True):
-            if position is None:
-                # Delivered by another consumer (then this is a no-op), or its list
-                # was lost: either way it must not come back from the pending list.
-                await self._done(conversation, entry_id)
-            else:
-                self._hold(conversation, [entry_id], resume_at or time.time() + self.o._recheck)
-
-    def _hold(self, conversation: str, ids: Iterable[str], due: float) -> None:
-        for entry_id in ids:
-            self.held[entry_id] = _Held(conversation, due)
+        return visit
 
     async def _step(
         self, conversation: str, token: str, *, take: bool = False, done: str = ""
@@ -566,8 +665,6 @@ class _Consumer:
              self.o.stream_key],
             [token, int(self.o._lease_ttl * 1000), "1" if take else "0", done, GROUP],
         )
-        if done:
-            self.held.pop(done, None)
         kind = _text(raw[0])
         if kind == "busy":
             return _BUSY
@@ -600,18 +697,21 @@ class _Consumer:
                     resume_at = await self._attempt(message)
                     if resume_at is not None:
                         return resume_at, False
-            finished.add(entry_id)
             after = await self._step(conversation, token, done=entry_id)
+            finished.add(entry_id)
             if not isinstance(after, _Head):
                 return None, True
             head = after
 
     async def _attempt(self, message: OutboxMessage) -> float | None:
-        """One delivery; returns the retry time when the conversation must wait,
-        None when the message is done with (delivered or dead-lettered)."""
+        """One delivery; returns the time the conversation must wait for (a retry,
+        or `SendLater`), None when the message is done with (delivered or
+        dead-lettered)."""
         try:
             async with asyncio.timeout(self.o._deliver_timeout):
                 await self.deliver(message)
+        except SendLater as later:  # not a failure: no attempt is counted
+            return max(later.at, time.time() + 0.001)
         except Exception as exc:
             failures = message.attempts + 1
             log.warning(
@@ -636,7 +736,6 @@ class _Consumer:
             [self.o.stream_key, self.o._queue(conversation), self.o._tries_key],
             [GROUP, entry_id],
         )
-        self.held.pop(entry_id, None)
 
     async def _bury(
         self, entry_id: str, fields: Mapping[Any, Any], attempts: int, exc: BaseException

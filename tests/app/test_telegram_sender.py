@@ -1,9 +1,12 @@
 """The Telegram sender against a local fake Bot API: an outbox message that
 becomes several Telegram messages is resumed after a failure part-way, never
-sending the first ones twice, and leaves no progress behind."""
+sending the first ones twice, and leaves no progress behind; a chat out of pace
+says when it may send (`SendLater`) instead of sleeping, and holds no other chat."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +18,7 @@ from telegram import Bot
 from telegram.request import HTTPXRequest
 
 from channels.telegram_sender import TelegramSender
-from conversation.outbox import ChannelUnavailable, OutboxMessage
+from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater
 from conversation.types import Channel, Reply
 from tests.live import serving
 
@@ -44,10 +47,23 @@ async def api() -> AsyncIterator[FlakyTelegram]:
         yield fake
 
 
-def message(*texts: str) -> OutboxMessage:
-    return OutboxMessage(id="1-0", channel=Channel.TELEGRAM, conversation=f"telegram:{CHAT}",
+def message(*texts: str, chat: int = CHAT, id: str = "1-0") -> OutboxMessage:
+    return OutboxMessage(id=id, channel=Channel.TELEGRAM, conversation=f"telegram:{chat}",
                          replies=tuple(Reply(f"k{i}", t) for i, t in enumerate(texts)),
                          attempts=0, created_at=datetime.now(UTC))
+
+
+async def deliver_when_paced(sender: TelegramSender, outgoing: OutboxMessage) -> int:
+    """Deliver as the outbox does: after `SendLater`, again at the time it names.
+    Returns how many times it was told to wait."""
+    waits = 0
+    while True:
+        try:
+            await sender.deliver(outgoing)
+            return waits
+        except SendLater as later:
+            waits += 1
+            await asyncio.sleep(max(0.0, later.at - time.time()))
 
 
 async def test_a_retry_sends_only_the_messages_not_sent_yet(
@@ -59,10 +75,28 @@ async def test_a_retry_sends_only_the_messages_not_sent_yet(
         with pytest.raises(ChannelUnavailable):
             await sender.deliver(message("one", "two", "three"))
         assert [m["text"] for m in api.sent(CHAT)] == ["one"]
-        await sender.deliver(message("one", "two", "three"))
+        await deliver_when_paced(sender, message("one", "two", "three"))
         assert [m["text"] for m in api.sent(CHAT)] == ["one", "two", "three"]
         assert await redis.keys("tsend:*tg-sent*") == []
         # a one-message answer writes no progress at all
-        await sender.deliver(message("four"))
+        await deliver_when_paced(sender, message("four", id="2-0"))
         assert [m["text"] for m in api.sent(CHAT)][-1] == "four"
         assert await redis.keys("tsend:*tg-sent*") == []
+
+
+async def test_a_chat_out_of_pace_is_told_when_to_send_and_holds_no_other_chat(
+    api: FlakyTelegram, redis: aioredis.Redis
+) -> None:
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=HTTPXRequest()) as bot:
+        sender = TelegramSender(bot, redis, prefix="tsend:", bot_rate=1000.0)
+        # four parts to one chat: the burst (3) goes out, the fourth must wait
+        with pytest.raises(SendLater) as later:
+            await sender.deliver(message("a", "b", "c", "d"))
+        assert later.value.at > time.time()
+        assert [m["text"] for m in api.sent(CHAT)] == ["a", "b", "c"]
+        # another chat is not held by it
+        await sender.deliver(message("other", chat=CHAT + 1, id="3-0"))
+        assert [m["text"] for m in api.sent(CHAT + 1)] == ["other"]
+        # later, only the rest is sent
+        await deliver_when_paced(sender, message("a", "b", "c", "d"))
+        assert [m["text"] for m in api.sent(CHAT)] == ["a", "b", "c", "d"]
