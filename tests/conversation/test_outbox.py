@@ -20,6 +20,7 @@ from conversation.outbox import (
     Outbox,
     OutboxMessage,
     RetryPolicy,
+    SendLater,
     Undeliverable,
     replies_from_data,
     replies_to_data,
@@ -406,3 +407,31 @@ async def test_enqueue_releases_the_producers_order_lock_only_if_still_its_own(
     await outbox.enqueue(Channel.WHATSAPP, PHONE, [REPLY], dedup_key="m2", unlock=(lock, "mine"))
     assert await redis.get(lock) == b"theirs"
     assert await outbox.backlog() == 2
+
+
+async def test_send_later_holds_only_its_conversation_and_counts_no_attempt(
+    redis: aioredis.Redis,
+) -> None:
+    """A paced chat waits alone: the other conversation is delivered meanwhile, the
+    held one keeps its order and is tried again with no failure counted."""
+    outbox = fast_outbox(redis, retry=RetryPolicy(max_attempts=1, base=0.01, cap=0.01))
+    release = asyncio.Event()
+    seen: list[tuple[str, str, int]] = []
+
+    async def deliver(message: OutboxMessage) -> None:
+        seen.append((message.conversation, message.replies[0].key, message.attempts))
+        if message.conversation == "web:paced" and not release.is_set():
+            raise SendLater(time.time() + 0.05)
+
+    await outbox.enqueue(Channel.WEB, "web:paced", [Reply("first", "1")])
+    await outbox.enqueue(Channel.WEB, "web:paced", [Reply("second", "2")])
+    await outbox.enqueue(Channel.WEB, "web:free", [Reply("other", "3")])
+    async with consuming(outbox, deliver):
+        await eventually(lambda: ("web:free", "other", 0) in seen)
+        assert ("web:paced", "second", 0) not in seen  # never overtakes the held head
+        release.set()
+        await eventually(lambda: ("web:paced", "second", 0) in seen)
+    paced = [key for conversation, key, _ in seen if conversation == "web:paced"]
+    assert paced[-2:] == ["first", "second"] and set(paced) == {"first", "second"}
+    assert {attempts for _, _, attempts in seen} == {0}  # max_attempts=1: a failure would bury
+    assert await outbox.dead_letters() == [] and await outbox.backlog() == 0
