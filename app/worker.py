@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import os
 import secrets
 import signal
 import socket
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 
 import redis.asyncio as aioredis
@@ -71,16 +69,6 @@ def dispatcher(senders: Mapping[Channel, Sender]) -> Deliver:
     return deliver
 
 
-def skip_missing_sniffio() -> None:
-    """httpcore (under httpx, so under PTB's Bot and the Twilio client) runs
-    `import sniffio` on every request; newer anyio no longer installs it, and a
-    failed import is not remembered, so each request searched `sys.path` again:
-    15 % of a Telegram send's CPU. A None in `sys.modules` makes that import fail
-    at once, and httpcore goes on with asyncio exactly as before."""
-    if importlib.util.find_spec("sniffio") is None:
-        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
-
-
 def consumer_name() -> str:
     """Unique per process start, so a restarted worker never inherits a dead one's
     pending messages by name: those are reclaimed once idle, like any crash."""
@@ -98,7 +86,6 @@ async def run_worker(
 ) -> None:
     """Deliver until `stop` is set. `outbox` lets tests and tuning pass their
     own timings; by default the outbox's production defaults."""
-    skip_missing_sniffio()
     outbox = outbox or Outbox(redis, prefix=prefix)
     deliver = dispatcher(default_senders(redis, prefix) if senders is None else senders)
     # each attempt's outcome is written down, so the inbox shows sent / failed
