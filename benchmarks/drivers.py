@@ -272,7 +272,8 @@ TELEGRAM_PATH = "/webhooks/telegram"
 TELEGRAM_PAYLOADS = Path(__file__).resolve().parent.parent / "tests" / "payloads" / "telegram"
 FIRST_CHAT = 6_000_000_000  # private chat id = the shopper's user id; one chat per dialogue
 SHARE_HINT = "telegram.share_phone_hint"  # the sender's extra message after `order.ask`
-SETTLE_MAX_S = 60.0  # the longest wait for the outbox to deliver a phase's replies
+SETTLE_MAX_S = 300.0  # the longest wait for the outbox to deliver a phase's replies:
+# long enough for a full run's backlog, so "lost" means lost, not late (the lag says late)
 SETTLE_STALL_S = 5.0  # ...or this long without a new message
 SETTLE_GRACE_S = 0.3  # once all arrived: time for a duplicate to show up
 
