@@ -306,6 +306,21 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 pids=pids(bare), redis=stats,
             ))
 
+        # the reference: the same route plus one Redis GET and one SET
+        reference = BareDriver("127.0.0.1", bare.port, name=report.REFERENCE, path="/bare-redis")
+        await run_phase(reference, list(itertools.islice(endless, connections)),
+                        connections=connections, interleave=1, seconds=mode.warmup_seconds,
+                        pids=pids(bare), redis=None)
+        for count in (1, connections):
+            print(f"bench: bare route + Redis GET and SET, {count} connection(s)",
+                  file=sys.stderr)
+            phases.append(await run_phase(
+                reference, list(itertools.islice(endless, count)), connections=count,
+                interleave=1,
+                seconds=mode.one_seconds if count == 1 else mode.many_seconds,
+                pids=pids(bare), redis=stats,
+            ))
+
         # warm the bot up (imports, scripts loaded, connection pool grown)
         warm = shoppers.dialogues(warm_shoppers)
         first = next(d for d in drivers.values() if d.skip_reason is None) if any(

@@ -464,10 +464,10 @@ BARE_BODY = json.dumps(
 
 
 class BareLane:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, path: str = "/bare") -> None:
         self._connection = connection
         self._raw = connection.build(
-            "POST", "/bare", BARE_BODY, {"Content-Type": "application/json"}
+            "POST", path, BARE_BODY, {"Content-Type": "application/json"}
         )
 
     async def turn(self, dialogue: Dialogue, step: Step) -> Answer:
@@ -480,16 +480,20 @@ class BareLane:
 
 @dataclass
 class BareDriver:
+    """The ceiling (`/bare`), or with `path="/bare-redis"` the reference route that
+    adds one Redis GET and one SET."""
+
     host: str
     port: int
     name: str = "bare"
+    path: str = "/bare"
 
     @property
     def skip_reason(self) -> str | None:
         return None
 
     async def lane(self) -> BareLane:
-        return BareLane(await Connection.open(self.host, self.port))
+        return BareLane(await Connection.open(self.host, self.port), self.path)
 
     async def prepare(self, dialogues: list[Dialogue], connections: int) -> None:
         return None

@@ -66,6 +66,10 @@ def phase_data(phase: Phase, server_core: int | None, client_core: int | None) -
     return data
 
 
+REFERENCE = "bare+redis"
+"""The reference phase: the ceiling's route plus one Redis GET and one SET."""
+CEILINGS = frozenset({"bare", REFERENCE})
+
 def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
 
@@ -76,10 +80,12 @@ def summarise(results: dict[str, Any]) -> None:
     many = max((p["connections"] for p in phases), default=1)
     ceiling = next((p for p in phases if p["channel"] == "bare" and p["connections"] == many),
                    None)
+    reference = next((p for p in phases if p["channel"] == REFERENCE
+                      and p["connections"] == many), None)
     channels: dict[str, Any] = {}
     failures: Counter[str] = Counter()
     for phase in phases:
-        if phase["channel"] == "bare":
+        if phase["channel"] in CEILINGS:
             continue
         for name in FAILURES:
             failures[name] += phase["checks"][name]
@@ -102,6 +108,8 @@ def summarise(results: dict[str, Any]) -> None:
             if ceiling and ceiling["turns_per_s"] else None,
             "cpu_ratio_to_ceiling": round(ceiling_us / server_us, 3)
             if ceiling_us and server_us else None,
+            "ratio_to_reference": round(loaded["turns_per_s"] / reference["turns_per_s"], 3)
+            if reference and reference["turns_per_s"] else None,
             "server_cpu_us_per_turn": server_us,
             "p99_ms_one": entry.get("one", {}).get("latency_ms", {}).get("p99"),
             "p99_ms_many": loaded["latency_ms"]["p99"],
@@ -149,6 +157,11 @@ def summarise(results: dict[str, Any]) -> None:
         "ceiling_requests_per_s": ceiling["turns_per_s"] if ceiling else None,
         "ceiling_server_cpu_us_per_request": ceiling["cpu_us_per_turn"].get("server")
         if ceiling else None,
+        "reference_requests_per_s": reference["turns_per_s"] if reference else None,
+        "reference_server_cpu_us_per_request": reference["cpu_us_per_turn"].get("server")
+        if reference else None,
+        "reference_ratio_to_ceiling": round(reference["turns_per_s"] / ceiling["turns_per_s"], 3)
+        if reference and ceiling and ceiling["turns_per_s"] else None,
         "channels": per_channel,
         "replies": dict(failures),
         "replies_wrong": sum(failures.values()),
@@ -187,7 +200,7 @@ def table(results: dict[str, Any]) -> str:
             _pct(p["core_busy"]["client_core"]),
             _cell(redis.get("round_trips_per_turn")) if p["channel"] != "bare" else "-",
             _cell(redis.get("commands_per_turn")) if p["channel"] != "bare" else "-",
-            "/".join(str(checks[n]) for n in FAILURES) if p["channel"] != "bare" else "-",
+            "/".join(str(checks[n]) for n in FAILURES) if p["channel"] not in CEILINGS else "-",
             p["limited_by"],
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -207,10 +220,18 @@ def table(results: dict[str, Any]) -> str:
         f"ceiling: {_cell(summary['ceiling_requests_per_s'])} requests/s, "
         f"{_cell(summary['ceiling_server_cpu_us_per_request'])} µs server CPU per request",
     ]
+    if summary.get("reference_requests_per_s") is not None:
+        out.append(
+            f"reference (the same route + one Redis GET and one SET): "
+            f"{_cell(summary['reference_requests_per_s'])} requests/s = "
+            f"{_cell(summary['reference_ratio_to_ceiling'])} of the ceiling, "
+            f"{_cell(summary['reference_server_cpu_us_per_request'])} µs server CPU per request"
+        )
     for name, c in summary["channels"].items():
         out.append(
             f"{name}: {_cell(c['turns_per_s'])} turns/s = {_cell(c['ratio_to_ceiling'])} of the "
-            f"ceiling by rate, {_cell(c['cpu_ratio_to_ceiling'])} by server CPU per request; "
+            f"ceiling by rate, {_cell(c['cpu_ratio_to_ceiling'])} by server CPU per request, "
+            f"{_cell(c.get('ratio_to_reference'))} of the reference; "
             f"p99 {_cell(c['p99_ms_one'])} ms at 1 connection, {_cell(c['p99_ms_many'])} ms "
             f"loaded ({c['limited_by']})"
         )

@@ -21,6 +21,9 @@ def test_tiny_run_checks_every_reply_and_writes_json(tmp_path: Path) -> None:
     assert all(p["turns"] > 0 for p in web)
     assert results["summary"]["replies_wrong"] == 0, results["summary"]["replies"]
     assert status == 0
-    assert {p["channel"] for p in results["phases"]} == {"bare", "web", "whatsapp"}
+    assert {p["channel"] for p in results["phases"]} == {"bare", "bare+redis", "web", "whatsapp"}
+    reference = [p for p in results["phases"] if p["channel"] == "bare+redis"]
+    assert all(p["turns"] > 0 and p["redis"]["round_trips_per_turn"] >= 2 for p in reference)
+    assert results["summary"]["channels"]["web"]["ratio_to_reference"] is not None
     assert all(row["verdict"] == "ok" for row in results["accounting"])
     assert results["memory"]["conversation_keys_without_ttl"] == 0
