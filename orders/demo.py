@@ -357,31 +357,13 @@ class DemoBackend:
     async def record_tracking(self, update: CarrierUpdate) -> TrackingApplied | None:
         """Store a carrier's update in the order, atomically; a replay (the same event
         already in the package's history) writes nothing."""
-        number = (update.order_number or "").strip().removeprefix("#")
-        if not _ORDER_NUMBER.fullmatch(number):
-            return None
-        order_key = self._order_key(number)
 
-        async def transact() -> TrackingApplied | None:
-            for _ in range(MAX_ATTEMPTS):
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(order_key)
-                        raw = await pipe.get(order_key)
-                        if raw is None:
-                            return None
-                        applied = apply_update(Order.model_validate_json(raw), update)
-                        if applied is None or not applied.recorded:
-                            return applied
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.set(order_key, applied.order.model_dump_json())
-                        await pipe.execute()
-                        return applied
-                    except WatchError:
-                        await asyncio.sleep(0)
-            raise BackendUnavailable(f"order {number}: too many concurrent changes, try again")
+        def change(order: Order) -> tuple[Order | None, TrackingApplied | None]:
+            applied = apply_update(order, update)
+            return (applied.order if applied and applied.recorded else None), applied
 
-        return await _with_reconnect(transact)
+        found = await self._rewrite(update.order_number or "", change)
+        return found[0] if found else None
 
     async def record_refund_completed(
         self, number: str, refund_id: str, at: datetime
@@ -389,12 +371,40 @@ class DemoBackend:
         """Mark a refund completed (and a return waiting on it), atomically. The
         order and whether it changed (False: already completed, a replay); None
         when the order or the refund is unknown."""
+
+        def change(order: Order) -> tuple[Order | None, tuple[Order, bool] | None]:
+            refund = next((r for r in order.refunds if r.refund_id == refund_id), None)
+            if refund is None:
+                return None, None
+            if refund.status is RefundStatus.COMPLETED:
+                return None, (order, False)
+            done = refund.model_copy(update={"status": RefundStatus.COMPLETED, "completed_at": at})
+            returns = [
+                r.model_copy(update={"status": ReturnStatus.COMPLETED})
+                if r.refund_id == refund_id and r.status is ReturnStatus.REFUND_INITIATED else r
+                for r in order.returns
+            ]
+            changed = order.model_copy(update={
+                "refunds": [done if r.refund_id == refund_id else r for r in order.refunds],
+                "returns": returns,
+            })
+            return changed, (changed, True)
+
+        found = await self._rewrite(number, change)
+        return found[0] if found else None
+
+    async def _rewrite(
+        self, number: str, change: Callable[[Order], tuple[Order | None, T]]
+    ) -> tuple[T] | None:
+        """Rewrite one stored order atomically (WATCH/MULTI, retried while other
+        changes win the race). `change` gives the new order (None: write nothing)
+        and its result; None when the order is unknown."""
         number = number.strip().removeprefix("#")
         if not _ORDER_NUMBER.fullmatch(number):
             return None
         order_key = self._order_key(number)
 
-        async def transact() -> tuple[Order, bool] | None:
+        async def transact() -> tuple[T] | None:
             for _ in range(MAX_ATTEMPTS):
                 async with self._redis.pipeline(transaction=True) as pipe:
                     try:
@@ -402,29 +412,12 @@ class DemoBackend:
                         raw = await pipe.get(order_key)
                         if raw is None:
                             return None
-                        order = Order.model_validate_json(raw)
-                        refund = next((r for r in order.refunds if r.refund_id == refund_id), None)
-                        if refund is None:
-                            return None
-                        if refund.status is RefundStatus.COMPLETED:
-                            return order, False
-                        done = refund.model_copy(
-                            update={"status": RefundStatus.COMPLETED, "completed_at": at})
-                        returns = [
-                            r.model_copy(update={"status": ReturnStatus.COMPLETED})
-                            if r.refund_id == refund_id
-                            and r.status is ReturnStatus.REFUND_INITIATED else r
-                            for r in order.returns
-                        ]
-                        changed = order.model_copy(update={
-                            "refunds": [done if r.refund_id == refund_id else r
-                                        for r in order.refunds],
-                            "returns": returns,
-                        })
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.set(order_key, changed.model_dump_json())
-                        await pipe.execute()
-                        return changed, True
+                        changed, result = change(Order.model_validate_json(raw))
+                        if changed is not None:
+                            pipe.multi()  # type: ignore[no-untyped-call]
+                            pipe.set(order_key, changed.model_dump_json())
+                            await pipe.execute()
+                        return (result,)
                     except WatchError:
                         await asyncio.sleep(0)
             raise BackendUnavailable(f"order {number}: too many concurrent changes, try again")
