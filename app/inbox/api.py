@@ -156,8 +156,11 @@ async def ticket(request: Request, staff: Staff) -> Response:
     if found is None:
         raise TicketNotFound(request.path_params["ticket_id"])
     await Reads(resources.redis, resources.settings.redis_prefix).mark(staff.email, found)
-    return JSONResponse(await ticket_detail(found, resources.tickets, desk(request).deliveries,
-                                            resources.backend))
+    data = await ticket_detail(found, resources.tickets, desk(request).deliveries,
+                               resources.backend)
+    audit = await resources.engine.audit.read(found.order) if found.order else []
+    data["audit"] = [entry.as_dict() for entry in audit]  # the order's, newest last
+    return JSONResponse(data)
 
 
 async def _answer(request: Request, ticket_id: str) -> Response:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from app_harness import running
-from inbox_harness import ADMIN, ADMIN_PASSWORD, WebShopper, inbox_settings
+from inbox_harness import ADMIN, ADMIN_PASSWORD, WebShopper, api_login, inbox_settings
 from test_cli import err, out, run_app, workdir  # noqa: F401 (workdir: a fixture)
 
 from conversation.audit import AuditEntry, AuditLog
@@ -147,3 +147,21 @@ async def test_the_cli_says_plainly_when_redis_is_unreachable(
     result = await run_app("audit", "100001", redis_url=closed_port_url, workdir=workdir)
     assert result.returncode == 1
     assert "unreachable" in err(result) and "Traceback" not in err(result)
+
+
+async def test_the_ticket_api_carries_the_orders_audit_log(client: httpx.AsyncClient) -> None:
+    shopper = WebShopper(client)
+    await shopper.start()
+    for step in ("hi", "Cancel", "100001", "priya.sharma@example.in"):
+        await shopper.send(step)
+    await shopper.send(payload="yes")
+    await shopper.send("agent")
+    await shopper.send("Please call me about the refund")
+    await api_login(client)
+    tickets = (await client.get("/api/inbox/tickets")).json()["tickets"]
+    ticket = (await client.get(f"/api/inbox/tickets/{tickets[0]['id']}")).json()
+    assert [(e["what"], e["who"]) for e in ticket["audit"]] == [
+        ("asked", "shopper via web"), ("eligible", "shopper via web"),
+        ("confirmed", "shopper via web"), ("carried_out", "shopper via web"),
+    ]
+    assert ticket["audit"][-1]["detail"].startswith("RF-")
