@@ -51,7 +51,7 @@ def signed(data: Any, *, secret: str = CARRIER_SECRET,
 def event(**changes: Any) -> dict[str, Any]:
     data = {"event_id": "evt-ofd-1", "order_number": "100003",
             "tracking_number": "DL7040055433", "carrier": "Delhivery",
-            "status": "out_for_delivery", "occurred_at": _iso(time.time()),
+            "status": "out_for_delivery", "occurred_at": OCCURRED_AT,
             "location": "Koramangala delivery hub", "description": "Out for delivery"}
     data.update(changes)
     return data
@@ -59,6 +59,11 @@ def event(**changes: Any) -> dict[str, Any]:
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+OCCURRED_AT = _iso(time.time())
+"""One time for the event however often a test sends it: a retry, or the same event
+under a new id, is the same event only when its time is the same."""
 
 
 async def post_generic(api: httpx.AsyncClient, data: Any, **options: Any) -> httpx.Response:

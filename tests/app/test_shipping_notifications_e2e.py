@@ -55,12 +55,17 @@ async def client(redis: aioredis.Redis, redis_url: str, tmp_path: Path,
         yield client
 
 
+OCCURRED_AT = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+"""One time for the event however often it is sent: the carrier's retry, or the same
+event under a new id, is the same event only when its time is the same."""
+
+
 def signed_update(**changes: Any) -> tuple[bytes, dict[str, str]]:
     """A carrier's update in the generic format, signed as the README says."""
     data = {"event_id": "evt-ofd-100003", "order_number": "100003",
             "tracking_number": "DL7040055433", "carrier": "Delhivery",
             "status": "out_for_delivery",
-            "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "occurred_at": OCCURRED_AT,
             "location": "Koramangala delivery hub", **changes}
     body = json.dumps(data).encode()
     stamp = str(int(time.time()))
