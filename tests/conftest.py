@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
+pytest.register_assert_rewrite("tests.demo_orders")  # its asserts say what they saw
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:

@@ -18,21 +18,14 @@ from orders.models import OrderStatus
 from orders.policy import Action, Policy
 from tests.contract.shopper import TIMEZONE
 from tests.conversation.chat import Chat
-
-PLACED_UPI = ("100001", "priya.sharma@example.in")
-OUT_FOR_DELIVERY = ("100006", "vikram.singh@example.com")
-DELIVERED_RECENT = ("100008", "+91 98123 45678")
-DELIVERED_LONG_AGO = ("100009", "arjun.nair@example.com")
-CANCELLED_REFUND_PENDING = ("100014", "priya.sharma@example.in")
-
-
-async def open_order(chat: Chat, menu_label: str, order: tuple[str, str]) -> None:
-    await chat.say("hi")
-    await chat.tap(menu_label)
-    assert chat.keys == ["order.ask"]
-    await chat.say(order[0])
-    assert chat.keys == ["verify.ask_factor"]
-    await chat.say(order[1])
+from tests.demo_orders import (
+    CANCELLED_REFUND_PENDING,
+    DELIVERED_LONG_AGO,
+    DELIVERED_RECENT,
+    OUT_FOR_DELIVERY,
+    PLACED_UPI,
+    open_order,
+)
 
 
 async def confirm_and_expect(
