@@ -59,6 +59,7 @@ from .http_wire import (
 )
 from .models import Address, Order, ReturnLine, ReturnReason
 from .policy import CHANGES, Action, Policy
+from .retries import Transient, with_retries
 from .tracking import CarrierUpdate, TrackingApplied
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,6 @@ _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _REFUSAL_STATUS = frozenset({404, 409, 422, 501})
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class _Transient(Exception):
-    """One try failed in a way another try may not."""
 
 
 class HttpBackend:
@@ -234,19 +231,18 @@ class HttpBackend:
         headers: dict[str, str] | None,
         missing_is_none: bool,
     ) -> httpx.Response | None:
-        started = time.monotonic()
-        for attempt in range(1, self._tries + 1):
-            try:
-                return await self._try(method, path, route, body, headers, missing_is_none)
-            except _Transient as exc:
-                pause = self._backoff[min(attempt, len(self._backoff)) - 1] if self._backoff else 0
-                last = attempt == self._tries or time.monotonic() - started + pause > self._budget
-                log.warning("order API: %s failed (%s), try %d of %d%s", route, exc, attempt,
-                            self._tries, "; giving up" if last else "")
-                if last:
-                    raise BackendUnavailable(f"{route}: {exc}") from exc
-                await self._sleep(pause)
-        raise AssertionError("unreachable")  # pragma: no cover
+        def failed(exc: Transient, attempt: int, last: bool) -> None:
+            log.warning("order API: %s failed (%s), try %d of %d%s", route, exc, attempt,
+                        self._tries, "; giving up" if last else "")
+
+        try:
+            return await with_retries(
+                lambda: self._try(method, path, route, body, headers, missing_is_none),
+                tries=self._tries, backoff=self._backoff, budget=self._budget,
+                sleep=self._sleep, on_failure=failed,
+            )
+        except Transient as exc:
+            raise BackendUnavailable(f"{route}: {exc}") from exc
 
     async def _try(
         self,
@@ -262,13 +258,13 @@ class HttpBackend:
                 method, self._base + path, json=body, headers=self._headers | (headers or {})
             )
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections
-            raise _Transient(type(exc).__name__) from exc
+            raise Transient(type(exc).__name__) from exc
         status = response.status_code
         if status < 300:
             return response
         code = _error_code(response)
         if status in _TRANSIENT_STATUS or status > 501 or code == "in_progress":
-            raise _Transient(f"HTTP {status} {code}")
+            raise Transient(f"HTTP {status} {code}")
         if status == 404 and missing_is_none:
             return None
         if status in _REFUSAL_STATUS and method == "POST" and route != "POST /orders/search":

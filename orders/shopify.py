@@ -72,6 +72,7 @@ from .models import (
 )
 from .phones import normalise_phone
 from .policy import Action, Policy
+from .retries import Transient, with_retries
 from .shopify_mapping import (
     RETURN_REASON_TO_SHOPIFY,
     Json,
@@ -110,15 +111,6 @@ def _utc_now() -> datetime:
 
 def _ref(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
-
-
-class _Transient(Exception):
-    """A failure that may pass: worth another try for a read."""
-
-    def __init__(self, reason: str, wait: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.wait = wait
 
 
 def _codes(errors: Any) -> list[str]:
@@ -216,58 +208,56 @@ class ShopifyBackend:
     # transport -------------------------------------------------------------------
 
     async def _post(self, operation: str, variables: Mapping[str, Any]) -> Json:
-        """One request; `_Transient` when another try may succeed."""
+        """One request; `Transient` when another try may succeed."""
         body = {"query": DOCUMENTS[operation], "variables": variables,
                 "operationName": operation}
         try:
             response = await self._client.post(self._url, json=body, headers=self._headers)
         except httpx.TimeoutException as exc:
-            raise _Transient("timed out") from exc
+            raise Transient("timed out") from exc
         except httpx.TransportError as exc:
-            raise _Transient(f"network error ({type(exc).__name__})") from exc
+            raise Transient(f"network error ({type(exc).__name__})") from exc
         status = response.status_code
         if status == 429:
-            raise _Transient("throttled (HTTP 429)", _retry_after(response))
+            raise Transient("throttled (HTTP 429)", _retry_after(response))
         if status >= 500:
-            raise _Transient(f"HTTP {status}")
+            raise Transient(f"HTTP {status}")
         if status != 200:
             raise BackendUnavailable(f"shopify {operation}: HTTP {status}")
         try:
             payload = response.json()
         except ValueError as exc:
-            raise _Transient("body is not JSON") from exc
+            raise Transient("body is not JSON") from exc
         if not isinstance(payload, dict):
-            raise _Transient("body is not a GraphQL response")
+            raise Transient("body is not a GraphQL response")
         errors = payload.get("errors")
         if errors:
             codes = _codes(errors)
             if "THROTTLED" in codes:
-                raise _Transient("throttled", _throttle_wait(payload))
+                raise Transient("throttled", _throttle_wait(payload))
             log.warning("shopify %s: GraphQL errors %s", operation, ",".join(codes))
             raise BackendUnavailable(f"shopify {operation}: GraphQL errors {codes}")
         data = payload.get("data")
         if not isinstance(data, dict):
-            raise _Transient("response without data")
+            raise Transient("response without data")
         return data
 
     async def _call(self, operation: str, variables: Mapping[str, Any], *, read: bool) -> Json:
         """A read is tried `read_attempts` times; a change once (a lost answer to
         a change is settled by the next call's look at the order, not by resending)."""
         attempts = self._read_attempts if read else 1
-        started = time.monotonic()
-        for attempt in range(1, attempts + 1):
-            try:
-                return await self._post(operation, variables)
-            except _Transient as exc:
-                log.warning("shopify %s: %s (try %d of %d)", operation, exc.reason,
-                            attempt, attempts)
-                wait = exc.wait if exc.wait is not None else self._retry_delay * 2 ** (attempt - 1)
-                wait = min(wait, self._max_wait)
-                late = time.monotonic() + wait - started > READ_BUDGET
-                if attempt == attempts or late:
-                    raise BackendUnavailable(f"shopify {operation}: {exc.reason}") from exc
-                await asyncio.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def failed(exc: Transient, attempt: int, last: bool) -> None:
+            log.warning("shopify %s: %s (try %d of %d)", operation, exc.reason, attempt, attempts)
+
+        try:
+            return await with_retries(
+                lambda: self._post(operation, variables), tries=attempts,
+                backoff=[self._retry_delay * 2 ** i for i in range(attempts)],
+                budget=READ_BUDGET, max_wait=self._max_wait, on_failure=failed,
+            )
+        except Transient as exc:
+            raise BackendUnavailable(f"shopify {operation}: {exc.reason}") from exc
 
     async def _mutate(
         self, operation: str, variables: Mapping[str, Any], field: str, errors_field: str

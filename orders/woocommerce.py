@@ -48,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -67,6 +66,7 @@ from .models import (
 )
 from .phones import normalise_phone
 from .policy import Action, Policy
+from .retries import Transient, with_retries
 from .tracking import CarrierUpdate, TrackingApplied
 from .woocommerce_mapping import (
     CENT,
@@ -105,10 +105,6 @@ _CODE = re.compile(r"[a-z0-9_]{1,80}")
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class _Transient(Exception):
-    """One try failed in a way another try may not."""
 
 
 def _refuse(number: str, action: Action, verdict: Verdict) -> ActionRefused:
@@ -172,20 +168,15 @@ class WooCommerceBackend:
     ) -> Any:
         """One call; a read is tried again after a transient failure. Returns the
         JSON body, or None for a 404 when `missing_ok`."""
-        tries = self._tries if method == "GET" else 1
-        started = time.monotonic()
-        problem = ""
-        for attempt in range(tries):
-            try:
-                return await self._once(method, path, route, params, body, missing_ok)
-            except _Transient as exc:
-                problem = str(exc)
-            pause = self._backoff[min(attempt, len(self._backoff) - 1)]
-            if attempt + 1 == tries or time.monotonic() - started + pause > self._budget:
-                break
-            await self._sleep(pause)
-        log.warning("WooCommerce %s failed: %s", route, problem)
-        raise BackendUnavailable(f"WooCommerce {route}: {problem}")
+        try:
+            return await with_retries(
+                lambda: self._once(method, path, route, params, body, missing_ok),
+                tries=self._tries if method == "GET" else 1, backoff=self._backoff,
+                budget=self._budget, sleep=self._sleep,
+            )
+        except Transient as exc:
+            log.warning("WooCommerce %s failed: %s", route, exc)
+            raise BackendUnavailable(f"WooCommerce {route}: {exc}") from exc
 
     async def _once(
         self, method: str, path: str, route: str,
@@ -198,9 +189,9 @@ class WooCommerceBackend:
                 headers={"Accept": "application/json"},
             )
         except httpx.TimeoutException as exc:
-            raise _Transient("timed out") from exc
+            raise Transient("timed out") from exc
         except httpx.TransportError as exc:
-            raise _Transient(type(exc).__name__) from exc
+            raise Transient(type(exc).__name__) from exc
         status = response.status_code
         code, message = _error(response)
         if status in (401, 403):
@@ -217,14 +208,14 @@ class WooCommerceBackend:
         ):
             raise ActionRefused(f"WooCommerce refused {route}: {code}: {message}")
         if status >= 500 or status in (408, 425, 429):
-            raise _Transient(f"HTTP {status} {code}".strip())
+            raise Transient(f"HTTP {status} {code}".strip())
         if not 200 <= status < 300:
             log.error("WooCommerce answered %s with HTTP %s %s", route, status, code)
             raise BackendUnavailable(f"WooCommerce {route}: HTTP {status} {code}".strip())
         try:
             return response.json()
         except ValueError as exc:
-            raise _Transient(f"HTTP {status} with a body that is not JSON") from exc
+            raise Transient(f"HTTP {status} with a body that is not JSON") from exc
 
     async def _list(self, path: str, route: str, params: Mapping[str, str | int]) -> list[Any]:
         answer = await self._call("GET", path, route, params=params)
