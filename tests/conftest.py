@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -36,3 +38,36 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@dataclass
+class RedisCommands:
+    """The Redis commands the code under test sends, by name, between `count()` and
+    `stop()`: how round trips per turn are checked (a script call is one)."""
+
+    monkeypatch: pytest.MonkeyPatch
+    names: list[str] = field(default_factory=list)
+    counting: bool = False
+
+    def count(self, client: aioredis.Redis | None = None) -> list[str]:
+        """Start counting, only `client`'s commands when given; returns the live list."""
+        original = aioredis.Redis.execute_command
+        commands = self
+
+        async def execute_command(self: aioredis.Redis, *args: Any, **options: Any) -> Any:
+            if commands.counting and (client is None or self is client):
+                commands.names.append(str(args[0]))
+            return await original(self, *args, **options)
+
+        self.monkeypatch.setattr(aioredis.Redis, "execute_command", execute_command)
+        self.counting = True
+        return self.names
+
+    def stop(self) -> list[str]:
+        self.counting = False
+        return self.names
+
+
+@pytest.fixture
+def redis_commands(monkeypatch: pytest.MonkeyPatch) -> RedisCommands:
+    return RedisCommands(monkeypatch)

@@ -27,6 +27,7 @@ from channels.whatsapp import MAX_BODY_CHARS
 from channels.whatsapp_status import DeliveryStatuses
 from conversation.tickets import TicketStore
 from tests.channel_payloads import twilio_form, twilio_signature
+from tests.conftest import RedisCommands
 
 HX = "HX" + "ab" * 16
 
@@ -237,23 +238,15 @@ async def test_the_window_opens_with_each_message(
 
 
 async def test_an_ordinary_turn_opens_the_window_within_its_two_round_trips(
-    priya: WhatsAppShopper, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+    priya: WhatsAppShopper, redis: aioredis.Redis, redis_commands: RedisCommands
 ) -> None:
     await priya.say("hi")
     reachability = Reachability(redis)
     first = await reachability.last_inbound(priya.conversation)
-    calls: list[str] = []
-    original = aioredis.Redis.execute_command
-
-    async def counting(self, *args, **options):  # type: ignore[no-untyped-def]
-        calls.append(str(args[0]))
-        return await original(self, *args, **options)
-
-    monkeypatch.setattr(aioredis.Redis, "execute_command", counting)
     await asyncio.sleep(0.01)
+    redis_commands.count()
     await priya.say("menu")
-    monkeypatch.undo()
-    assert calls == ["EVALSHA", "EVALSHA"]  # begin (with the window) and finish
+    assert redis_commands.stop() == ["EVALSHA", "EVALSHA"]  # begin (with the window), finish
     later = await reachability.last_inbound(priya.conversation)
     assert first is not None and later is not None and later > first
 

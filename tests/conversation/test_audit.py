@@ -21,6 +21,7 @@ from conversation.types import Channel
 from orders.demo import DemoBackend
 from orders.models import Order
 from orders.policy import Policy
+from tests.conftest import RedisCommands
 from tests.conversation.chat import Chat
 from tests.conversation.conftest import NOW, Clock
 from tests.conversation.test_dialogue import (
@@ -237,22 +238,14 @@ async def test_record_skips_a_once_token_seen_before_caps_and_expires(
 
 async def test_a_turn_that_logs_costs_one_round_trip_more(
     engine: Engine, redis: aioredis.Redis, catalogue: Catalogue, clock: Clock,
-    far_shop: tuple[DemoBackend, ValkeyServer], monkeypatch: pytest.MonkeyPatch,
+    far_shop: tuple[DemoBackend, ValkeyServer], redis_commands: RedisCommands,
 ) -> None:
     backend, _server = far_shop  # the shop's calls go to its own server: not counted
     chat = Chat(Engine(redis, backend, policy=Policy(timezone="Asia/Kolkata"),
                        catalogue=catalogue, tickets=engine.tickets, clock=clock))
     await chat.say("cancel 100001")
     await chat.say(PLACED_UPI[1])  # logs "asked" and "eligible" (the script is loaded now)
-    calls: list[str] = []
-    original = aioredis.Redis.execute_command
-
-    async def counting(self, *args, **options):  # type: ignore[no-untyped-def]
-        if self is redis:
-            calls.append(str(args[0]))
-        return await original(self, *args, **options)
-
-    monkeypatch.setattr(aioredis.Redis, "execute_command", counting)
+    calls = redis_commands.count(redis)
     await chat.tap("Yes, go ahead")
     assert chat.keys[0] == "done.cancel"
     assert calls == ["EVALSHA", "EVALSHA", "EVALSHA"]  # begin, the audit log, finish

@@ -17,6 +17,7 @@ from conversation.tickets import TicketStore
 from conversation.types import Channel, Inbound
 from orders.demo import DemoBackend
 from orders.policy import Policy
+from tests.conftest import RedisCommands
 from tests.conversation.chat import Chat
 
 
@@ -123,17 +124,10 @@ async def test_redis_gone_is_a_clear_error_not_a_traceback(
 
 
 async def test_an_ordinary_turn_costs_two_round_trips(
-    chat: Chat, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+    chat: Chat, redis_commands: RedisCommands
 ) -> None:
     await chat.say("hi")
-    calls: list[str] = []
-    original = aioredis.Redis.execute_command
-
-    async def counting(self, *args, **options):  # type: ignore[no-untyped-def]
-        calls.append(str(args[0]))
-        return await original(self, *args, **options)
-
-    monkeypatch.setattr(aioredis.Redis, "execute_command", counting)
+    calls = redis_commands.count()
     await chat.tap("Track order")  # a menu turn: no order looked up yet
     assert chat.keys == ["order.ask"]
     assert calls == ["EVALSHA", "EVALSHA"]
