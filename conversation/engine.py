@@ -276,7 +276,7 @@ class Engine:
                     return Unsubscribed(tuple(stopped), bye)
         except BackendUnavailable:
             log.warning("order back-end unavailable during %s", type(effect).__name__)
-            change = effect.request if isinstance(effect, CarryOut | OpenTicket) else None
+            change = effect.request if isinstance(effect, CarryOut) else None  # sent, unconfirmed
             return ShopUnavailable(change)
         raise TypeError(f"unknown effect {effect!r}")
 
