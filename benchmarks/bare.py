@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.resources import REDIS_SOCKET_TIMEOUT_S
+
 
 async def parse_and_answer(request: Request) -> Response:
     json.loads(await request.body())
@@ -44,7 +46,7 @@ async def _redis(app: Starlette) -> AsyncIterator[None]:
     """The bot's own settings: `REDIS_URL` and `REDIS_PREFIX`, as the bench sets them."""
     app.state.redis = aioredis.Redis.from_url(
         os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"), socket_connect_timeout=3,
-        socket_timeout=10,  # as app.resources does
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S,  # as the bot's own client
     )
     app.state.prefix = os.environ.get("REDIS_PREFIX", "ohb:")
     try:
