@@ -11,6 +11,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from app_harness import make_settings, running
+from channel_harness import TELEGRAM_TOKEN
+from fake_providers import FakeTelegram
+
+from tests.live import serving
 
 
 @pytest.fixture
@@ -28,3 +32,12 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+async def telegram_api() -> AsyncIterator[FakeTelegram]:
+    """A fake Bot API on a local port; its `url` is TELEGRAM_API_URL."""
+    fake = FakeTelegram(TELEGRAM_TOKEN)
+    async with serving(fake.app(), lifespan="off") as (url, _server):
+        fake.url = url
+        yield fake

@@ -34,14 +34,6 @@ HX_WINDOW = "HX" + "34" * 16
 
 
 @pytest.fixture
-async def telegram_api() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram(TELEGRAM_TOKEN)
-    async with serving(fake.app(), lifespan="off") as (url, _server):
-        fake.url = url
-        yield fake
-
-
-@pytest.fixture
 async def twilio_api() -> AsyncIterator[FakeTwilio]:
     fake = FakeTwilio(TWILIO_SID, TWILIO_TOKEN)
     async with serving(fake.app(), lifespan="off") as (url, _server):

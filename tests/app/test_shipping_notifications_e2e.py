@@ -25,24 +25,16 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from app_harness import running
-from channel_harness import TELEGRAM_TOKEN, TelegramShopper, channel_settings
+from channel_harness import TelegramShopper, channel_settings
 from fake_providers import FakeTelegram
 
 from conversation.outbox import Outbox
 from conversation.types import Channel, Reply
-from tests.live import eventually, serving
+from tests.live import eventually
 
 CARRIER_SECRET = "generic-carrier-secret-for-e2e"
 ANANYA = "ananya.iyer@example.in"  # order 100003: shipped, at the courier's facility
 KEPT_POSTED, STOPPED = 7101, 7102
-
-
-@pytest.fixture
-async def telegram_api() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram(TELEGRAM_TOKEN)
-    async with serving(fake.app(), lifespan="off") as (url, _server):
-        fake.url = url
-        yield fake
 
 
 @pytest.fixture
