@@ -1,4 +1,4 @@
-"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|telegram|audit|bench]`,
+"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|db|telegram|audit|bench]`,
 and `reference-shop` (the order API contract over the demo orders).
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from app.db_cli import add_parser as add_db_parser
 from app.inbox.cli import add_parser as add_staff_parser
 from app.settings import Settings
 
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     resolve = ticket_commands.add_parser("resolve", help="close a ticket; the bot takes over")
     resolve.add_argument("ticket_id")
     add_staff_parser(commands)
+    add_db_parser(commands)
 
     audit = commands.add_parser("audit", help="an order's audit log: who did what, and when")
     audit.add_argument("number", metavar="ORDER", help="the order number")
@@ -131,21 +133,23 @@ async def _tickets(settings: Settings, action: str, ticket_id: str | None) -> in
             print(f"no ticket {ticket_id!r}", file=sys.stderr)
             return EXIT_FAILED
         except REDIS_DOWN:
-            print("Redis is unreachable; check REDIS_URL.", file=sys.stderr)
+            print("Redis or the records database is unreachable; check REDIS_URL and "
+                  "DATABASE_URL.", file=sys.stderr)
             return EXIT_FAILED
 
 
 async def _audit(settings: Settings, number: str, *, as_json: bool) -> int:
     """An order's audit log, oldest first: when (UTC), who, the action, what happened."""
-    from app.resources import REDIS_DOWN, open_redis
+    from app.resources import REDIS_DOWN, open_records
     from conversation.audit import AuditLog
 
     number = number.strip().lstrip("#")
     try:
-        async with open_redis(settings) as redis:
-            entries = await AuditLog(redis, prefix=settings.redis_prefix).read(number)
+        async with open_records(settings) as db:
+            entries = await AuditLog(db).read(number)
     except REDIS_DOWN:
-        print("Redis is unreachable; check REDIS_URL.", file=sys.stderr)
+        print("Redis or the records database is unreachable; check REDIS_URL and "
+              "DATABASE_URL.", file=sys.stderr)
         return EXIT_FAILED
     if as_json:
         print(json.dumps([e.as_dict() for e in entries], indent=2, ensure_ascii=False))
@@ -212,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.reference_shop import serve as reference_shop
 
         return asyncio.run(reference_shop(settings, args.host, args.port))
+    if command == "db":
+        from app.db_cli import run as db_command
+
+        return asyncio.run(db_command(settings, args))
     if command == "audit":
         return asyncio.run(_audit(settings, args.number, as_json=args.json))
     if command == "telegram":

@@ -3,9 +3,12 @@ the ticket store and the dialogue engine, opened once and closed once.
 
 The web app's lifespan, the terminal chat and the CLI all open them the same way,
 so they talk to the same state. Redis may be down when the process starts; the
-process starts anyway (`/readyz` says so, chat answers 503) and the one-time
-set-up (demo shop, generated web chat secret) runs on the first request that
-finds Redis back.
+process starts anyway (`/readyz` says so, chat answers 503), and so may the
+records database. The one-time set-up (migrations, the move of an older install's
+records out of Redis, the demo shop, the first admin, the generated web chat
+secret) runs at start; when Redis or the database is not there yet, a start-up task
+retries it until both answer, and until then requests get 503 without doing any
+set-up of their own. A database made by a newer release stops the start.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.backends import open_backend
 from app.inbox.accounts import StaffStore
+from app.records_import import import_from_redis
 from app.redis_server import EmbeddedValkey, ensure_server
 from app.settings import Settings
 from channels.web import TokenSigner
+from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
 from conversation.hours import BusinessHours
@@ -41,6 +46,8 @@ from orders.backend import BackendUnavailable, OrderBackend
 from orders.demo import DemoBackend
 from orders.loading import load_order_file
 from orders.models import Order
+from records import migrate
+from records.db import Database, DatabaseUnavailable, database_url, redacted
 from templates import MESSAGES_DIR
 
 log = logging.getLogger(__name__)
@@ -49,8 +56,41 @@ REDIS_SOCKET_TIMEOUT_S = 10
 """A Redis call that has not answered by then raises TimeoutError: blocking reads
 (the event stream's XREAD) must block for less."""
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, StoreUnavailable)
-"""What a call to an unreachable Redis raises (redis-py wraps socket errors in ConnectionError)."""
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, StoreUnavailable, DatabaseUnavailable)
+"""What a call to an unreachable store raises (redis-py wraps socket errors in
+ConnectionError; the records database raises DatabaseUnavailable): answered 503."""
+
+SETUP_RETRY_S = (0.5, 1, 2, 5)
+"""Pauses between tries of the start-up set-up while Redis or the database is down
+(the last one repeats)."""
+AUDIT_FLUSH_S = 30
+"""How often audit entries kept in Redis during a database outage are moved to SQL."""
+
+
+@asynccontextmanager
+async def open_records(settings: Settings) -> AsyncIterator[Database]:
+    """For commands: the records database, migrated, with an older install's Redis
+    records moved in (both once; cheap after that)."""
+    async with open_redis(settings) as redis, open_database(settings) as db:
+        await migrate.upgrade(db)
+        await import_from_redis(redis, db, settings.redis_prefix)
+        yield db
+
+
+class NotReady(StoreUnavailable):
+    """The start-up set-up has not finished (Redis or the database not there yet)."""
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """The records database: `DATABASE_URL`, or SQLite under `DATA_DIR`."""
+    configured = settings.database_url.get_secret_value() if settings.database_url else None
+    db = Database(database_url(configured, settings.data_dir))
+    log.info("records database: %s", redacted(db.url) if configured else db.url)
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
 @asynccontextmanager
@@ -77,6 +117,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
 class Resources:
     settings: Settings
     redis: aioredis.Redis
+    db: Database
     backend: OrderBackend
     catalogue: Catalogue
     tickets: TicketStore
@@ -86,9 +127,26 @@ class Resources:
     """`notifier.order_changed(change)`: tell the shoppers kept posted about an order."""
     _web_chat_secret: str | None = None
     _token_signer: TokenSigner | None = None
+    _migrated: bool = False
+    _imported: bool = False
     _shop_loaded: bool = False
     _staff_ready: bool = False
     _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def staff(self) -> StaffStore:
+        return StaffStore(self.db)
+
+    @property
+    def is_ready(self) -> bool:
+        return (self._migrated and self._imported and self._shop_loaded and self._staff_ready
+                and self._web_chat_secret is not None)
+
+    def require_ready(self) -> None:
+        """For requests: no I/O; raises `NotReady` (answered 503) while the start-up
+        set-up is still waiting for Redis or the database."""
+        if not self.is_ready:
+            raise NotReady("starting: waiting for Redis and the records database")
 
     @property
     def web_chat_secret_key(self) -> str:
@@ -117,10 +175,17 @@ class Resources:
         return self._token_signer
 
     async def ready(self) -> None:
-        """The one-time set-up; cheap once done. Raises what Redis raises when down."""
-        if self._shop_loaded and self._staff_ready and self._web_chat_secret is not None:
+        """The one-time set-up; cheap once done. Raises what Redis or the database
+        raises when down, and `DatabaseTooNew`."""
+        if self.is_ready:
             return
         async with self._setup_lock:
+            if not self._migrated:
+                await migrate.upgrade(self.db)
+                self._migrated = True
+            if not self._imported:
+                await import_from_redis(self.redis, self.db, self.settings.redis_prefix)
+                self._imported = True
             if not self._shop_loaded and not isinstance(self.backend, DemoBackend):
                 self._shop_loaded = True  # the merchant's own shop: nothing to load
             if not self._shop_loaded:
@@ -140,11 +205,39 @@ class Resources:
                     log.info("demo shop: already in Redis, with the changes shoppers made")
             if not self._staff_ready:  # the inbox's first admin, from settings, once
                 password = self.settings.inbox_admin_password
-                await StaffStore(self.redis, self.settings.redis_prefix).bootstrap_admin(
+                await self.staff.bootstrap_admin(
                     self.settings.inbox_admin_email,
                     password.get_secret_value() if password else None)
                 self._staff_ready = True
             await self.web_chat_secret()
+
+    async def keep_trying_setup(self) -> None:
+        """The start-up task: `ready()` until Redis and the database both answer."""
+        for attempt in range(1_000_000):
+            try:
+                await self.ready()
+            except REDIS_DOWN as exc:
+                pause = SETUP_RETRY_S[min(attempt, len(SETUP_RETRY_S) - 1)]
+                if attempt == 0:
+                    log.warning("start-up set-up waits for %s; chat answers 503 until then",
+                                "the records database" if isinstance(exc, DatabaseUnavailable)
+                                else "Redis")
+                await asyncio.sleep(pause)
+            else:
+                if attempt:
+                    log.info("start-up set-up done: Redis and the records database answer")
+                return
+
+    async def keep_flushing_audit(self) -> None:
+        """Move audit entries kept in Redis during a database outage into SQL."""
+        while True:
+            await asyncio.sleep(AUDIT_FLUSH_S)
+            try:
+                moved = await self.engine.audit.flush_pending()
+            except REDIS_DOWN:
+                continue
+            if moved:
+                log.info("records database back: %d audit entries moved from Redis", moved)
 
 
 def log_features(settings: Settings) -> None:
@@ -163,11 +256,11 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     with its own error before any server is started."""
     catalogue = await anyio.to_thread.run_sync(Catalogue.load, MESSAGES_DIR)
     shop = await anyio.to_thread.run_sync(load_order_file, settings.orders_file, datetime.now(UTC))
-    async with open_redis(settings) as client, open_backend(
+    async with open_redis(settings) as client, open_database(settings) as db, open_backend(
         settings, client, settings.policy()
     ) as backend:
         policy = settings.policy()
-        tickets = TicketStore(client, prefix=settings.redis_prefix)
+        tickets = TicketStore(db, client, prefix=settings.redis_prefix)
         outbox = Outbox(client, prefix=settings.redis_prefix)
         engine = Engine(
             client,
@@ -175,6 +268,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             policy=policy,
             catalogue=catalogue,
             tickets=tickets,
+            audit=AuditLog(db, client, prefix=settings.redis_prefix),
             prefix=settings.redis_prefix,
             idle_timeout=timedelta(minutes=settings.session_idle_minutes),
             hours=BusinessHours.parse(settings.business_hours, settings.timezone),
@@ -189,10 +283,17 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             engine.render,
             quiet=QuietHours.parse(settings.quiet_hours, settings.timezone),
         )
-        resources = Resources(settings, client, backend, catalogue, tickets, engine, shop,
+        resources = Resources(settings, client, db, backend, catalogue, tickets, engine, shop,
                               notifier)
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(resources.keep_flushing_audit(), name="audit-flush")]
         try:
             await resources.ready()
         except REDIS_DOWN:
-            log.warning("Redis is unreachable; chat answers 503 until it is back")
-        yield resources
+            tasks.append(asyncio.create_task(resources.keep_trying_setup(), name="setup"))
+        try:
+            yield resources
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

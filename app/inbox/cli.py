@@ -49,14 +49,14 @@ def _password() -> str | None:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    from app.resources import REDIS_DOWN, open_redis
+    from app.resources import REDIS_DOWN, open_records
 
     password = _password() if args.action in ("add", "password") else None
     if args.action in ("add", "password") and password is None:
         return EXIT_USAGE
     try:
-        async with open_redis(settings) as redis:
-            store = StaffStore(redis, settings.redis_prefix)
+        async with open_records(settings) as db:
+            store = StaffStore(db)
             if args.action == "list":
                 members = await store.list()
                 for member in members:
@@ -84,6 +84,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     except REDIS_DOWN:
-        print("Redis is unreachable; check REDIS_URL.", file=sys.stderr)
+        print("Redis or the records database is unreachable; check REDIS_URL and "
+              "DATABASE_URL.", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

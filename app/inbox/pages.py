@@ -176,7 +176,7 @@ async def ticket_page(request: Request, staff: Staff, *, error: str | None = Non
     detail = await ticket_detail(found, resources.tickets, desk(request).deliveries,
                                  resources.backend)
     canned = load_canned()
-    members = await StaffStore(resources.redis, resources.settings.redis_prefix).list()
+    members = await resources.staff.list()
     audit = await resources.engine.audit.read(found.order) if found.order else []
     return _render(request, "inbox/ticket.html", {
         "staff": staff, "t": detail, "o": detail["order_snapshot"], "canned": canned,

@@ -116,7 +116,7 @@ async def carrier_update(request: Request) -> Response:
         log.info("carrier %s: malformed body (%s)", provider.name, exc)
         return error_response(422, "malformed_body", str(exc))
     resources: Resources = request.state.resources
-    await resources.ready()
+    resources.require_ready()
     counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
     try:
         for event in events:

@@ -61,7 +61,7 @@ async def post_message(request: Request) -> Response:
     session = (await resources.token_signer()).verify(token)
     body = await read_limited(request, web.MAX_BODY_BYTES)
     inbound = web.parse(session, body, datetime.now(UTC))
-    await resources.ready()
+    resources.require_ready()
     result = await resources.engine.handle(inbound)
     if log.isEnabledFor(logging.DEBUG):  # the tag is a hash: not worth it unless logged
         log.debug(

@@ -104,7 +104,7 @@ async def telegram_update(request: Request) -> Response:
     except telegram.MalformedUpdate as exc:
         return _malformed(str(exc))
     resources: Resources = request.state.resources
-    await resources.ready()
+    resources.require_ready()
     match event:
         case telegram.Turn(inbound=inbound, callback_query_id=query_id):
             result = await _through_outbox(resources, channels, inbound)
@@ -196,7 +196,7 @@ async def whatsapp_message(request: Request) -> Response:
         return _malformed(str(exc))
     resources: Resources = request.state.resources
     channels: Channels = request.state.channels
-    await resources.ready()
+    resources.require_ready()
     # Written as the turn begins, so a reply sent through the REST API finds the
     # window open; in the turn's first round trip, not one of its own.
     opened = channels.reachability.inbound_write(inbound.conversation, now)

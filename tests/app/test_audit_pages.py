@@ -18,6 +18,7 @@ from inbox_harness import ADMIN, ADMIN_PASSWORD, WebShopper, api_login, inbox_se
 from test_cli import err, out, run_app, workdir  # noqa: F401 (workdir: a fixture)
 
 from conversation.audit import AuditEntry, AuditLog
+from records.db import Database
 
 AT = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
 
@@ -84,13 +85,13 @@ async def test_a_request_approved_on_the_page_shows_the_whole_log_newest_last(
     assert after[5][2].startswith("carried out (")  # the shop's replacement id
 
 
-async def test_markup_in_any_field_of_the_log_is_text_on_the_page(
+async def test_markup_in_any_field_of_the_log_is_text_on_the_page(db: Database,
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     shopper = WebShopper(client)
     await shopper.hand_off("My parcel 100006 arrived open")
     evil = "<script>alert(1)</script>"
-    await AuditLog(redis).record("100006", [
+    await AuditLog(db).record("100006", [
         AuditEntry(AT, f"staff {evil}", f"cancel{evil}", f"what{evil}", f"R-1{evil}")])
     await page_login(client)
     page = await client.get("/inbox/tickets/T-1001")
@@ -110,10 +111,10 @@ async def test_a_ticket_without_an_order_has_no_audit_log(client: httpx.AsyncCli
     assert page.status_code == 200 and 'id="audit"' not in page.text
 
 
-async def test_the_cli_prints_an_orders_log_as_lines_or_json(
+async def test_the_cli_prints_an_orders_log_as_lines_or_json(db: Database,
     redis: aioredis.Redis, redis_url: str, workdir: Path  # noqa: F811
 ) -> None:
-    log = AuditLog(redis)
+    log = AuditLog(db)
     await log.record("100001", [
         AuditEntry(AT, "shopper via telegram", "cancel", "asked"),
         AuditEntry(AT, "shopper via telegram", "cancel", "carried_out", "RF-100001-1"),

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from app.main import create_app
 from conversation.tickets import TicketStore
+from records.db import Database
 
 
 @pytest.fixture
@@ -179,7 +180,7 @@ async def test_agents_see_no_hashes_and_cannot_change_other_accounts(
     assert gone.status_code == 401
 
 
-async def test_a_ticket_from_the_web_chat_is_worked_through_the_api(
+async def test_a_ticket_from_the_web_chat_is_worked_through_the_api(db: Database,
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
     shopper = WebShopper(client)
@@ -230,7 +231,7 @@ async def test_a_ticket_from_the_web_chat_is_worked_through_the_api(
     assert (await client.get("/api/inbox/tickets?channel=telegram")).json()["tickets"] == []
     missing = await client.get("/api/inbox/tickets/T-9999")
     assert missing.status_code == 404
-    tickets = await TicketStore(redis).list_open()
+    tickets = await TicketStore(db, redis).list_open()
     assert tickets[0].id == "T-1001"
 
 

@@ -23,6 +23,7 @@ from app.worker import run_worker
 from channels.reachability import Reachability
 from channels.whatsapp_content import ContentTemplates
 from channels.whatsapp_sender import HttpxTwilioClient, WhatsAppSender, make_client
+from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
 from conversation.delivery import DeliveryStates
 from conversation.engine import Engine
@@ -36,6 +37,7 @@ from orders.loading import DEMO_ORDERS_FILE, load_order_file
 from orders.models import PackageStatus
 from orders.policy import Policy
 from orders.tracking import CarrierUpdate, notable_change
+from records.db import Database
 from templates import MESSAGES_DIR
 from tests.live import eventually, serving
 
@@ -55,9 +57,10 @@ async def shop(redis: aioredis.Redis) -> DemoBackend:
 
 
 @pytest.fixture
-def engine(redis: aioredis.Redis, shop: DemoBackend) -> Engine:
+def engine(redis: aioredis.Redis, shop: DemoBackend, db: Database) -> Engine:
     return Engine(redis, shop, policy=Policy(timezone="Asia/Kolkata"),
-                  catalogue=Catalogue.load(MESSAGES_DIR), tickets=TicketStore(redis),
+                  catalogue=Catalogue.load(MESSAGES_DIR), tickets=TicketStore(db, redis),
+                  audit=AuditLog(db, redis),
                   outbox=Outbox(redis), clock=lambda: NOW)
 
 

@@ -22,6 +22,7 @@ from channels.reachability import Reachability
 from conversation.keys import Keys
 from conversation.store import SessionStore
 from conversation.tickets import TicketStore
+from records.db import Database
 from tests.channel_payloads import telegram_update
 
 PRIYA_EMAIL = "priya.sharma@example.in"
@@ -151,7 +152,7 @@ async def test_return_refund_and_a_refused_delivery_change(shopper: TelegramShop
     assert "already been delivered" in said.text
 
 
-async def test_hand_off_opens_a_telegram_ticket_and_files_later_messages(
+async def test_hand_off_opens_a_telegram_ticket_and_files_later_messages(db: Database,
     shopper: TelegramShopper, redis: aioredis.Redis
 ) -> None:
     await shopper.say("hi")
@@ -159,12 +160,12 @@ async def test_hand_off_opens_a_telegram_ticket_and_files_later_messages(
     assert said.keys == ["handoff.ask_issue"]
     said = await shopper.say("My parcel 100003 arrived open, with a torn box 📦")
     assert said.keys[0] == "handoff.opened"
-    [ticket] = await TicketStore(redis).list_open()
+    [ticket] = await TicketStore(db, redis).list_open()
     assert ticket.channel == "telegram"
     assert ticket.conversation == shopper.conversation
     said = await shopper.say("Any news?")
     assert said.keys == ["handoff.added"]
-    log = await TicketStore(redis).log(ticket.id)
+    log = await TicketStore(db, redis).log(ticket.id)
     assert [line["text"] for line in log if line["who"] == "shopper"] == ["Any news?"]
 
 

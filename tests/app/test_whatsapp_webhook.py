@@ -26,6 +26,7 @@ from channels.split import utf16_len
 from channels.whatsapp import MAX_BODY_CHARS
 from channels.whatsapp_status import DeliveryStatuses
 from conversation.tickets import TicketStore
+from records.db import Database
 from tests.channel_payloads import twilio_form, twilio_signature
 from tests.conftest import RedisCommands
 
@@ -136,19 +137,19 @@ async def test_a_delivery_change_after_shipping_is_refused_with_the_reason(
     assert "already left our warehouse" in ananya.text
 
 
-async def test_hand_off_opens_a_whatsapp_ticket_and_files_later_messages(
+async def test_hand_off_opens_a_whatsapp_ticket_and_files_later_messages(db: Database,
     priya: WhatsAppShopper, redis: aioredis.Redis
 ) -> None:
     await priya.say("hi")
     await priya.choose("Talk to us")
     await priya.say("The kurta colour is not what the photo showed 😕")
     assert "Your request T-" in priya.text
-    [ticket] = await TicketStore(redis).list_open()
+    [ticket] = await TicketStore(db, redis).list_open()
     assert ticket.channel == "whatsapp"
     assert ticket.conversation == "whatsapp:+919812345678"
     await priya.say("Any update?")
     assert "was added to request" in priya.text
-    log = await TicketStore(redis).log(ticket.id)
+    log = await TicketStore(db, redis).log(ticket.id)
     assert [line["text"] for line in log if line["who"] == "shopper"] == ["Any update?"]
 
 

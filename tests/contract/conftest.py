@@ -12,6 +12,7 @@ from orders.backend import OrderBackend
 from orders.loading import DEMO_ORDERS_FILE, load_order_file
 from orders.models import Order
 from orders.policy import Policy
+from records.db import Database
 from tests.contract.backends import BACKENDS, Seed
 from tests.contract.shopper import TIMEZONE, engine_for
 from tests.conversation.chat import Chat
@@ -40,13 +41,13 @@ async def backend(
 
 @pytest.fixture
 def make_chat(
-    redis: aioredis.Redis, backend: OrderBackend, contract_clock: Clock
+    redis: aioredis.Redis, backend: OrderBackend, contract_clock: Clock, db: Database
 ) -> Callable[..., Chat]:
     """A shopper talking to the real Engine over `backend`; `policy=` to change the
     merchant's policy (the shop keeps its own rules, seeded with the default)."""
 
     def make(policy: Policy | None = None) -> Chat:
-        return Chat(engine_for(redis, backend, contract_clock, policy))
+        return Chat(engine_for(db, redis, backend, contract_clock, policy))
 
     return make
 

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
+from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
 from conversation.hours import BusinessHours
@@ -15,6 +16,7 @@ from conversation.outbox import Outbox
 from conversation.tickets import TicketStore
 from orders.backend import OrderBackend
 from orders.policy import Policy
+from records.db import Database
 from templates import MESSAGES_DIR
 
 TIMEZONE = "Asia/Kolkata"
@@ -28,6 +30,7 @@ def catalogue() -> Catalogue:
 
 
 def engine_for(
+    db: Database,
     redis: aioredis.Redis,
     backend: OrderBackend,
     clock: Callable[[], datetime],
@@ -37,7 +40,8 @@ def engine_for(
         redis, backend,
         policy=policy or Policy(timezone=TIMEZONE),
         catalogue=catalogue(),
-        tickets=TicketStore(redis),
+        tickets=TicketStore(db, redis),
+        audit=AuditLog(db, redis),
         hours=BusinessHours.parse("Mon-Sat 09:00-18:00", TIMEZONE),
         outbox=Outbox(redis),
         clock=clock,

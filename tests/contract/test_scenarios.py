@@ -16,6 +16,7 @@ from conversation.tickets import TicketStore
 from orders.backend import OrderBackend
 from orders.models import OrderStatus
 from orders.policy import Action, Policy
+from records.db import Database
 from tests.contract.shopper import TIMEZONE
 from tests.conversation.chat import Chat
 from tests.demo_orders import (
@@ -28,7 +29,7 @@ from tests.demo_orders import (
 )
 
 
-async def confirm_and_expect(
+async def confirm_and_expect(db: Database,
     chat: Chat, backend: OrderBackend, action: Action, done_key: str, redis: aioredis.Redis
 ) -> bool:
     """Tap yes; True when the back-end carried it out, False when it became a request
@@ -40,7 +41,7 @@ async def confirm_and_expect(
         assert chat.keys == [done_key]
         return True
     assert chat.keys == ["request.opened"]
-    tickets = await TicketStore(redis).list_open()
+    tickets = await TicketStore(db, redis).list_open()
     assert [t.kind for t in tickets] == ["request"]
     assert tickets[0].request and tickets[0].request["action"] == action.value
     return False
@@ -114,7 +115,7 @@ async def test_refund_status_shows_amount_method_and_date(chat: Chat) -> None:
     assert "₹" in chat.text and "card" in chat.text and "expected by" in chat.text
 
 
-async def test_replacement_is_a_request_under_the_default_policy(
+async def test_replacement_is_a_request_under_the_default_policy(db: Database,
     chat: Chat, backend: OrderBackend, redis: aioredis.Redis
 ) -> None:
     await open_order(chat, "Return or replace", DELIVERED_RECENT)
@@ -125,7 +126,7 @@ async def test_replacement_is_a_request_under_the_default_policy(
     assert "as a request" in chat.text
     await chat.tap("Yes, go ahead")
     assert chat.keys == ["request.opened"]
-    tickets = await TicketStore(redis).list_open()
+    tickets = await TicketStore(db, redis).list_open()
     assert [t.kind for t in tickets] == ["request"]
     order = await backend.get_order(DELIVERED_RECENT[0])
     assert order is not None and order.replacements == []

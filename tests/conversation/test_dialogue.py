@@ -12,6 +12,7 @@ from conversation.tickets import TicketStore
 from conversation.types import Identity
 from orders.demo import DemoBackend
 from orders.policy import Action, Policy
+from records.db import Database
 from tests.conversation.chat import Chat
 from tests.conversation.conftest import Clock
 from tests.demo_orders import (
@@ -106,7 +107,7 @@ async def test_cancel_cash_on_delivery_says_nothing_to_refund(chat: Chat) -> Non
     assert "nothing to refund" in chat.text
 
 
-async def test_cancel_shipped_order_is_refused_and_hand_off_carries_the_reason(
+async def test_cancel_shipped_order_is_refused_and_hand_off_carries_the_reason(db: Database,
     chat: Chat, redis
 ) -> None:
     await open_order(chat, "Cancel", OUT_FOR_DELIVERY)
@@ -116,7 +117,7 @@ async def test_cancel_shipped_order_is_refused_and_hand_off_carries_the_reason(
     assert chat.keys == ["handoff.ask_issue_for_order"]
     await chat.say("I need to cancel, I won't be home")
     assert chat.keys == ["handoff.opened"]
-    ticket = (await TicketStore(redis).list_open())[0]
+    ticket = (await TicketStore(db, redis).list_open())[0]
     assert ticket.order == "100006" and ticket.order_verified
     assert ticket.refusal and ticket.refusal.startswith("already_shipped")
     assert ticket.issue == "I need to cancel, I won't be home"
@@ -155,7 +156,7 @@ async def test_return_gives_return_id_and_both_notices(chat: Chat, shop: DemoBac
     assert "Pickup starts once the return is approved" in chat.text
 
 
-async def test_return_outside_window_is_refused_with_the_dates_and_handed_off(
+async def test_return_outside_window_is_refused_with_the_dates_and_handed_off(db: Database,
     chat: Chat, redis
 ) -> None:
     await open_order(chat, "Return or replace", DELIVERED_LONG_AGO)
@@ -165,7 +166,7 @@ async def test_return_outside_window_is_refused_with_the_dates_and_handed_off(
     assert "so the last day was" in chat.text
     await chat.tap("Talk to a person")
     await chat.say("It was a gift, I only opened it now")
-    ticket = (await TicketStore(redis).list_open())[0]
+    ticket = (await TicketStore(db, redis).list_open())[0]
     assert ticket.refusal and "window_closed" in ticket.refusal
     assert "last_day=" in ticket.refusal
 
@@ -183,7 +184,7 @@ async def test_not_returnable_items_are_not_offered_for_return(chat: Chat) -> No
     assert len([b for b in chat.buttons if b.payload.startswith("i:")]) == 3
 
 
-async def test_replacement_is_a_staff_request_by_default_and_said_so(
+async def test_replacement_is_a_staff_request_by_default_and_said_so(db: Database,
     chat: Chat, redis, shop: DemoBackend
 ) -> None:
     await open_order(chat, "Return or replace", DELIVERED_RECENT)
@@ -196,7 +197,7 @@ async def test_replacement_is_a_staff_request_by_default_and_said_so(
     assert "as a request" in chat.text
     await chat.tap("Yes, go ahead")
     assert chat.keys == ["request.opened"]
-    tickets = await TicketStore(redis).list_open()
+    tickets = await TicketStore(db, redis).list_open()
     assert tickets[0].kind == "request"
     assert tickets[0].request and tickets[0].request["action"] == "replace"
     order = await shop.get_order("100008")
@@ -371,7 +372,7 @@ async def test_phone_as_second_factor_in_any_spelling(chat: Chat) -> None:
 # ---- hand-off ----------------------------------------------------------------------------------
 
 
-async def test_hand_off_opens_ticket_with_transcript_and_pauses_the_bot(
+async def test_hand_off_opens_ticket_with_transcript_and_pauses_the_bot(db: Database,
     chat: Chat, engine: Engine, redis
 ) -> None:
     await chat.say("hi")
@@ -379,9 +380,11 @@ async def test_hand_off_opens_ticket_with_transcript_and_pauses_the_bot(
     assert chat.keys == ["handoff.ask_issue"]
     await chat.say("My parcel 100006 arrived open")
     assert chat.keys == ["handoff.opened", "handoff.when_open"] or chat.keys == ["handoff.opened"]
-    tickets = TicketStore(redis)
-    ticket = (await tickets.list_open())[0]
-    assert ticket.id in chat.text
+    tickets = TicketStore(db, redis)
+    listed = (await tickets.list_open())[0]
+    assert listed.transcript == []  # lists are light: the transcript comes with the ticket
+    ticket = await tickets.get(listed.id)
+    assert ticket is not None and ticket.id in chat.text
     assert ticket.order == "100006" and not ticket.order_verified
     assert ticket.channel == "web" and ticket.conversation == chat.conversation
     shopper_lines = [line["text"] for line in ticket.transcript if line["who"] == "shopper"]
@@ -401,12 +404,12 @@ async def test_hand_off_opens_ticket_with_transcript_and_pauses_the_bot(
     assert resolved is not None and resolved.status.value == "resolved"
 
 
-async def test_resolving_tells_the_shopper_through_the_outbox(
+async def test_resolving_tells_the_shopper_through_the_outbox(db: Database,
     chat: Chat, engine: Engine, redis
 ) -> None:
     await chat.say("agent")
     await chat.say("Where is my refund for 100014?")
-    ticket = (await TicketStore(redis).list_open())[0]
+    ticket = (await TicketStore(db, redis).list_open())[0]
     await engine.resolve_ticket(ticket.id)
     await engine.resolve_ticket(ticket.id)  # twice: told once
     entries = await redis.xrange("ohb:{outbox}")
@@ -528,15 +531,15 @@ async def test_idle_session_goes_back_to_the_menu(chat: Chat, clock: Clock) -> N
     assert "button.stale" in chat.keys
 
 
-async def test_hand_off_with_only_an_order_number_asks_for_the_issue(
+async def test_hand_off_with_only_an_order_number_asks_for_the_issue(db: Database,
     chat: Chat, redis
 ) -> None:
     await chat.say("agent")
     await chat.say("#100003")
     assert chat.keys == ["handoff.ask_issue_for_order"]
-    assert await TicketStore(redis).list_open() == []
+    assert await TicketStore(db, redis).list_open() == []
     await chat.say("The courier says the address is wrong")
-    ticket = (await TicketStore(redis).list_open())[0]
+    ticket = (await TicketStore(db, redis).list_open())[0]
     assert ticket.order == "100003" and ticket.issue == "The courier says the address is wrong"
 
 

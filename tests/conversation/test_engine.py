@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio as aioredis
 
+from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
 from conversation.keys import Keys
@@ -17,6 +18,7 @@ from conversation.tickets import TicketStore
 from conversation.types import Channel, Inbound
 from orders.demo import DemoBackend
 from orders.policy import Policy
+from records.db import Database
 from tests.conftest import RedisCommands
 from tests.conversation.chat import Chat
 
@@ -114,10 +116,11 @@ async def test_every_conversation_key_has_an_expiry(chat: Chat, redis: aioredis.
 
 
 async def test_redis_gone_is_a_clear_error_not_a_traceback(
-    shop: DemoBackend, catalogue: Catalogue
+    shop: DemoBackend, catalogue: Catalogue, db: Database
 ) -> None:
     dead = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    broken = Engine(dead, shop, policy=Policy(), catalogue=catalogue, tickets=TicketStore(dead))
+    broken = Engine(dead, shop, policy=Policy(), catalogue=catalogue,
+                    tickets=TicketStore(db, dead), audit=AuditLog(db, dead))
     with pytest.raises(StoreUnavailable):
         await broken.handle(Inbound(Channel.WEB, "web:x", "m1", text="hi"))
     await dead.aclose()

@@ -19,6 +19,7 @@ from conversation.staff import AlreadyDecided, Desk, NotARequest
 from conversation.tickets import Decision, TicketStatus, TicketStore
 from conversation.types import Channel
 from orders.demo import DemoBackend
+from records.db import Database
 from tests.conversation.chat import Chat
 from tests.conversation.test_dialogue import DELIVERED_RECENT, open_order
 
@@ -275,14 +276,14 @@ async def test_delivery_tracking_records_sent_retried_and_failed(
     assert (await states.get_many([ids["ok"]]))[ids["ok"]]["state"] == "sent"
 
 
-async def test_tickets_are_listed_by_newest_activity_and_found_by_order(
+async def test_tickets_are_listed_by_newest_activity_and_found_by_order(db: Database,
     make_engine: Callable[..., Engine], redis: aioredis.Redis, clock
 ) -> None:
     engine = make_engine()
     first = await hand_off(Chat(engine), "My parcel 100006 arrived open")
     clock.advance(minutes=1)
     second = await hand_off(Chat(engine), "Where is 100003?")
-    store = TicketStore(redis)
+    store = TicketStore(db, redis)
     assert [t.id for t in await store.list_open()] == [second, first]
     clock.advance(minutes=1)
     await Desk(engine, redis).note(first, AGENT, "bump")

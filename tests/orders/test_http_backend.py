@@ -33,6 +33,7 @@ from orders.loading import DEMO_ORDERS_FILE, load_order_file
 from orders.models import OrderStatus, ReturnLine, ReturnReason
 from orders.policy import Action, Policy
 from orders.tracking import CarrierUpdate
+from records.db import Database
 from tests.contract.shopper import TIMEZONE, engine_for
 from tests.conversation.chat import Chat
 from tests.conversation.conftest import NOW, Clock
@@ -116,16 +117,18 @@ class Setup:
     redis: aioredis.Redis
     clock: Clock
     url: str
+    db: Database
 
     def chat(self, policy: Policy | None = None) -> Chat:
-        return Chat(engine_for(self.redis, self.backend, self.clock, policy))
+        return Chat(engine_for(self.db, self.redis, self.backend, self.clock, policy))
 
     async def changes_made(self) -> int:
         """Changes the shop carried out: each leaves one idempotency record."""
         return len([k async for k in self.redis.scan_iter(match=f"{PREFIX}idem:*")])
 
 
-async def _setup(redis: aioredis.Redis, **shop_options: Any) -> AsyncIterator[Setup]:
+async def _setup(redis: aioredis.Redis, db: Database, **shop_options: Any
+                 ) -> AsyncIterator[Setup]:
     clock = Clock(NOW)
     shop = DemoBackend(redis, prefix=PREFIX, clock=clock, policy=Policy(timezone=TIMEZONE))
     await shop.load(load_order_file(DEMO_ORDERS_FILE, NOW))
@@ -133,12 +136,13 @@ async def _setup(redis: aioredis.Redis, **shop_options: Any) -> AsyncIterator[Se
     async with serving(faults, lifespan="off") as (url, _server), httpx.AsyncClient(
         timeout=httpx.Timeout(TIMEOUT)
     ) as client:
-        yield Setup(faults, shop, HttpBackend(client, url, TOKEN), redis, clock, url)
+        yield Setup(faults, shop, HttpBackend(client, url, TOKEN), redis, clock, url,
+                    db)
 
 
 @pytest.fixture
-async def setup(redis: aioredis.Redis) -> AsyncIterator[Setup]:
-    async for opened in _setup(redis):
+async def setup(redis: aioredis.Redis, db: Database) -> AsyncIterator[Setup]:
+    async for opened in _setup(redis, db):
         yield opened
 
 
@@ -158,7 +162,7 @@ def assert_nothing_personal_logged(caplog: pytest.LogCaptureFixture) -> None:
 # ---- faults, through the real Engine ---------------------------------------------------
 
 
-async def test_shop_timing_out_is_told_plainly_and_a_person_is_offered(
+async def test_shop_timing_out_is_told_plainly_and_a_person_is_offered(db: Database,
     setup: Setup, caplog: pytest.LogCaptureFixture
 ) -> None:
     setup.faults.add("slow", r".*")
@@ -174,7 +178,7 @@ async def test_shop_timing_out_is_told_plainly_and_a_person_is_offered(
     await chat.tap("Talk to us")  # the person offered is really there
     await chat.say("My parcel is late and the tracking page is down")
     assert chat.keys[0] == "handoff.opened"
-    assert [t.kind for t in await TicketStore(setup.redis).list_open()] == ["handoff"]
+    assert [t.kind for t in await TicketStore(db, setup.redis).list_open()] == ["handoff"]
     assert_nothing_personal_logged(caplog)
 
 
@@ -260,7 +264,9 @@ async def test_shop_slow_only_on_the_change_makes_it_once_and_reports_nothing_do
     assert order is not None and len(order.refunds) == 1
 
 
-async def test_shop_down_after_the_order_is_known_still_reaches_a_person(setup: Setup) -> None:
+async def test_shop_down_after_the_order_is_known_still_reaches_a_person(
+    db: Database, setup: Setup
+) -> None:
     chat = setup.chat()
     await open_order(chat, "Cancel", PRIYA_PLACED)
     setup.faults.add("error", r".*")
@@ -269,7 +275,7 @@ async def test_shop_down_after_the_order_is_known_still_reaches_a_person(setup: 
     await chat.tap("Talk to us")
     await chat.say("I need this order cancelled before it ships")
     assert chat.keys[0] == "handoff.opened", chat.text
-    ticket = (await TicketStore(setup.redis).list_open())[0]
+    ticket = (await TicketStore(db, setup.redis).list_open())[0]
     assert ticket.order == "100001"
 
 

@@ -31,6 +31,7 @@ from orders.policy import Action, Policy
 from orders.tracking import CarrierUpdate
 from orders.woocommerce import WooCommerceBackend
 from orders.woocommerce_mapping import IDEMPOTENCY_META, TRANSIT_DAYS, meta_value, to_order
+from records.db import Database
 from tests.fakes.woocommerce import CONSUMER_KEY, CONSUMER_SECRET, FakeWooCommerce
 from tests.live import serving
 
@@ -438,12 +439,12 @@ def test_dates_are_read_as_utc(sample: list[Order]) -> None:
 
 
 async def test_slow_only_on_the_change_the_shopper_hears_the_truth_and_nothing_is_done_twice(
-    shop: WooCommerceBackend, fake: FakeWooCommerce, redis: aioredis.Redis
+    shop: WooCommerceBackend, fake: FakeWooCommerce, redis: aioredis.Redis, db: Database
 ) -> None:
     from tests.contract.shopper import engine_for
     from tests.conversation.chat import Chat
 
-    chat = Chat(engine_for(redis, shop, lambda: NOW))
+    chat = Chat(engine_for(db, redis, shop, lambda: NOW))
     fake.script("slow", method="POST", path="/refunds")  # refunded; the answer comes late
     await chat.say("hi")
     await chat.tap("Cancel")
