@@ -34,6 +34,8 @@ def environment(redis_url: str | None, workdir: Path, **extra: str) -> dict[str,
     env.update(PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8", DATA_DIR=str(workdir / "data"))
     if redis_url:
         env["REDIS_URL"] = redis_url
+    if "DATABASE_URL" in os.environ:  # the run's records database (tests/conftest.py)
+        env["DATABASE_URL"] = os.environ["DATABASE_URL"]
     env.update(extra)
     return env
 

@@ -19,7 +19,8 @@ import pytest
 import redis.asyncio as aioredis
 from app_harness import auth, make_settings, running, start_session
 
-from conversation.audit import AuditEntry
+from conversation.audit import AuditLog
+from records.db import Database
 
 SHIPROCKET_TOKEN = "sr-token-for-tests"
 AFTERSHIP_SECRET = "aftership-secret-for-tests"
@@ -135,12 +136,12 @@ async def test_a_replay_changes_nothing(api: httpx.AsyncClient, redis: aioredis.
 
 
 async def test_the_orders_audit_log_records_the_carriers_news_once(
-    api: httpx.AsyncClient, redis: aioredis.Redis
+    api: httpx.AsyncClient, db: Database
 ) -> None:
     await post_generic(api, event())
     await post_generic(api, event())
     await post_generic(api, event(status="Recipient Mr. X not home", event_id="evt-2"))
-    log = [AuditEntry.load(raw) for raw in await redis.lrange("ohb:audit:{100003}", 0, -1)]
+    log = await AuditLog(db).read("100003")
     assert [(e.who, e.what, e.detail) for e in log] == [
         ("system (generic)", "carrier_update", "out_for_delivery"),
         ("system (generic)", "carrier_update", "unknown"),  # the carrier's words stay out
