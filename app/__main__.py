@@ -1,5 +1,5 @@
-"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|db|telegram|audit|bench]`,
-and `reference-shop` (the order API contract over the demo orders).
+"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|db|telegram|audit
+|bench]`, and `reference-shop` (the order API contract over the demo orders).
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
 2 bad usage or bad settings.

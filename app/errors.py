@@ -70,7 +70,8 @@ async def _busy(request: Request, exc: Exception) -> Response:
 
 
 async def _store_down(request: Request, exc: Exception) -> Response:
-    log.warning("Redis unreachable while answering %s: %s", request.url.path, type(exc).__name__)
+    log.warning("a store (Redis or the records database) was unreachable while answering %s: %s",
+                request.url.path, type(exc).__name__)
     return error_response(
         503,
         "unavailable",

@@ -138,14 +138,25 @@ class Resources:
         return StaffStore(self.db)
 
     @property
-    def is_ready(self) -> bool:
-        return (self._migrated and self._imported and self._shop_loaded and self._staff_ready
-                and self._web_chat_secret is not None)
+    def chat_ready(self) -> bool:
+        """What a shopper's turn needs: the demo shop and the web chat secret (Redis)."""
+        return self._shop_loaded and self._web_chat_secret is not None
 
-    def require_ready(self) -> None:
+    @property
+    def records_ready(self) -> bool:
+        """What the inbox needs: migrated tables, older records moved, the first admin."""
+        return self._migrated and self._imported and self._staff_ready
+
+    @property
+    def is_ready(self) -> bool:
+        return self.chat_ready and self.records_ready
+
+    def require_ready(self, *, records: bool = False) -> None:
         """For requests: no I/O; raises `NotReady` (answered 503) while the start-up
-        set-up is still waiting for Redis or the database."""
-        if not self.is_ready:
+        set-up is still waiting for Redis (or, with `records`, the database). A
+        shopper's turn needs only Redis: the bot keeps answering while the database
+        is away, and only opening a ticket waits for it."""
+        if not self.chat_ready or (records and not self.records_ready):
             raise NotReady("starting: waiting for Redis and the records database")
 
     @property
@@ -180,36 +191,44 @@ class Resources:
         if self.is_ready:
             return
         async with self._setup_lock:
-            if not self._migrated:
-                await migrate.upgrade(self.db)
-                self._migrated = True
-            if not self._imported:
-                await import_from_redis(self.redis, self.db, self.settings.redis_prefix)
-                self._imported = True
-            if not self._shop_loaded and not isinstance(self.backend, DemoBackend):
-                self._shop_loaded = True  # the merchant's own shop: nothing to load
-            if not self._shop_loaded:
-                assert isinstance(self.backend, DemoBackend)
-                try:
-                    stored = await self.backend.load(self.shop, replace=False)
-                except BackendUnavailable as exc:  # the demo shop lives in the same Redis
-                    raise StoreUnavailable("Redis is unreachable") from exc
-                self._shop_loaded = True
-                if stored:
-                    log.info(
-                        "demo shop: loaded %d orders from %s",
-                        len(self.shop),
-                        self.settings.orders_file,
-                    )
-                else:
-                    log.info("demo shop: already in Redis, with the changes shoppers made")
-            if not self._staff_ready:  # the inbox's first admin, from settings, once
-                password = self.settings.inbox_admin_password
-                await self.staff.bootstrap_admin(
-                    self.settings.inbox_admin_email,
-                    password.get_secret_value() if password else None)
-                self._staff_ready = True
-            await self.web_chat_secret()
+            try:
+                await self._ready_chat()
+            finally:  # the records too, even when Redis is down: each as far as it gets
+                await self._ready_records()
+
+    async def _ready_records(self) -> None:
+        if not self._migrated:
+            await migrate.upgrade(self.db)
+            self._migrated = True
+        if not self._imported:
+            await import_from_redis(self.redis, self.db, self.settings.redis_prefix)
+            self._imported = True
+        if not self._staff_ready:  # the inbox's first admin, from settings, once
+            password = self.settings.inbox_admin_password
+            await self.staff.bootstrap_admin(
+                self.settings.inbox_admin_email,
+                password.get_secret_value() if password else None)
+            self._staff_ready = True
+
+    async def _ready_chat(self) -> None:
+        if not self._shop_loaded and not isinstance(self.backend, DemoBackend):
+            self._shop_loaded = True  # the merchant's own shop: nothing to load
+        if not self._shop_loaded:
+            assert isinstance(self.backend, DemoBackend)
+            try:
+                stored = await self.backend.load(self.shop, replace=False)
+            except BackendUnavailable as exc:  # the demo shop lives in the same Redis
+                raise StoreUnavailable("Redis is unreachable") from exc
+            self._shop_loaded = True
+            if stored:
+                log.info(
+                    "demo shop: loaded %d orders from %s",
+                    len(self.shop),
+                    self.settings.orders_file,
+                )
+            else:
+                log.info("demo shop: already in Redis, with the changes shoppers made")
+        await self.web_chat_secret()
 
     async def keep_trying_setup(self) -> None:
         """The start-up task: `ready()` until Redis and the database both answer."""

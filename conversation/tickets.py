@@ -176,6 +176,9 @@ _LINE_FIELDS = ("id", "who", "text", "at")
 
 def row_values(ticket: Ticket) -> dict[str, Any]:
     data = ticket.model_dump(mode="python", include=set(_COLUMNS))
+    for name in ("issue", "decision_reason", "refusal"):
+        if data.get(name):
+            data[name] = search.storable(data[name])
     data["status"] = ticket.status.value
     data["decision"] = ticket.decision.value if ticket.decision else None
     data["order_number"] = ticket.order
@@ -193,7 +196,7 @@ def _ticket(row: Row[Any], transcript: list[dict[str, str]] | None = None) -> Ti
 def line_row(number: int, part: str, line: dict[str, str]) -> dict[str, Any]:
     extra = {k: v for k, v in line.items() if k not in _LINE_FIELDS}
     return {"ticket": number, "part": part, "message_id": line.get("id"),
-            "who": line.get("who", ""), "text": line.get("text", ""),
+            "who": line.get("who", ""), "text": search.storable(line.get("text", "")),
             "at": line.get("at", ""), "extra": extra or None}
 
 
@@ -470,7 +473,7 @@ class TicketStore:
 
     def _search(self, query: str) -> Any:
         """The condition for a search box text; None when it cannot match anything."""
-        text = query.strip()
+        text = search.storable(query).strip()
         matches: list[Any] = []
         with contextlib.suppress(TicketNotFound):
             matches.append(tickets.c.number == ticket_number(text))

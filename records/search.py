@@ -27,11 +27,20 @@ WORD = re.compile(r"[\w\u0900-\u097F]+", re.UNICODE)  # \w misses Devanagari's v
 def words(query: str) -> list[str]:
     """The words of a search, in order, without duplicates; never FTS syntax."""
     seen: list[str] = []
-    for word in WORD.findall(query.casefold()):
+    for word in WORD.findall(storable(query).casefold()):
         word = word[:MAX_WORD_CHARS].strip("_")
         if word and word not in seen:
             seen.append(word)
     return seen[:MAX_QUERY_WORDS]
+
+
+def storable(value: str) -> str:
+    """Text both engines can keep: no NUL (PostgreSQL refuses it) and no lone
+    surrogate (not encodable as UTF-8), each replaced by U+FFFD."""
+    if value.isascii() and "\x00" not in value:
+        return value
+    return "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c
+                   for c in value)
 
 
 def plain(value: str) -> str:

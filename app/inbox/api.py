@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.errors import error_response
-from app.inbox.accounts import Role, StaffStore
+from app.inbox.accounts import Role
 from app.inbox.auth import (
     CSRF_HEADER,
     CsrfFailed,
@@ -100,7 +100,7 @@ async def attempt_login(
     """Shared by the login form and the API: limits first, then the password. On
     success the session cookie is set on `response`."""
     resources = _resources(request)
-    resources.require_ready()
+    resources.require_ready(records=True)
     limiter = LoginLimiter(resources.redis, resources.settings.redis_prefix)
     address = client_address(request)
     wait = await limiter.retry_after(email, address)
@@ -144,10 +144,12 @@ async def me(request: Request, staff: Staff) -> Response:
 async def tickets(request: Request, staff: Staff) -> Response:
     resources = _resources(request)
     wanted = ListFilter.parse(request.query_params)
-    listed = await list_tickets(resources.tickets,
-                                Reads(resources.redis, resources.settings.redis_prefix),
-                                staff.email, wanted)
-    return JSONResponse({"tickets": listed})
+    listing = await list_tickets(resources.tickets,
+                                 Reads(resources.redis, resources.settings.redis_prefix),
+                                 staff.email, wanted)
+    counts = await resources.tickets.counts()
+    return JSONResponse({**listing.as_json(),
+                         "counts": {s.value: n for s, n in counts.items()}})
 
 
 async def ticket(request: Request, staff: Staff) -> Response:

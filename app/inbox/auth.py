@@ -35,7 +35,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.inbox.accounts import StaffMember, StaffStore
+from app.inbox.accounts import StaffMember
 from app.resources import Resources
 
 SESSION_COOKIE = "ohb_staff"

@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from app.inbox.accounts import StaffStore
 from app.inbox.api import attempt_login, resolve_assignee
 from app.inbox.auth import (
     CsrfFailed,
@@ -154,11 +153,11 @@ async def inbox(request: Request, staff: Staff) -> Response:
     resources: Resources = request.state.resources
     wanted = ListFilter.parse(request.query_params)
     reads = Reads(resources.redis, resources.settings.redis_prefix)
-    tickets = await list_tickets(resources.tickets, reads, staff.email, wanted)
-    counts = {s.value: await resources.tickets.count(s) for s in TicketStatus}
+    listing = await list_tickets(resources.tickets, reads, staff.email, wanted)
+    counts = {s.value: n for s, n in (await resources.tickets.counts()).items()}
     return _render(request, "inbox/list.html", {
-        "staff": staff, "tickets": tickets, "wanted": wanted, "counts": counts,
-        "channels": SHOPPER_CHANNELS,
+        "staff": staff, "tickets": listing.tickets, "listing": listing, "wanted": wanted,
+        "counts": counts, "channels": SHOPPER_CHANNELS,
     })
 
 
@@ -170,7 +169,8 @@ async def ticket_page(request: Request, staff: Staff, *, error: str | None = Non
     if found is None:
         return _render(request, "inbox/list.html", {
             "staff": staff, "tickets": [], "wanted": ListFilter(query=ticket_id),
-            "counts": {s.value: 0 for s in TicketStatus}, "channels": SHOPPER_CHANNELS,
+            "listing": None, "counts": {s.value: 0 for s in TicketStatus},
+            "channels": SHOPPER_CHANNELS,
         }, 404)
     await Reads(resources.redis, resources.settings.redis_prefix).mark(staff.email, found)
     detail = await ticket_detail(found, resources.tickets, desk(request).deliveries,

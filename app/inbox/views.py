@@ -20,6 +20,13 @@ from conversation.tickets import Ticket, TicketStatus, TicketStore
 from orders.backend import BackendUnavailable, OrderBackend
 
 PREVIEW_CHARS = 90
+MAX_QUERY_CHARS = 200
+MAX_PAGE = 100_000
+
+
+def _page_number(raw: object) -> int:
+    text = str(raw or "1")
+    return min(int(text), MAX_PAGE) if text.isdigit() and int(text[:7]) > 0 else 1
 
 
 def mask_email(email: str) -> str:
@@ -42,6 +49,7 @@ class ListFilter:
     channel: str | None = None
     who: str | None = None  # mine | unassigned
     query: str | None = None
+    page: int = 1
 
     @classmethod
     def parse(cls, params: Any) -> ListFilter:
@@ -51,7 +59,8 @@ class ListFilter:
             TicketStatus.OPEN,
             channel=params.get("channel") or None,
             who=params.get("who") if params.get("who") in ("mine", "unassigned") else None,
-            query=(params.get("q") or "").strip()[:40] or None,
+            query=" ".join((params.get("q") or "").split())[:MAX_QUERY_CHARS] or None,
+            page=_page_number(params.get("page")),
         )
 
 
@@ -82,24 +91,36 @@ class Reads:
         return unread
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of the list as the page and the API show it."""
+
+    tickets: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"tickets": self.tickets, "total": self.total, "page": self.page,
+                "pages": self.pages}
+
+
 async def list_tickets(
     tickets: TicketStore, reads: Reads, me: str, wanted: ListFilter
-) -> list[dict[str, Any]]:
-    if wanted.query:
-        q = wanted.query.upper().lstrip("#")
-        found = [t for t in [await tickets.get(q)] if t] if q.startswith("T-") else []
-        found += [t for t in await tickets.for_order(q) if t.id not in {f.id for f in found}]
-        chosen = sorted(found, key=lambda t: t.updated_at, reverse=True)
-    else:
-        chosen = await tickets.by_status(wanted.status)
-    if wanted.channel:
-        chosen = [t for t in chosen if t.channel == wanted.channel]
-    if wanted.who == "mine":
-        chosen = [t for t in chosen if t.assignee == me]
-    elif wanted.who == "unassigned":
-        chosen = [t for t in chosen if t.assignee is None]
-    unread = await reads.unread(me, chosen)
-    return [summary(t, t.id in unread) for t in chosen]
+) -> Listing:
+    """A search (any status) or one status's tickets, newest activity first, a page
+    at a time, with the channel and assignee filters applied in the database."""
+    found = await tickets.page(
+        statuses=() if wanted.query else (wanted.status,),
+        query=wanted.query,
+        channel=wanted.channel,
+        assignee=me if wanted.who == "mine" else None,
+        unassigned=wanted.who == "unassigned",
+        page=wanted.page,
+    )
+    unread = await reads.unread(me, found.tickets)
+    return Listing([summary(t, t.id in unread) for t in found.tickets], found.total,
+                   found.page, found.pages)
 
 
 def summary(ticket: Ticket, unread: bool = False) -> dict[str, Any]:
@@ -160,6 +181,8 @@ async def ticket_detail(
         "decision_reason": ticket.decision_reason,
         "transcript": [_line(line, before=True) for line in ticket.transcript]
         + [_line(line, delivery=delivery) for line in log],
+        "history": await tickets.history(ticket.id),
+        "others": [summary(t) for t in await tickets.others_of(ticket)],
     })
     return data
 

@@ -1,0 +1,159 @@
+"""Tickets as records: ids, exactly-once creation, changes, search, pages, the
+shopper's other tickets. Runs on SQLite, and on PostgreSQL with TEST_DATABASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conversation.tickets import Ticket, TicketStatus, TicketStore, origin_of
+
+AT = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
+
+
+def ticket(**fields: object) -> Ticket:
+    values: dict[str, object] = {
+        "id": "", "kind": "handoff", "channel": "web", "conversation": "web:a",
+        "created_at": AT, "updated_at": AT, "issue": "My lamp arrived broken",
+        "transcript": [{"who": "shopper", "text": "hi", "at": AT.isoformat()},
+                       {"who": "bot", "text": "Hello!", "at": AT.isoformat()}],
+    }
+    values.update(fields)
+    return Ticket.model_validate(values)
+
+
+async def test_ids_start_at_t1001_and_a_ticket_reads_back_whole(tickets: TicketStore) -> None:
+    first = await tickets.create(ticket(order="100006", contact_phone="+919812345678"))
+    second = await tickets.create(ticket())
+    assert (first.id, second.id) == ("T-1001", "T-1002")
+    back = await tickets.get("t-1001")
+    assert back is not None
+    assert back.model_dump() == first.model_dump()
+    assert back.created_at.tzinfo is not None
+    assert await tickets.get("T-99999") is None
+    assert await tickets.get("nonsense'; DROP TABLE tickets; --") is None
+
+
+async def test_the_same_origin_opens_one_ticket_even_at_the_same_moment(
+    tickets: TicketStore,
+) -> None:
+    origin = origin_of("web:a", "m-42")
+    made = await asyncio.gather(*(tickets.create(ticket(), origin=origin) for _ in range(8)))
+    assert {t.id for t in made} == {"T-1001"}
+    assert len(await tickets.list_open()) == 1
+    other = await tickets.create(ticket(), origin=origin_of("web:a", "m-43"))
+    # a new ticket, numbered after (PostgreSQL's sequence may skip the numbers the
+    # losing inserts drew: ids are unique and rising, not gap-free)
+    assert other.number > 1001
+
+
+async def test_two_agents_changing_a_ticket_at_once_both_land(tickets: TicketStore) -> None:
+    made = await tickets.create(ticket())
+    await asyncio.gather(*(
+        tickets.add_message(made.id, "note", f"note {n}", AT + timedelta(seconds=n),
+                            author=f"agent{n}@shop.example")
+        for n in range(10)))
+    log = await tickets.log(made.id)
+    assert sorted(line["text"] for line in log) == sorted(f"note {n}" for n in range(10))
+    assert all(line["author"].startswith("agent") for line in log)
+
+
+async def test_status_changes_are_kept_as_history(tickets: TicketStore) -> None:
+    made = await tickets.create(ticket())
+    await tickets.mark_resolved(made.id, AT + timedelta(hours=1), by="asha@shop.example")
+    await tickets.mark_resolved(made.id, AT + timedelta(hours=2), by="asha@shop.example")
+
+    def reopen(t: Ticket) -> Ticket:
+        return t.model_copy(update={"status": TicketStatus.OPEN})
+
+    await tickets.update(made.id, reopen, event="reopened", by="ravi@shop.example")
+    history = await tickets.history(made.id)
+    assert [(h["event"], h["from"], h["to"], h["by"]) for h in history] == [
+        ("created", None, "open", None),
+        ("resolved", "open", "resolved", "asha@shop.example"),  # once: the second did nothing
+        ("reopened", "resolved", "open", "ravi@shop.example"),
+    ]
+
+
+async def test_search_finds_words_names_emails_phones_orders_and_ids(
+    tickets: TicketStore,
+) -> None:
+    snapshot = {"customer": {"name": "Ananya Iyer", "email": "ananya.iyer@example.in",
+                             "phone": "+919812345678"}}
+    lamp = await tickets.create(ticket(
+        order="100003", order_verified=True, order_snapshot=snapshot,
+        contact_email="ananya.iyer@example.in", contact_phone="+919812345678",
+        issue="The ceramic lamp arrived cracked",
+        transcript=[{"who": "shopper", "text": "मेरा पार्सल टूटा हुआ आया", "at": AT.isoformat()}]))
+    other = await tickets.create(ticket(issue="Where is my order?", order="100001"))
+    await tickets.add_message(other.id, "shopper", "still waiting for the courier", AT)
+
+    async def found(query: str) -> list[str]:
+        return [t.id for t in (await tickets.page(query=query)).tickets]
+
+    assert await found("cracked") == [lamp.id]
+    assert await found("CERAMIC lamp") == [lamp.id]
+    assert await found("पार्सल") == [lamp.id]
+    assert await found("ananya") == [lamp.id]
+    assert await found("ananya.iyer@example.in") == [lamp.id]
+    assert await found("+91 98123 45678") == [lamp.id]
+    assert await found("#100003") == [lamp.id]
+    assert await found("T-1002") == [other.id]
+    assert await found("courier") == [other.id]  # a message filed after it opened
+    assert await found("lamp courier") == []  # every word must match
+    assert await found("bicycle") == []
+
+
+@pytest.mark.parametrize("query", [
+    '"', '""', "*", "lamp*", "NEAR(lamp cracked)", "lamp AND OR NOT", "(lamp", "lamp)",
+    "'; DROP TABLE tickets; --", "^lamp", "lamp:cracked", "-lamp", "lamp\x00", "🙂🙂",
+    "x" * 5000, " ", "ab\ud800cd", "{lamp}", "lamp OR 1=1",
+])
+async def test_any_search_text_is_a_plain_search_never_an_error(
+    tickets: TicketStore, query: str
+) -> None:
+    made = await tickets.create(ticket(issue="The lamp arrived cracked"))
+    page = await tickets.page(query=query)
+    ids = [t.id for t in page.tickets]
+    assert ids in ([], [made.id])
+    assert await tickets.get(made.id) is not None  # and nothing was harmed
+
+
+async def test_lists_come_in_pages_with_counts_per_status(tickets: TicketStore) -> None:
+    for n in range(57):
+        made = await tickets.create(ticket(conversation=f"web:{n}", channel="telegram"
+                                           if n % 2 else "web",
+                                           updated_at=AT + timedelta(minutes=n)))
+        if n % 3 == 0:
+            await tickets.mark_resolved(made.id, AT + timedelta(minutes=n))
+    counts = await tickets.counts()
+    assert counts == {TicketStatus.OPEN: 38, TicketStatus.PENDING: 0,
+                      TicketStatus.RESOLVED: 19}
+    first = await tickets.page(statuses=[TicketStatus.OPEN])
+    second = await tickets.page(statuses=[TicketStatus.OPEN], page=2)
+    assert (len(first.tickets), len(second.tickets), first.total, first.pages) == (38, 0, 38, 1)
+    small = await tickets.page(statuses=[TicketStatus.OPEN], page_size=20, page=2)
+    assert len(small.tickets) == 18 and small.pages == 2
+    everything = [t.id for p in (1, 2) for t in
+                  (await tickets.page(statuses=[TicketStatus.OPEN], page_size=20, page=p)).tickets]
+    assert len(set(everything)) == 38
+    newest_first = [t.updated_at for t in first.tickets]
+    assert newest_first == sorted(newest_first, reverse=True)
+    telegram = await tickets.page(statuses=[TicketStatus.OPEN], channel="telegram")
+    assert telegram.total == 19 and {t.channel for t in telegram.tickets} == {"telegram"}
+
+
+async def test_the_shoppers_other_tickets_are_found_by_conversation_or_proven_identity(
+    tickets: TicketStore,
+) -> None:
+    first = await tickets.create(ticket(conversation="web:a"))
+    by_phone = await tickets.create(ticket(conversation="whatsapp:+919812345678",
+                                           contact_phone="+919812345678"))
+    current = await tickets.create(ticket(conversation="web:a", contact_phone="+919812345678"))
+    stranger = await tickets.create(ticket(conversation="web:b"))
+    others = {t.id for t in await tickets.others_of(current)}
+    assert others == {first.id, by_phone.id}
+    assert stranger.id not in others
+    assert {t.id for t in await tickets.others_of(stranger)} == set()
