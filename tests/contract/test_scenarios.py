@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from conversation.tickets import TicketStore
 from orders.backend import OrderBackend
 from orders.models import OrderStatus
 from orders.policy import Action, Policy
@@ -29,7 +28,7 @@ from tests.demo_orders import (
 )
 
 
-async def confirm_and_expect(db: Database,
+async def confirm_and_expect(
     chat: Chat, backend: OrderBackend, action: Action, done_key: str, redis: aioredis.Redis
 ) -> bool:
     """Tap yes; True when the back-end carried it out, False when it became a request
@@ -41,7 +40,7 @@ async def confirm_and_expect(db: Database,
         assert chat.keys == [done_key]
         return True
     assert chat.keys == ["request.opened"]
-    tickets = await TicketStore(db, redis).list_open()
+    tickets = await chat.engine.tickets.list_open()
     assert [t.kind for t in tickets] == ["request"]
     assert tickets[0].request and tickets[0].request["action"] == action.value
     return False
@@ -126,7 +125,7 @@ async def test_replacement_is_a_request_under_the_default_policy(db: Database,
     assert "as a request" in chat.text
     await chat.tap("Yes, go ahead")
     assert chat.keys == ["request.opened"]
-    tickets = await TicketStore(db, redis).list_open()
+    tickets = await chat.engine.tickets.list_open()
     assert [t.kind for t in tickets] == ["request"]
     order = await backend.get_order(DELIVERED_RECENT[0])
     assert order is not None and order.replacements == []

@@ -347,8 +347,8 @@ async def test_every_change_route_carries_its_body(setup: Setup) -> None:
     assert await backend.record_tracking(update) is None  # the overlay keeps carrier events
 
 
-async def test_capabilities_come_from_the_shop(redis: aioredis.Redis) -> None:
-    async for setup in _setup(redis, supports=frozenset({Action.CANCEL})):
+async def test_capabilities_come_from_the_shop(redis: aioredis.Redis, db: Database) -> None:
+    async for setup in _setup(redis, db, supports=frozenset({Action.CANCEL})):
         backend = setup.backend
         assert backend.supports == DEFAULT_SUPPORTS  # before the shop was asked
         await backend.get_order("100001")
