@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import event
 
 from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
@@ -134,3 +135,29 @@ async def test_an_ordinary_turn_costs_two_round_trips(
     await chat.tap("Track order")  # a menu turn: no order looked up yet
     assert chat.keys == ["order.ask"]
     assert calls == ["EVALSHA", "EVALSHA"]
+
+
+async def test_a_shopper_turn_that_touches_no_ticket_makes_no_sql_query(
+    chat: Chat, db: Database
+) -> None:
+    """Tracking an order from the menu to its snapshot: Redis only (the records
+    database is for tickets and the audit log)."""
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    engine = chat.engine.tickets.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await chat.say("hi")
+        await chat.tap("Track order")
+        await chat.say("100003")
+        await chat.say("ananya.iyer@example.in")
+        assert chat.keys[0] == "snapshot.header"
+        assert statements == []
+        await chat.say("agent")
+        await chat.say("where is my parcel, it is late")  # a ticket: now SQL, of course
+        assert any("INSERT INTO tickets" in s for s in statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
