@@ -20,6 +20,7 @@ Errors: `StoreUnavailable` (from `store`) when neither store can be reached.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -168,10 +169,8 @@ class AuditLog:
         were new (an entry whose `once` token was written before is skipped)."""
         if not entries:
             return 0
-        try:
+        with contextlib.suppress(*REDIS_DOWN):
             await self.flush_pending()  # what shoppers did before stays before
-        except REDIS_DOWN:
-            pass
         try:
             return await self._insert([(number, _clip(e)) for e in entries])
         except DatabaseUnavailable as exc:
