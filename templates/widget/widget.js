@@ -227,9 +227,11 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
   const input = el("input", { type: "text", maxlength: MAX_TEXT, placeholder: T.placeholder, "aria-label": T.message, autocomplete: "off", enterkeyhint: "send" });
   const form = el("form", { on: { submit: onSubmit } }, input, el("button", { class: "send", type: "submit", "aria-label": T.send }, icon(ICON_SEND, 22)));
   const live = el("div", { class: "sr", "aria-live": "polite", "aria-atomic": "true" });
+  // Inside the panel too: while it is modal, a screen reader may ignore what is outside.
+  const liveInPanel = el("div", { class: "sr", "aria-live": "polite", "aria-atomic": "true" });
   const panel = el("div", { class: "panel", id: "ohb-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "ohb-title", hidden: true },
     el("header", null, el("div", { class: "avatar" }, icon(ICON_CHAT, 20)), el("div", { class: "heading" }, title, el("p", { class: "sub", text: data.subtitle || T.subtitle })), closeBtn),
-    banner, scroller, form);
+    banner, scroller, form, liveInPanel);
   // The launcher comes first: Tab goes from it into the panel it opens, and on from
   // the panel's last control to the rest of the page.
   const root = el("div", { class: "root", on: { keydown: onKeydown } }, launcher, panel, live);
@@ -365,8 +367,9 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
 
   function announce(texts) {
     if (!texts.length) return;
-    live.textContent = "";
-    setTimeout(() => { live.textContent = TITLE + ": " + texts.join(" "); }, 50);
+    const region = memory.open ? liveInPanel : live;
+    live.textContent = liveInPanel.textContent = "";
+    setTimeout(() => { region.textContent = TITLE + ": " + texts.join(" "); }, 50);
   }
 
   function addBot(replies, eventId) {

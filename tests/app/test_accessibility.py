@@ -40,8 +40,22 @@ async def chat_with_an_order(page: Page) -> None:
     await track_in_transit(page)
 
 
+async def wrong_password(page: Page) -> None:
+    await page.get_by_label("Email").fill("someone@shop.example")
+    await page.get_by_label("Password").fill("not the password")
+    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("alert").wait_for()
+    # the page itself comes with 401, which the console reports
+    page.problems[:] = [p for p in page.problems if "status of 401" not in p]
+
+
+async def canned_replies_open(page: Page) -> None:
+    await page.get_by_role("button", name="Insert a canned reply").click()
+    await page.get_by_role("menu").wait_for()
+
+
 async def staff_replied(page: Page) -> None:
-    await page.locator("#reply-text").fill("Sorry about the lamp!")
+    await page.get_by_label("Reply to the shopper").fill("Sorry about the lamp!")
     await page.get_by_role("button", name="Send reply").click()
     await page.locator('.line.staff [data-state="sent"]').wait_for()
 
@@ -62,8 +76,11 @@ AUDITED = [
     Audited("shop page on a phone, chat closed", "/", PHONE_SIZE),
     Audited("shop page on a phone, chat open", "/", PHONE_SIZE, then=chat_with_an_order),
     Audited("inbox login", "/inbox/login"),
+    Audited("inbox login, wrong password", "/inbox/login", then=wrong_password),
     Audited("inbox list", "/inbox", staff=True),
     Audited("inbox ticket", "/inbox/tickets/T-1001", staff=True),
+    Audited("inbox ticket, canned replies open", "/inbox/tickets/T-1001", staff=True,
+            then=canned_replies_open),
     Audited("inbox ticket after a reply", "/inbox/tickets/T-1001", staff=True,
             then=staff_replied),
 ]

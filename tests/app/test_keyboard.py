@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from inbox_harness import ADMIN, ADMIN_PASSWORD, WebShopper
+from inbox_harness import ADMIN, ADMIN_PASSWORD, WebShopper, api_login
 from page_harness import (
     DESKTOP,
     IN_TRANSIT,
@@ -54,7 +54,8 @@ async def on_launcher(page: Page) -> bool:
 async def announced(page: Page, text: str) -> None:
     """Wait until the widget's polite live region says `text` (it speaks shortly after
     a message arrives, so a screen reader notices the change)."""
-    await page.locator("ohb-chat [aria-live=polite]", has_text=text).wait_for(state="attached")
+    await page.locator("ohb-chat [aria-live=polite]", has_text=text).first.wait_for(
+        state="attached")
 
 
 async def answer(page: Page, text: str, then: str) -> None:
@@ -277,6 +278,16 @@ async def test_an_agent_logs_in_and_replies_with_the_keyboard_alone(
             await page.locator("#transcript").get_by_text("Thank you!").wait_for()
             assert await focused_id(page) == "reply-text"
             assert await page.input_value("#reply-text") == "Draft"
+
+            # A field the agent left alone shows what changed elsewhere.
+            async with httpx.AsyncClient(base_url=base_url) as colleague:
+                csrf = await api_login(colleague)
+                moved = await colleague.post("/api/inbox/tickets/T-1002/assign", headers=csrf,
+                                             json={"assignee": None})
+                assert moved.status_code == 200, moved.text
+            await page.locator("#head").get_by_text("· unassigned").wait_for()
+            assert await page.input_value("#assign-to") == ""
+            assert await focused_id(page) == "reply-text"
         assert page.problems == []
     finally:
         await page.context.close()
