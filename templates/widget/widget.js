@@ -333,7 +333,7 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
           choices.append(el("a", { class: "link", href, target: "_blank", rel: "noopener noreferrer", "aria-label": l.label + " (" + T.newTab + ")", tabindex: "-1", "data-key": i + " link " + href }, l.label, icon(ICON_OUT, 15)));
         }
         for (const b of buttons) {
-          choices.append(el("button", { class: "choice", type: "button", text: b.label, tabindex: "-1", "data-key": i + " button " + b.payload, on: { click: () => { send({ payload: b.payload }, b.label); input.focus(); } } }));
+          choices.append(el("button", { class: "choice", type: "button", text: b.label, tabindex: "-1", "data-key": i + " button " + b.payload, on: { click: () => { input.focus(); send({ payload: b.payload }, b.label); } } }));
         }
         choices.addEventListener("focusin", (event) => rove(Array.from(choices.children), event.target));
         rove(Array.from(choices.children), choices.firstChild);

@@ -6,6 +6,7 @@ that could move it: each bot answer, each live update of the inbox.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from app_harness import WEB_CHAT_SECRET
 from inbox_harness import ADMIN, ADMIN_PASSWORD, WebShopper, api_login
 from page_harness import (
     DESKTOP,
@@ -25,6 +27,9 @@ from page_harness import (
     widget_focus,
 )
 
+from channels.web import TokenSigner
+from conversation.outbox import Outbox
+from conversation.types import Channel, Reply
 from tests.browser import launch, needs_chromium
 
 pytestmark = needs_chromium
@@ -65,8 +70,13 @@ async def answer(page: Page, text: str, then: str) -> None:
     await chat_log(page).get_by_text(then).wait_for()
 
 
+async def conversation_of(page: Page, base_url: str) -> str:
+    stored = await page.evaluate("(key) => localStorage.getItem(key)", "ohb-chat:" + base_url)
+    return TokenSigner(WEB_CHAT_SECRET).verify(json.loads(stored)["token"]).conversation
+
+
 async def test_a_shopper_tracks_an_order_with_the_keyboard_alone(
-    browser: Any, base_url: str
+    browser: Any, base_url: str, redis: aioredis.Redis
 ) -> None:
     page = await new_page(browser, DESKTOP)
     try:
@@ -112,6 +122,15 @@ async def test_a_shopper_tracks_an_order_with_the_keyboard_alone(
         await page.keyboard.press("ArrowRight")
         assert await widget_focus(page) == names[1]
         await page.keyboard.press("ArrowLeft")
+        assert await widget_focus(page) == names[0]
+
+        # A staff message arrives while focus is on the link: it is read out, and the
+        # redrawn conversation gives focus back to the same link.
+        conversation = await conversation_of(page, base_url)
+        await Outbox(redis).enqueue(Channel.WEB, conversation,
+                                    [Reply("staff.reply", "Asha here, it moves today.")])
+        await chat_log(page).get_by_text("Asha here, it moves today.").wait_for()
+        await announced(page, "Asha here, it moves today.")
         assert await widget_focus(page) == names[0]
         await page.keyboard.press("Shift+Tab")
         assert await widget_focus(page) == "Conversation"  # the log scrolls by keyboard
