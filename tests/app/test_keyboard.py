@@ -241,6 +241,7 @@ async def test_an_agent_logs_in_and_replies_with_the_keyboard_alone(
             await page.locator('tr[data-ticket="T-1002"]').wait_for()
             await page.get_by_role("link", name="Open, 2 tickets").wait_for()
             assert await focused_id(page) == "tab-open"
+            assert await page.locator("#announce").text_content() == "New ticket T-1002"
 
             await tab_to(page, "el => el.textContent.trim() === 'T-1002'")
             await page.keyboard.press("Enter")
