@@ -81,6 +81,7 @@ async def test_a_shopper_tracks_an_order_with_the_keyboard_alone(
     page = await new_page(browser, DESKTOP)
     try:
         await page.goto(base_url + "/")
+        await page.get_by_role("button", name="Open chat").wait_for()  # the script is async
         await page.keyboard.press("Shift+Tab")  # from the end of the page: the launcher
         assert await widget_focus(page) == "Open chat"
         await page.keyboard.press("Enter")
@@ -162,6 +163,7 @@ async def test_on_a_phone_the_open_chat_holds_the_focus(browser: Any, base_url: 
     page = await new_page(browser, PHONE)
     try:
         await page.goto(base_url + "/")
+        await page.get_by_role("button", name="Open chat").wait_for()  # the script is async
         await page.keyboard.press("Shift+Tab")
         await page.keyboard.press("Enter")
         dialog = page.locator("ohb-chat [role=dialog]")
