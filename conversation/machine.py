@@ -39,6 +39,7 @@ in, and `turn` holds what they share.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from orders import eligibility
@@ -163,65 +164,97 @@ def greeting() -> Say:
 
 
 def _on_message(t: Turn, msg: Message) -> None:
-    s = t.s
-    if intents.looks_like_devanagari(msg.text) and "hi" in t.ctx.languages:
-        s.locale = "hi"
-
-    if s.step is Step.HANDED_OFF:
-        # a person has the conversation: the runner files the message on the ticket
-        if msg.payload == STOP_UPDATES or intents.command(msg.text) is intents.Command.UNSUBSCRIBE:
-            t.effect = Unsubscribe()  # stopping updates never waits for a person
-            return
-        if not s.ticket_acknowledged:
-            s.ticket_acknowledged = True
-            t.say(T("handoff.added", ticket=s.ticket or ""))
+    _note_language(t, msg)
+    if t.s.step is Step.HANDED_OFF:
+        _on_message_handed_off(t, msg)
         return
-
-    if s.step is Step.RATE:
-        # the one question after a resolved hand-off: a score is recorded, anything
-        # else is answered as at the menu
-        score, ticket = _score(s, msg), s.rating_ticket
-        s.step, s.rating_ticket = Step.MENU, None
-        if score is not None and ticket:
-            s.offered = []
-            t.effect = RecordRating(ticket, score)
-            return
-
+    if t.s.step is Step.RATE and _on_rating_answer(t, msg):
+        return
     if msg.newly_proven and not msg.text.strip() and msg.payload is None and not msg.has_media:
         _on_proven(t)
         return
-
-    payload = msg.payload
-    if payload is None and s.offered and (n := intents.choice_number(msg.text)) is not None:
-        if 1 <= n <= len(s.offered):
-            payload = s.offered[n - 1]
-        else:
-            miss(t, T("choice.out_of_range", count=len(s.offered)))
-            return
-
+    payload = _tapped(t, msg)
+    if payload is _MISSED:
+        return
     if payload is not None:
         _on_payload(t, payload)
-        return
-
-    if msg.has_media and not msg.text.strip():
+    elif msg.has_media and not msg.text.strip():
         t.say(T("media.unsupported"))
         reprompt(t)
-        return
-
-    command = intents.command(msg.text)
-    if command is intents.Command.MENU:
-        show_menu(t)
-    elif command is intents.Command.AGENT:
-        start_handoff(t)
-    elif command is intents.Command.THANKS:
-        t.say(T("thanks.reply"), options=menu_options())
-    elif command is intents.Command.STOP:
-        s.reset_task()
-        t.effect = Unsubscribe(bye=True)  # "stop" ends the shipping updates too
-    elif command is intents.Command.UNSUBSCRIBE:
-        t.effect = Unsubscribe()
+    elif (handler := _COMMANDS.get(intents.command(msg.text))) is not None:
+        handler(t)
     else:
         _on_text(t, msg.text)
+
+
+def _note_language(t: Turn, msg: Message) -> None:
+    if intents.looks_like_devanagari(msg.text) and "hi" in t.ctx.languages:
+        t.s.locale = "hi"
+
+
+def _on_message_handed_off(t: Turn, msg: Message) -> None:
+    """A person has the conversation: the runner files the message on the ticket."""
+    s = t.s
+    if msg.payload == STOP_UPDATES or intents.command(msg.text) is intents.Command.UNSUBSCRIBE:
+        t.effect = Unsubscribe()  # stopping updates never waits for a person
+        return
+    if not s.ticket_acknowledged:
+        s.ticket_acknowledged = True
+        t.say(T("handoff.added", ticket=s.ticket or ""))
+
+
+def _on_rating_answer(t: Turn, msg: Message) -> bool:
+    """The one question after a resolved hand-off: a score is recorded (True),
+    anything else is answered as at the menu (False)."""
+    s = t.s
+    score, ticket = _score(s, msg), s.rating_ticket
+    s.step, s.rating_ticket = Step.MENU, None
+    if score is not None and ticket:
+        s.offered = []
+        t.effect = RecordRating(ticket, score)
+        return True
+    return False
+
+
+_MISSED = "\x00missed"
+"""`_tapped`'s answer when a typed number named no offered choice (already answered)."""
+
+
+def _tapped(t: Turn, msg: Message) -> str | None:
+    """The button payload this message means: a tap, or a typed choice number."""
+    s = t.s
+    if msg.payload is not None or not s.offered:
+        return msg.payload
+    n = intents.choice_number(msg.text)
+    if n is None:
+        return None
+    if 1 <= n <= len(s.offered):
+        return s.offered[n - 1]
+    miss(t, T("choice.out_of_range", count=len(s.offered)))
+    return _MISSED
+
+
+def _on_stop(t: Turn) -> None:
+    t.s.reset_task()
+    t.effect = Unsubscribe(bye=True)  # "stop" ends the shipping updates too
+
+
+def _on_unsubscribe(t: Turn) -> None:
+    t.effect = Unsubscribe()
+
+
+def _on_thanks(t: Turn) -> None:
+    t.say(T("thanks.reply"), options=menu_options())
+
+
+_COMMANDS: dict[intents.Command | None, Callable[[Turn], None]] = {
+    intents.Command.MENU: show_menu,
+    intents.Command.AGENT: start_handoff,
+    intents.Command.THANKS: _on_thanks,
+    intents.Command.STOP: _on_stop,
+    intents.Command.UNSUBSCRIBE: _on_unsubscribe,
+}
+"""Whole-message commands, answered the same at every step but a hand-off."""
 
 
 def _score(s: Session, msg: Message) -> int | None:
@@ -249,63 +282,121 @@ def _on_proven(t: Turn) -> None:
 
 
 def _on_payload(t: Turn, payload: str) -> None:
-    s = t.s
+    """A button: the ones honoured however old first, then only what was offered."""
     kind, _, value = payload.partition(":")
-    if payload == "menu":
-        show_menu(t)
-    elif payload == "agent":
-        start_handoff(t)
-    elif payload == STOP_UPDATES:  # a notification's button, however old: always honoured
-        t.effect = Unsubscribe()
-    elif kind == "n" and value in s.verified:
-        # "keep me posted": only about an order this conversation proved, like `a:`
-        s.order = value
-        t.effect = Subscribe(value)
-    elif kind == "m" and value in ACTIONS_BY_PAYLOAD:
-        _start_action(t, value, keep_order=False)
-    elif kind == "a" and (target := value.partition(":"))[0] in ACTIONS_BY_PAYLOAD:
-        # an action button under a snapshot names its order, so an old one still works
-        number = target[2]
-        if number and number in s.verified:
-            s.order = number
-            _start_action(t, target[0], keep_order=True)
-        else:
-            _start_action(t, target[0], keep_order=False)
-    elif kind == "o" and (value in s.verified or payload in s.offered):
-        # an order this conversation proved (or the channel's identity listed)
-        if s.step not in (Step.PICK_ORDER, Step.ASK_ORDER):
-            s.reset_task()  # "back to this order": show it, no task under way
-        s.order = value
-        s.remember_verified(value)
-        t.effect = LoadOrder(value)
-    elif payload not in s.offered:
+    if (always := _ALWAYS.get(payload)) is not None:
+        always(t)
+    elif (routed := _ROUTED.get(kind)) is not None and routed(t, payload, value):
+        return
+    elif payload not in t.s.offered:
         miss(t, T("button.stale"))
-    elif kind == "i":
-        s.item = value
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "rr":
-        s.action = Action.REPLACE if value == "replace" else Action.RETURN
-        s.either_return_or_replace = False
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "q":
-        s.quantity = int(value)
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "r":
-        s.reason = ReturnReason(value)
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "d":
-        s.step = Step.ASK_ADDRESS if value == "address" else Step.PICK_DATE
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "dt":
-        s.new_date = date.fromisoformat(value)
-        t.effect = LoadOrder(s.order or "")
-    elif payload == "yes":
-        confirmed(t)
-    elif payload == "no":
-        after_task(t)
-        t.say(T("confirm.declined"), options=after_options(s))
+    elif (exact := _OFFERED_EXACT.get(payload)) is not None:
+        exact(t)
+    elif (offered := _OFFERED.get(kind)) is not None:
+        offered(t, value)
+        t.effect = LoadOrder(t.s.order or "")
     else:  # offered but unknown: a bug, answered like a stale button
         miss(t, T("button.stale"))
+
+
+def _on_follow(t: Turn, payload: str, value: str) -> bool:
+    """"Keep me posted": only about an order this conversation proved, like `a:`."""
+    if value not in t.s.verified:
+        return False
+    t.s.order = value
+    t.effect = Subscribe(value)
+    return True
+
+
+def _on_menu_action(t: Turn, payload: str, value: str) -> bool:
+    if value not in ACTIONS_BY_PAYLOAD:
+        return False
+    _start_action(t, value, keep_order=False)
+    return True
+
+
+def _on_order_action(t: Turn, payload: str, value: str) -> bool:
+    """An action button under a snapshot names its order, so an old one still works."""
+    name, _, number = value.partition(":")
+    if name not in ACTIONS_BY_PAYLOAD:
+        return False
+    if number and number in t.s.verified:
+        t.s.order = number
+        _start_action(t, name, keep_order=True)
+    else:
+        _start_action(t, name, keep_order=False)
+    return True
+
+
+def _on_order_button(t: Turn, payload: str, value: str) -> bool:
+    """An order this conversation proved (or the channel's identity listed)."""
+    s = t.s
+    if value not in s.verified and payload not in s.offered:
+        return False
+    if s.step not in (Step.PICK_ORDER, Step.ASK_ORDER):
+        s.reset_task()  # "back to this order": show it, no task under way
+    s.order = value
+    s.remember_verified(value)
+    t.effect = LoadOrder(value)
+    return True
+
+
+def _pick_item(t: Turn, value: str) -> None:
+    t.s.item = value
+
+
+def _pick_return_or_replace(t: Turn, value: str) -> None:
+    t.s.action = Action.REPLACE if value == "replace" else Action.RETURN
+    t.s.either_return_or_replace = False
+
+
+def _pick_quantity(t: Turn, value: str) -> None:
+    t.s.quantity = int(value)
+
+
+def _pick_reason(t: Turn, value: str) -> None:
+    t.s.reason = ReturnReason(value)
+
+
+def _pick_delivery_change(t: Turn, value: str) -> None:
+    t.s.step = Step.ASK_ADDRESS if value == "address" else Step.PICK_DATE
+
+
+def _pick_date(t: Turn, value: str) -> None:
+    t.s.new_date = date.fromisoformat(value)
+
+
+def _on_declined(t: Turn) -> None:
+    after_task(t)
+    t.say(T("confirm.declined"), options=after_options(t.s))
+
+
+_ALWAYS: dict[str, Callable[[Turn], None]] = {
+    "menu": show_menu,
+    "agent": start_handoff,
+    STOP_UPDATES: _on_unsubscribe,  # a notification's button, however old: always honoured
+}
+
+_ROUTED: dict[str, Callable[[Turn, str, str], bool]] = {
+    "n": _on_follow,
+    "m": _on_menu_action,
+    "a": _on_order_action,
+    "o": _on_order_button,
+}
+"""Buttons that carry what they need, honoured when not offered just now; each
+answers False when the payload does not qualify (then it must have been offered)."""
+
+_OFFERED_EXACT: dict[str, Callable[[Turn], None]] = {"yes": confirmed, "no": _on_declined}
+
+_OFFERED: dict[str, Callable[[Turn, str], None]] = {
+    "i": _pick_item,
+    "rr": _pick_return_or_replace,
+    "q": _pick_quantity,
+    "r": _pick_reason,
+    "d": _pick_delivery_change,
+    "dt": _pick_date,
+}
+"""A task's answers: each notes the choice, then the order is loaded to ask what is next."""
 
 
 def _on_text(t: Turn, text: str) -> None:

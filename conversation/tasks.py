@@ -3,6 +3,7 @@ eligibility, asks for confirmation, and reports what the shop did."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from orders import eligibility
@@ -10,6 +11,7 @@ from orders.eligibility import Verdict
 from orders.models import (
     REPLACEMENT_REASONS,
     Order,
+    OrderItem,
     PaymentMethod,
     ReturnReason,
 )
@@ -77,71 +79,106 @@ def proceed(t: Turn, order: Order) -> None:
 
 
 def _item_task(t: Turn, order: Order) -> None:
-    s, ctx = t.s, t.ctx
-    if s.item is None:
-        verdicts = {item.line_id: _item_verdict(t, order, item.line_id) for item in order.items}
-        possible = [order.item(line) for line, v in verdicts.items() if v.ok]
-        if not possible:
-            if len(order.items) == 1:
-                _refused(t, verdicts[order.items[0].line_id], order)
-            else:
-                codes = sorted({v.reason.value for v in verdicts.values()})
-                t.note(Note(order.number, _audited(t), What.NOT_ELIGIBLE, ", ".join(codes)))
-                refuse_items(t, order, verdicts)
-            return
-        if len(possible) > 1:
-            s.step = Step.PICK_ITEM
-            action = T("action.return_or_replace_item") if s.either_return_or_replace else (
-                action_name(s.action))
-            t.say(T("item.pick", action=action, number=order.number), options=[
-                *(Option(T("item.button", name=i.name, quantity=i.quantity), f"i:{i.line_id}")
-                  for i in possible if i), menu_option()])
-            return
-        s.item = possible[0].line_id if possible[0] else None
-    item = order.item(s.item or "")
+    """A return or replacement: the item, which of the two, how many, why, then confirm."""
+    if t.s.item is None and not _choose_item(t, order):
+        return
+    item = order.item(t.s.item or "")
     if item is None:
-        s.item = None
+        t.s.item = None
         miss(t, T("button.stale"))
         return
-
-    if s.either_return_or_replace:
-        can_return = eligibility.check_return(order, item.line_id, 1, ctx.policy, ctx.now).ok
-        can_replace = eligibility.check_replacement(order, item.line_id, None, ctx.policy,
-                                                    ctx.now).ok
-        if can_return and can_replace:
-            s.step = Step.PICK_RETURN_OR_REPLACE
-            t.say(T("rr.pick", item=item.name), options=[
-                Option(T("rr.return"), "rr:return"), Option(T("rr.replace"), "rr:replace"),
-                menu_option()])
+    for ask in _ITEM_QUESTIONS:
+        if ask(t, order, item):
             return
-        s.action = Action.REPLACE if can_replace else Action.RETURN
-        s.either_return_or_replace = False
+    _confirm_item(t, order, item)
 
-    if s.quantity is None:
-        most = (eligibility.returnable_quantity(order, item.line_id)
-                if s.action is Action.RETURN else item.quantity)
-        if most > 1:
-            s.step = Step.PICK_QUANTITY
-            t.say(T("quantity.pick", item=item.name, most=most), options=[
-                *(Option(T("quantity.button", n=n), f"q:{n}")
-                  for n in range(1, min(most, MAX_QUANTITY_BUTTONS) + 1)), menu_option()])
-            return
-        s.quantity = 1
 
-    if s.reason is None:
-        reasons = list(ReturnReason) if s.action is Action.RETURN else [
-            r for r in ReturnReason if r in REPLACEMENT_REASONS]
-        s.step = Step.PICK_REASON
-        t.say(T("reason.pick", item=item.name), options=[
-            *(Option(T(f"return_reason.{r.value}"), f"r:{r.value}") for r in reasons),
+def _choose_item(t: Turn, order: Order) -> bool:
+    """Settle which item, when only one fits; else ask, or refuse (False)."""
+    s = t.s
+    verdicts = {item.line_id: _item_verdict(t, order, item.line_id) for item in order.items}
+    possible = [i for line, v in verdicts.items() if v.ok and (i := order.item(line))]
+    if not possible:
+        if len(order.items) == 1:
+            _refused(t, verdicts[order.items[0].line_id], order)
+        else:
+            codes = sorted({v.reason.value for v in verdicts.values()})
+            t.note(Note(order.number, _audited(t), What.NOT_ELIGIBLE, ", ".join(codes)))
+            refuse_items(t, order, verdicts)
+        return False
+    if len(possible) > 1:
+        s.step = Step.PICK_ITEM
+        action = T("action.return_or_replace_item") if s.either_return_or_replace else (
+            action_name(s.action))
+        t.say(T("item.pick", action=action, number=order.number), options=[
+            *(Option(T("item.button", name=i.name, quantity=i.quantity), f"i:{i.line_id}")
+              for i in possible), menu_option()])
+        return False
+    s.item = possible[0].line_id
+    return True
+
+
+def _ask_return_or_replace(t: Turn, order: Order, item: OrderItem) -> bool:
+    s, ctx = t.s, t.ctx
+    if not s.either_return_or_replace:
+        return False
+    can_return = eligibility.check_return(order, item.line_id, 1, ctx.policy, ctx.now).ok
+    can_replace = eligibility.check_replacement(order, item.line_id, None, ctx.policy,
+                                                ctx.now).ok
+    if can_return and can_replace:
+        s.step = Step.PICK_RETURN_OR_REPLACE
+        t.say(T("rr.pick", item=item.name), options=[
+            Option(T("rr.return"), "rr:return"), Option(T("rr.replace"), "rr:replace"),
             menu_option()])
-        return
+        return True
+    s.action = Action.REPLACE if can_replace else Action.RETURN
+    s.either_return_or_replace = False
+    return False
 
+
+def _ask_quantity(t: Turn, order: Order, item: OrderItem) -> bool:
+    s = t.s
+    if s.quantity is not None:
+        return False
+    most = (eligibility.returnable_quantity(order, item.line_id)
+            if s.action is Action.RETURN else item.quantity)
+    if most <= 1:
+        s.quantity = 1
+        return False
+    s.step = Step.PICK_QUANTITY
+    t.say(T("quantity.pick", item=item.name, most=most), options=[
+        *(Option(T("quantity.button", n=n), f"q:{n}")
+          for n in range(1, min(most, MAX_QUANTITY_BUTTONS) + 1)), menu_option()])
+    return True
+
+
+def _ask_reason(t: Turn, order: Order, item: OrderItem) -> bool:
+    s = t.s
+    if s.reason is not None:
+        return False
+    reasons = list(ReturnReason) if s.action is Action.RETURN else [
+        r for r in ReturnReason if r in REPLACEMENT_REASONS]
+    s.step = Step.PICK_REASON
+    t.say(T("reason.pick", item=item.name), options=[
+        *(Option(T(f"return_reason.{r.value}"), f"r:{r.value}") for r in reasons),
+        menu_option()])
+    return True
+
+
+_ITEM_QUESTIONS: tuple[Callable[[Turn, Order, OrderItem], bool], ...] = (
+    _ask_return_or_replace, _ask_quantity, _ask_reason,
+)
+"""What a return or replacement still needs, in order: each asks (True) or passes."""
+
+
+def _confirm_item(t: Turn, order: Order, item: OrderItem) -> None:
+    s, ctx = t.s, t.ctx
+    quantity = s.quantity or 1
     if s.action is Action.RETURN:
-        verdict = eligibility.check_return(order, item.line_id, s.quantity, ctx.policy, ctx.now)
+        verdict = eligibility.check_return(order, item.line_id, quantity, ctx.policy, ctx.now)
     else:
         verdict = eligibility.check_replacement(order, item.line_id, s.reason, ctx.policy, ctx.now)
-        if verdict.ok and s.quantity > item.quantity:
+        if verdict.ok and quantity > item.quantity:
             s.quantity = None
             miss(t, T("quantity.too_many", most=item.quantity))
             return
