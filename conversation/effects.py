@@ -132,9 +132,18 @@ class Unsubscribe:
     bye: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class WithdrawTicket:
+    """The shopper takes a hand-off back before a person replied: close it as withdrawn.
+    `bye`: they said "stop", so the shipping updates end too."""
+
+    ticket_id: str
+    bye: bool = False
+
+
 Effect = (
     FindOrders | LoadOrder | Verify | CarryOut | OpenTicket | RecordRating | Subscribe
-    | Unsubscribe
+    | Unsubscribe | WithdrawTicket
 )
 
 # ---- events: what happened ---------------------------------------------------
@@ -212,9 +221,17 @@ class Unsubscribed:
     bye: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class TicketWithdrawn:
+    ticket_id: str
+    closed: bool  # False: it was closed already (staff resolved it meanwhile)
+    bye: bool = False
+
+
 Event = (
     Message | OrdersFound | OrderLoaded | Verified | NotVerified | FactorNeeded | Carried
     | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded | Subscribed | Unsubscribed
+    | TicketWithdrawn
 )
 
 

@@ -47,10 +47,12 @@ from .effects import (
     Subscribe,
     Subscribed,
     TicketOpened,
+    TicketWithdrawn,
     Unsubscribe,
     Unsubscribed,
     Verified,
     Verify,
+    WithdrawTicket,
 )
 from .hours import BusinessHours
 from .keys import Keys
@@ -61,6 +63,7 @@ from .subscriptions import Subscriptions
 from .tickets import Ticket, TicketStatus, TicketStore
 from .turn import Context, rating_question
 from .types import Button, Channel, Inbound, LinkButton, Reply, TurnResult
+from .withdrawal import withdraw
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +277,9 @@ class Engine:
                 case Unsubscribe(bye=bye):
                     stopped = await self._subscriptions.unsubscribe_all(inbound.conversation)
                     return Unsubscribed(tuple(stopped), bye)
+                case WithdrawTicket(ticket_id=ticket_id, bye=bye):
+                    closed = await withdraw(self._tickets, ticket_id, self._clock())
+                    return TicketWithdrawn(ticket_id, closed, bye)
         except BackendUnavailable:
             log.warning("order back-end unavailable during %s", type(effect).__name__)
             change = effect.request if isinstance(effect, CarryOut) else None  # sent, unconfirmed

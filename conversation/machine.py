@@ -70,13 +70,21 @@ from .effects import (
     Subscribe,
     Subscribed,
     TicketOpened,
+    TicketWithdrawn,
     Transition,
     Unsubscribe,
     Unsubscribed,
     Verified,
     Verify,
 )
-from .handoff import on_issue, on_ticket_opened, start_handoff
+from .handoff import (
+    BACK_TO_BOT,
+    on_handed_off,
+    on_issue,
+    on_ticket_opened,
+    on_withdrawn,
+    start_handoff,
+)
 from .session import MAX_REMEMBERED_ORDERS, Session, Step
 from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
 from .turn import (
@@ -148,6 +156,8 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
                   options=[agent_option(), menu_option()], links=support_links(t))
         case TicketOpened():
             on_ticket_opened(t, event)
+        case TicketWithdrawn():
+            on_withdrawn(t, event)
         case RatingRecorded():
             t.say(T("rate.thanks"), options=menu_options())
         case Subscribed(number=number):
@@ -166,7 +176,7 @@ def greeting() -> Say:
 def _on_message(t: Turn, msg: Message) -> None:
     _note_language(t, msg)
     if t.s.step is Step.HANDED_OFF:
-        _on_message_handed_off(t, msg)
+        on_handed_off(t, msg)
         return
     if t.s.step is Step.RATE and _on_rating_answer(t, msg):
         return
@@ -190,17 +200,6 @@ def _on_message(t: Turn, msg: Message) -> None:
 def _note_language(t: Turn, msg: Message) -> None:
     if intents.looks_like_devanagari(msg.text) and "hi" in t.ctx.languages:
         t.s.locale = "hi"
-
-
-def _on_message_handed_off(t: Turn, msg: Message) -> None:
-    """A person has the conversation: the runner files the message on the ticket."""
-    s = t.s
-    if msg.payload == STOP_UPDATES or intents.command(msg.text) is intents.Command.UNSUBSCRIBE:
-        t.effect = Unsubscribe()  # stopping updates never waits for a person
-        return
-    if not s.ticket_acknowledged:
-        s.ticket_acknowledged = True
-        t.say(T("handoff.added", ticket=s.ticket or ""))
 
 
 def _on_rating_answer(t: Turn, msg: Message) -> bool:
@@ -243,6 +242,14 @@ def _on_unsubscribe(t: Turn) -> None:
     t.effect = Unsubscribe()
 
 
+def _on_never_mind(t: Turn) -> None:
+    """"never mind" outside a hand-off: a "no" to a question, else the menu."""
+    if t.s.step is Step.CONFIRM:
+        _on_declined(t)
+    else:
+        show_menu(t)
+
+
 def _on_thanks(t: Turn) -> None:
     t.say(T("thanks.reply"), options=menu_options())
 
@@ -253,6 +260,7 @@ _COMMANDS: dict[intents.Command | None, Callable[[Turn], None]] = {
     intents.Command.THANKS: _on_thanks,
     intents.Command.STOP: _on_stop,
     intents.Command.UNSUBSCRIBE: _on_unsubscribe,
+    intents.Command.WITHDRAW: _on_never_mind,
 }
 """Whole-message commands, answered the same at every step but a hand-off."""
 
@@ -374,6 +382,7 @@ def _on_declined(t: Turn) -> None:
 _ALWAYS: dict[str, Callable[[Turn], None]] = {
     "menu": show_menu,
     "agent": start_handoff,
+    BACK_TO_BOT: show_menu,  # a "Back to the bot" after the hand-off ended
     STOP_UPDATES: _on_unsubscribe,  # a notification's button, however old: always honoured
 }
 

@@ -74,7 +74,8 @@ class Session(BaseModel):
 
     # hand-off
     ticket: str | None = None
-    ticket_acknowledged: bool = False
+    ticket_acked_at: datetime | None = None  # the last "your message was added" while it waits
+    ticket_answered: bool = False  # a person has replied: the shopper can no longer withdraw
     rating_ticket: str | None = None  # the resolved ticket the RATE question is about
 
     @classmethod

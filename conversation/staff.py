@@ -112,6 +112,8 @@ class Desk:
         def pause_bot(session: Session) -> None:
             if ticket.kind == "handoff":
                 _hand_off(session, ticket_id)
+                if session.ticket == ticket_id:  # a person answered: no taking it back now
+                    session.ticket_answered = True
 
         def replies(_session: Session) -> list[Reply]:
             return [Reply(STAFF_REPLY_KEY, text)]
@@ -334,7 +336,8 @@ def _hand_off(session: Session, ticket_id: str) -> None:
     session.reset_task()
     session.step = Step.HANDED_OFF
     session.ticket = ticket_id
-    session.ticket_acknowledged = False
+    session.ticket_acked_at = None
+    session.ticket_answered = False
     session.rating_ticket = None
 
 

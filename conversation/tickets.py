@@ -79,6 +79,7 @@ class Ticket(BaseModel):
     decided_by: str | None = None
     rating: int | None = None
     rated_at: datetime | None = None
+    closed_reason: str | None = None  # "withdrawn": the shopper took it back before a reply
 
     @property
     def is_open(self) -> bool:

@@ -148,7 +148,7 @@ async def test_replying_to_a_resolved_ticket_reopens_it_and_pauses_the_bot(
     session = await engine.store.load(chat.conversation)
     assert session.step is Step.HANDED_OFF and session.ticket == ticket_id
     await chat.say("menu")
-    assert chat.keys == ["handoff.added"]  # filed, the bot stays quiet
+    assert chat.keys == ["handoff.with_person"]  # filed; a person answered, so it stays theirs
 
     await desk.resolve(ticket_id, AGENT)  # a second resolution is told again
     ticket = await desk._tickets.get(ticket_id)
