@@ -49,7 +49,7 @@ from orders.models import (
 )
 from orders.policy import Action
 
-from . import intents
+from . import intents, language
 from .catalogue import T
 from .effects import (
     Carried,
@@ -174,7 +174,9 @@ def greeting() -> Say:
 
 
 def _on_message(t: Turn, msg: Message) -> None:
-    _note_language(t, msg)
+    language.follow(t, msg)
+    if _on_language(t, msg):
+        return
     if t.s.step is Step.HANDED_OFF:
         on_handed_off(t, msg)
         return
@@ -197,9 +199,31 @@ def _on_message(t: Turn, msg: Message) -> None:
         _on_text(t, msg.text)
 
 
-def _note_language(t: Turn, msg: Message) -> None:
-    if intents.looks_like_devanagari(msg.text) and "hi" in t.ctx.languages:
-        t.s.locale = "hi"
+def _on_language(t: Turn, msg: Message) -> bool:
+    """"English", "हिंदी", "language" or a language button, at any step."""
+    payload = msg.payload
+    if payload is not None:
+        kind, _, code = payload.partition(":")
+        if kind != language.LANGUAGE_PAYLOAD:
+            return False
+    elif (named := language.chosen(msg.text)) is not None:
+        code = named
+    else:
+        return False
+    if code:
+        language.choose(t, code)
+    else:
+        language.ask(t)
+    return True
+
+
+def _on_language_button(t: Turn, payload: str, value: str) -> bool:
+    """A typed number for a language button (a tap is taken before any step)."""
+    if value:
+        language.choose(t, value)
+    else:
+        language.ask(t)
+    return True
 
 
 def _on_rating_answer(t: Turn, msg: Message) -> bool:
@@ -391,6 +415,7 @@ _ROUTED: dict[str, Callable[[Turn, str, str], bool]] = {
     "m": _on_menu_action,
     "a": _on_order_action,
     "o": _on_order_button,
+    language.LANGUAGE_PAYLOAD: _on_language_button,
 }
 """Buttons that carry what they need, honoured when not offered just now; each
 answers False when the payload does not qualify (then it must have been offered)."""

@@ -46,6 +46,8 @@ class Session(BaseModel):
     v: int = SCHEMA_VERSION
     step: Step = Step.MENU
     locale: str = "en"
+    locale_chosen: bool = False  # the shopper named a language: detection no longer switches
+    language_asked: bool = False  # "continue in Hindi?" is asked once per conversation
     last_seen: datetime | None = None
 
     # proven by the channel (never by what the shopper typed)

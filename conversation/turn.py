@@ -87,7 +87,8 @@ class Turn:
 
 
 def menu_options() -> list[Option]:
-    return [Option(T(f"menu.{name}"), f"m:{name}") for name in MENU_ACTIONS] + [agent_option()]
+    return [*(Option(T(f"menu.{name}"), f"m:{name}") for name in MENU_ACTIONS), agent_option(),
+            Option(T("menu.language"), "lang")]
 
 
 def agent_option() -> Option:

@@ -43,6 +43,7 @@ FAMILIES: dict[str, set[str]] = {
     "confirm.": {m.value for m in CHANGES},
     "fulfilment.": {m.value for m in Fulfilment},
     "window_starts.": {"delivery", "order"},
+    "language.name.": {"en", "hi"},
 }
 
 
