@@ -90,6 +90,7 @@ from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
 from .turn import (
     ACTIONS_BY_PAYLOAD,
     RATING_SCALE,
+    SKIP_RATING,
     STOP_UPDATES,
     Context,
     Turn,
@@ -232,12 +233,17 @@ def _on_rating_answer(t: Turn, msg: Message) -> bool:
     s = t.s
     score, ticket = _score(s, msg), s.rating_ticket
     s.step, s.rating_ticket = Step.MENU, None
+    if _chosen(s, msg) == SKIP_RATING or intents.normalise(msg.text) in _SKIP_WORDS:
+        show_menu(t)
+        return True
     if score is not None and ticket:
         s.offered = []
         t.effect = RecordRating(ticket, score)
         return True
     return False
 
+
+_SKIP_WORDS = frozenset({"skip", "no thanks", "later", "छोड़ें", "skip karo", "rehne do"})
 
 _MISSED = "\x00missed"
 """`_tapped`'s answer when a typed number named no offered choice (already answered)."""
@@ -289,11 +295,17 @@ _COMMANDS: dict[intents.Command | None, Callable[[Turn], None]] = {
 """Whole-message commands, answered the same at every step but a hand-off."""
 
 
+def _chosen(s: Session, msg: Message) -> str | None:
+    """A tapped payload, or the offered one a typed number names; None otherwise."""
+    if msg.payload is not None:
+        return msg.payload
+    n = intents.choice_number(msg.text)
+    return s.offered[n - 1] if n is not None and 1 <= n <= len(s.offered) else None
+
+
 def _score(s: Session, msg: Message) -> int | None:
     """A 1-5 score from a tapped button or its typed number; None for anything else."""
-    payload = msg.payload
-    if payload is None and (n := intents.choice_number(msg.text)) is not None:
-        payload = s.offered[n - 1] if 1 <= n <= len(s.offered) else None
+    payload = _chosen(s, msg)
     if payload is None or payload not in s.offered or not payload.startswith("rate:"):
         return None
     value = payload.partition(":")[2]

@@ -33,6 +33,7 @@ from .effects import (
     TicketOpened,
 )
 from .session import Step
+from .summaries import confirm_details, paid
 from .turn import Turn, action_name, after_options, after_task, menu_option, miss, money
 from .views import refund_status, refuse_items, refused, snapshot
 
@@ -269,7 +270,8 @@ def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
         date=request.delivery_date or t.ctx.now,
     )
     how = T("confirm.automatic") if automatic else T("confirm.request")
-    t.say(summary, how, options=[Option(T("button.yes"), "yes"), Option(T("button.no"), "no")])
+    t.say(summary, *confirm_details(t, request, order), how,
+          options=[Option(T("button.yes"), "yes"), Option(T("button.no"), "no")])
 
 
 def confirmed(t: Turn) -> None:
@@ -321,8 +323,12 @@ def on_carried(t: Turn, event: Carried) -> None:
         case Action.CANCEL:
             lines = [T("done.cancel", number=order.number)]
             refunds = [r for r in order.refunds if r.cause.value == "cancellation"]
-            if order.payment.method is PaymentMethod.COD or not refunds:
+            if order.payment.method is PaymentMethod.COD:
                 lines.append(T("done.cancel_nothing_to_refund"))
+            elif not refunds:  # prepaid, and the shop has not recorded the refund yet
+                method = T(f"payment_method.{order.payment.method.value}")
+                lines.append(T("done.cancel_refund_soon", method=method) if paid(order)
+                             else T("done.cancel_unpaid", method=method))
             else:
                 refund = refunds[-1]
                 lines.append(T("done.cancel_refund", amount=money(t, order, refund.amount),

@@ -93,8 +93,9 @@ async def test_resolving_asks_one_satisfaction_question_and_records_the_answer(
     ticket_id = await hand_off(chat)
     await desk.resolve(ticket_id, AGENT)
     [told] = await queued(redis, chat.conversation)
-    assert [r["key"] for r in told] == ["handoff.resolved", "menu.prompt"]
-    assert [b["payload"] for b in told[0]["buttons"]] == [f"rate:{n}" for n in range(1, 6)]
+    assert [r["key"] for r in told] == ["handoff.resolved"]
+    assert [b["payload"] for b in told[0]["buttons"]] == [
+        *(f"rate:{n}" for n in range(1, 6)), "rate:skip"]  # six buttons, not eleven
     session = await engine.store.load(chat.conversation)
     assert session.step is Step.RATE and session.rating_ticket == ticket_id
 
