@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     return_policy_url: str | None = None
     business_hours: str = "Mon-Sat 09:00-18:00"
     timezone: str = "Asia/Kolkata"
+    late_apology: str = ""
+    late_compensation: str = ""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -235,6 +237,8 @@ class Settings(BaseSettings):
             allowed=self.allowed_actions,
             manual=self.manual_actions,
             timezone=self.timezone,
+            late_apology=self.late_apology,
+            late_compensation=self.late_compensation,
         )
 
     @property

@@ -107,6 +107,7 @@ class OpenTicket:
     issue: str | None = None
     refusal: str | None = None
     request: ActionRequest | None = None
+    priority: bool = False  # staff should take it first (a late or lost parcel)
 
 
 @dataclass(frozen=True, slots=True)

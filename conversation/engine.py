@@ -403,6 +403,7 @@ class Engine:
             transcript=transcript,
             contact_phone=session.phone,
             contact_email=session.email,
+            priority=effect.priority,
         ))
         log.info("ticket %s opened (%s, %s)", ticket.id, ticket.kind, ticket.channel)
         if self._notify_staff and self._outbox is not None:

@@ -49,7 +49,7 @@ from orders.models import (
 )
 from orders.policy import Action
 
-from . import intents, language
+from . import intents, language, understanding
 from .catalogue import T
 from .effects import (
     Carried,
@@ -85,6 +85,7 @@ from .handoff import (
     on_withdrawn,
     start_handoff,
 )
+from .lateness import LATE_PAYLOAD, priority_handoff
 from .session import MAX_REMEMBERED_ORDERS, Session, Step
 from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
 from .turn import (
@@ -385,6 +386,14 @@ def _on_order_button(t: Turn, payload: str, value: str) -> bool:
     return True
 
 
+def _on_priority_handoff(t: Turn, payload: str, value: str) -> bool:
+    """The late parcel's hand-off, for an order this conversation proved."""
+    if value not in t.s.verified:
+        return False
+    priority_handoff(t, value)
+    return True
+
+
 def _pick_item(t: Turn, value: str) -> None:
     t.s.item = value
 
@@ -428,6 +437,7 @@ _ROUTED: dict[str, Callable[[Turn, str, str], bool]] = {
     "a": _on_order_action,
     "o": _on_order_button,
     language.LANGUAGE_PAYLOAD: _on_language_button,
+    LATE_PAYLOAD: _on_priority_handoff,
 }
 """Buttons that carry what they need, honoured when not offered just now; each
 answers False when the payload does not qualify (then it must have been offered)."""
@@ -446,34 +456,42 @@ _OFFERED: dict[str, Callable[[Turn, str], None]] = {
 
 
 def _on_text(t: Turn, text: str) -> None:
+    if not _on_answer(t, text):
+        _on_free_text(t, text)
+
+
+def _on_answer(t: Turn, text: str) -> bool:
+    """Typed text that answers the question on screen (True), before it is read as a wish."""
     s = t.s
     match s.step:
         case Step.ASK_ISSUE:
             on_issue(t, text)
-            return
         case Step.ASK_ADDRESS:
             on_address(t, text)
-            return
         case Step.ASK_FACTOR:
             _on_factor(t, text)
-            return
         case Step.PICK_QUANTITY if (n := _plain_number(text)) is not None:
             s.quantity = n
             t.effect = LoadOrder(s.order or "")
-            return
         case Step.CONFIRM if (answer := intents.yes_or_no(text)) is not None:
             _on_payload(t, "yes" if answer else "no")
-            return
+        case _:
+            return False
+    return True
 
-    number = intents.order_number(text)
-    found = intents.intent(text)
-    if found is intents.Command.AGENT:
-        start_handoff(t)
-    elif found is intents.Command.SUBSCRIBE and not number:
-        _subscribe_to_order_in_context(t)
-    elif isinstance(found, Action):
+
+def _on_free_text(t: Turn, text: str) -> None:
+    """What the shopper wants, in their words (`understanding`), and which order."""
+    s = t.s
+    understood = understanding.understand(text)
+    number = understood.order
+    if understood.intent is not None and (
+        handler := _INTENT_HANDLERS.get(understood.intent)
+    ) is not None and handler(t, number):
+        return
+    if understood.intent is not None and understood.intent.value in ACTIONS_BY_PAYLOAD:
         keep = s.step is not Step.MENU and not number
-        _start_action(t, found.value, keep_order=keep, number=number)
+        _start_action(t, understood.intent.value, keep_order=keep, number=number)
     elif number and s.step is Step.ASK_ORDER:
         _take_order_number(t, number)
     elif number:
@@ -482,6 +500,40 @@ def _on_text(t: Turn, text: str) -> None:
         miss(t, T("order.not_a_number"))
     else:
         miss(t, T("not_understood"))
+
+
+def _on_agent_text(t: Turn, number: str | None) -> bool:
+    start_handoff(t)
+    return True
+
+
+def _on_subscribe_text(t: Turn, number: str | None) -> bool:
+    if number:
+        return False  # "notify me about 100234": open that order first
+    _subscribe_to_order_in_context(t)
+    return True
+
+
+def _on_late_text(t: Turn, number: str | None) -> bool:
+    """"My parcel is late": the order's snapshot, then what to do about the wait."""
+    keep = t.s.step is not Step.MENU and not number
+    _start_action(t, "track", keep_order=keep, number=number)
+    t.s.late_check = True
+    return True
+
+
+def _on_capabilities_text(t: Turn, number: str | None) -> bool:
+    t.say(T("capabilities"), options=menu_options())
+    return True
+
+
+_INTENT_HANDLERS: dict[understanding.Intent, Callable[[Turn, str | None], bool]] = {
+    understanding.Intent.AGENT: _on_agent_text,
+    understanding.Intent.SUBSCRIBE: _on_subscribe_text,
+    understanding.Intent.LATE: _on_late_text,
+    understanding.Intent.CAPABILITIES: _on_capabilities_text,
+}
+"""Intents that are not an order action; each answers False to be read as usual."""
 
 
 def _subscribe_to_order_in_context(t: Turn) -> None:

@@ -67,6 +67,7 @@ class Session(BaseModel):
     new_address: str | None = None
     new_date: date | None = None
     refusal: str | None = None  # the last refusal, in words, carried to a hand-off
+    late_check: bool = False  # "my parcel is late": the snapshot says what to do about it
 
     # what the last buttons meant (so a typed number or a tap can be checked)
     offered: list[str] = []
@@ -108,5 +109,6 @@ class Session(BaseModel):
         self.reason = None
         self.new_address = None
         self.new_date = None
+        self.late_check = False
         self.offered = []
         self.misses = 0

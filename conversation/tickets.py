@@ -80,6 +80,7 @@ class Ticket(BaseModel):
     rating: int | None = None
     rated_at: datetime | None = None
     closed_reason: str | None = None  # "withdrawn": the shopper took it back before a reply
+    priority: bool = False  # staff should take it first (a late or lost parcel)
 
     @property
     def is_open(self) -> bool:

@@ -21,6 +21,7 @@ from .effects import (
     Link,
     Option,
 )
+from .lateness import answer_late
 from .session import Step
 from .turn import (
     ACTIONS_BY_PAYLOAD,
@@ -56,6 +57,11 @@ def snapshot(t: Turn, order: Order) -> None:
     if not order.packages and order.status not in _ENDED:
         lines.append(T("snapshot.not_shipped"))
     lines.extend(_money_back_lines(t, order))
+    if s.late_check:  # "my parcel is late": the answer to that, instead of every action
+        s.late_check = False
+        t.say(*lines, links=links)
+        answer_late(t, order)
+        return
     t.say(*lines, options=_order_actions(t, order), links=links)
 
 

@@ -37,6 +37,10 @@ class Policy(BaseModel):
     )
     timezone: str = Field("UTC", description="IANA name; day counts and business hours use it")
     currency_symbol: dict[str, str] = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£"}
+    late_apology: str = Field("", description="said to a shopper whose parcel is late; "
+                              "empty: the catalogue's words, in the shopper's language")
+    late_compensation: str = Field("", description="offered after that apology, e.g. a voucher; "
+                                   "empty: none")
 
     def is_automatic(self, action: Action, supported: frozenset[Action]) -> bool:
         """True when the bot itself carries the action out through the back-end."""
