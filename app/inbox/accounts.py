@@ -26,6 +26,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 
+from conversation.staff import name_from_email
+
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_CHARS = 8
@@ -47,6 +49,11 @@ class StaffMember(BaseModel):
     email: str
     role: Role
     created_at: datetime
+    display_name: str | None = None  # shown to shoppers with replies; None: from the email
+
+    @property
+    def name(self) -> str:
+        return self.display_name or name_from_email(self.email)
 
     @property
     def is_admin(self) -> bool:

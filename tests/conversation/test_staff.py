@@ -289,3 +289,15 @@ async def test_tickets_are_listed_by_newest_activity_and_found_by_order(
     await Desk(engine, redis).note(first, AGENT, "bump")
     assert [t.id for t in await store.list_open()] == [first, second]
     assert [t.id for t in await store.for_order("100006")] == [first]
+
+
+async def test_a_staff_reply_carries_the_agents_display_name(
+    chat: Chat, desk: Desk, redis: aioredis.Redis
+) -> None:
+    ticket_id = await hand_off(chat)
+    await desk.reply(ticket_id, AGENT, "On it.", reply_id="n1")  # no display name set
+    await desk.reply(ticket_id, AGENT, "Found it.", reply_id="n2", author_name="Asha K.")
+    first, second = await queued(redis, chat.conversation)
+    assert first[0]["author"] == "Asha" and second[0]["author"] == "Asha K."
+    log = await desk._tickets.log(ticket_id)
+    assert [line["author_name"] for line in log] == ["Asha", "Asha K."]
