@@ -21,6 +21,7 @@ from channels.whatsapp_content import ContentTemplates
 from conversation.hours import BusinessHours
 from conversation.quiet_hours import QuietHours
 from orders.policy import Action, Policy
+from orders.refund_timing import parse_refund_timing
 
 ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:\d{1,5})?|https?://\[[0-9a-f:.]+\](:\d{1,5})?")
 SAMPLE_ORDERS_FILE = Path(orders.__file__).resolve().parent / "data" / "demo_orders.json"
@@ -151,6 +152,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Kolkata"
     late_apology: str = ""
     late_compensation: str = ""
+    refund_timing: str = ""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -190,6 +192,12 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_hours(cls, value: str) -> str:
         BusinessHours.parse(value)  # raises a ValueError that names the bad part
+        return value
+
+    @field_validator("refund_timing")
+    @classmethod
+    def _readable_refund_timing(cls, value: str) -> str:
+        parse_refund_timing(value)  # raises a ValueError that says how to write it
         return value
 
     @field_validator("quiet_hours")
@@ -237,6 +245,7 @@ class Settings(BaseSettings):
             allowed=self.allowed_actions,
             manual=self.manual_actions,
             timezone=self.timezone,
+            refund_timing=parse_refund_timing(self.refund_timing),
             late_apology=self.late_apology,
             late_compensation=self.late_compensation,
         )

@@ -32,6 +32,7 @@ from .effects import (
     TicketKind,
     TicketOpened,
 )
+from .refund_words import expected_by, timing_line
 from .session import Step
 from .summaries import confirm_details, paid
 from .turn import Turn, action_name, after_options, after_task, menu_option, miss, money
@@ -327,13 +328,18 @@ def on_carried(t: Turn, event: Carried) -> None:
                 lines.append(T("done.cancel_nothing_to_refund"))
             elif not refunds:  # prepaid, and the shop has not recorded the refund yet
                 method = T(f"payment_method.{order.payment.method.value}")
-                lines.append(T("done.cancel_refund_soon", method=method) if paid(order)
-                             else T("done.cancel_unpaid", method=method))
+                if paid(order):
+                    lines += [T("done.cancel_refund_soon", method=method),
+                              timing_line(t, order.payment.method.value)]
+                else:
+                    lines.append(T("done.cancel_unpaid", method=method))
             else:
                 refund = refunds[-1]
-                lines.append(T("done.cancel_refund", amount=money(t, order, refund.amount),
+                lines.extend((T("done.cancel_refund", amount=money(t, order, refund.amount),
                                method=T(f"payment_method.{refund.method.value}"),
-                               date=refund.expected_by or t.ctx.now))
+                               date=refund.expected_by or expected_by(
+                                   t, refund.method.value, t.ctx.now.date())),
+                              timing_line(t, refund.method.value)))
         case Action.RETURN:
             lines = [T("done.return", id=outcome.reference or "", item=item.name if item else "",
                        quantity=request.quantity or 1),

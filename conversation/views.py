@@ -22,6 +22,7 @@ from .effects import (
     Option,
 )
 from .lateness import answer_late
+from .refund_words import expected_by, timing_line
 from .session import Step
 from .turn import (
     ACTIONS_BY_PAYLOAD,
@@ -154,8 +155,10 @@ def refund_status(t: Turn, order: Order) -> None:
             lines.append(T("refund.completed", amount=amount, method=method,
                            date=refund.completed_at or refund.initiated_at or t.ctx.now))
         elif refund.status is RefundStatus.PROCESSING:
+            start = (refund.initiated_at or t.ctx.now).date()
             lines.append(T("refund.processing", amount=amount, method=method,
-                           date=refund.expected_by or t.ctx.now))
+                           date=refund.expected_by
+                           or expected_by(t, refund.method.value, start)))
         else:
             lines.append(T("refund.not_started", amount=amount, method=method))
     for ret in order.returns:
@@ -166,8 +169,10 @@ def refund_status(t: Turn, order: Order) -> None:
         if ret.status is ReturnStatus.REJECTED:
             lines.append(T("refund.return_rejected", id=ret.return_id,
                            why=ret.rejection_reason or "-"))
+    waiting = {r.method.value for r in order.refunds if r.status is not RefundStatus.COMPLETED}
     if order.payment.method is PaymentMethod.COD:
-        lines.append(T("refund.cod_note"))
+        waiting.add(PaymentMethod.COD.value)
+    lines.extend(timing_line(t, method) for method in sorted(waiting))
     after_task(t)
     t.say(*lines, options=after_options(t.s))
 

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .refund_timing import DEFAULT_REFUND_TIMING, RefundTiming
+
 
 class Action(StrEnum):
     """What a shopper can ask for; the values are stable ids used in payloads and keys."""
@@ -37,6 +39,9 @@ class Policy(BaseModel):
     )
     timezone: str = Field("UTC", description="IANA name; day counts and business hours use it")
     currency_symbol: dict[str, str] = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£"}
+    refund_timing: dict[str, RefundTiming] = Field(
+        default_factory=lambda: dict(DEFAULT_REFUND_TIMING),
+        description="days a refund takes per payment method (and store credit)")
     late_apology: str = Field("", description="said to a shopper whose parcel is late; "
                               "empty: the catalogue's words, in the shopper's language")
     late_compensation: str = Field("", description="offered after that apology, e.g. a voucher; "

@@ -1,0 +1,46 @@
+"""The merchant's policy settings in the dialogue, as tables: each setting's default
+and a changed value, and what the shopper reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from conversation.engine import Engine
+from orders.policy import Policy
+from orders.refund_timing import parse_refund_timing
+from tests.conversation.chat import Chat
+from tests.demo_orders import CANCELLED_REFUND_PENDING, PLACED_UPI, open_order
+
+# ---- refund timing per payment method ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("setting", "says"), [
+    ("", "Refunds to card usually take 5–7 business days."),
+    ("card=3-4 business", "Refunds to card usually take 3–4 business days."),
+    ("card=10", "Refunds to card usually take up to 10 days."),
+])
+async def test_the_refund_status_says_how_long_the_method_takes(
+    make_engine: Callable[..., Engine], setting: str, says: str
+) -> None:
+    policy = Policy(timezone="Asia/Kolkata", refund_timing=parse_refund_timing(setting))
+    chat = Chat(make_engine(policy=policy))
+    await open_order(chat, "Refund status", CANCELLED_REFUND_PENDING)
+    assert says in chat.text
+
+
+@pytest.mark.parametrize(("setting", "says"), [
+    ("", "Refunds to UPI usually take up to 1 day."),
+    ("upi=0", "Refunds to UPI usually take less than a day."),
+    ("upi=2-3", "Refunds to UPI usually take 2–3 days."),
+])
+async def test_after_a_cancel_the_refund_timing_is_said(
+    make_engine: Callable[..., Engine], setting: str, says: str
+) -> None:
+    policy = Policy(timezone="Asia/Kolkata", refund_timing=parse_refund_timing(setting))
+    chat = Chat(make_engine(policy=policy))
+    await open_order(chat, "Cancel", PLACED_UPI)
+    await chat.tap("Yes, go ahead")
+    assert chat.keys == ["done.cancel"]
+    assert "expect it by" in chat.text and says in chat.text
