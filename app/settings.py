@@ -153,6 +153,7 @@ class Settings(BaseSettings):
     late_apology: str = ""
     late_compensation: str = ""
     refund_timing: str = ""
+    replacement_limit: Literal["item", "order", "none"] = "item"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -246,6 +247,7 @@ class Settings(BaseSettings):
             manual=self.manual_actions,
             timezone=self.timezone,
             refund_timing=parse_refund_timing(self.refund_timing),
+            replacement_limit=self.replacement_limit,
             late_apology=self.late_apology,
             late_compensation=self.late_compensation,
         )

@@ -56,6 +56,7 @@ from .effects import (
 )
 from .hours import BusinessHours
 from .keys import Keys
+from .open_requests import with_open_replacement_requests
 from .outbox import Outbox, replies_from_data, replies_to_data
 from .session import Session, Step
 from .store import REDIS_DOWN, KeyWrite, SessionStore, StoreUnavailable, TranscriptLine
@@ -260,7 +261,11 @@ class Engine:
                     found.sort(key=lambda o: o.placed_at, reverse=True)
                     return OrdersFound(tuple(found))
                 case LoadOrder(number=number):
-                    return OrderLoaded(await self._backend.get_order(number))
+                    loaded = await self._backend.get_order(number)
+                    if loaded is not None and (session.action is Action.REPLACE
+                                               or session.either_return_or_replace):
+                        loaded = await with_open_replacement_requests(self._tickets, loaded)
+                    return OrderLoaded(loaded)
                 case Verify():
                     return await self._verify(effect, session)
                 case CarryOut():

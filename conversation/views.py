@@ -214,6 +214,7 @@ FACT_WORDS = {
     "reason": "return_reason",
     "fulfilment": "fulfilment",
     "action": "action",
+    "limit": "replacement_limit",
 }
 
 

@@ -79,6 +79,7 @@ class Reason(StrEnum):
     QUANTITY_TOO_HIGH = "quantity_too_high"
     REASON_NOT_COVERED = "reason_not_covered"
     OUT_OF_STOCK = "out_of_stock"
+    ALREADY_REPLACED = "already_replaced"
     NO_REFUND = "no_refund"
 
 
@@ -281,7 +282,21 @@ def check_replacement(
         return window
     if not item.in_stock:
         return _no(Reason.OUT_OF_STOCK, line_id=line_id, item=item.name)
+    if _replaced_before(order, line_id, policy):
+        return _no(Reason.ALREADY_REPLACED, line_id=line_id, item=item.name,
+                   limit=policy.replacement_limit)
     return _yes(left=left, last_day=window.facts["last_day"])
+
+
+def _replaced_before(order: Order, line_id: str, policy: Policy) -> bool:
+    """One replacement per item (or per order), as the policy says; a requested one
+    counts (the runner adds open requests to `order.replacements`)."""
+    match policy.replacement_limit:
+        case "item":
+            return any(r.line_id == line_id for r in order.replacements)
+        case "order":
+            return bool(order.replacements)
+    return False
 
 
 def _pending_returns(order: Order) -> int:

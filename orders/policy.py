@@ -39,6 +39,9 @@ class Policy(BaseModel):
     )
     timezone: str = Field("UTC", description="IANA name; day counts and business hours use it")
     currency_symbol: dict[str, str] = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£"}
+    replacement_limit: Literal["item", "order", "none"] = Field(
+        "item", description="at most one replacement per item or per order (an open "
+        "request counts), or no limit")
     refund_timing: dict[str, RefundTiming] = Field(
         default_factory=lambda: dict(DEFAULT_REFUND_TIMING),
         description="days a refund takes per payment method (and store credit)")

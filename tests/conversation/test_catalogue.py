@@ -44,6 +44,7 @@ FAMILIES: dict[str, set[str]] = {
     "fulfilment.": {m.value for m in Fulfilment},
     "window_starts.": {"delivery", "order"},
     "language.name.": {"en", "hi"},
+    "replacement_limit.": {"item", "order", "none"},
 }
 
 

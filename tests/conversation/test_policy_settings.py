@@ -11,7 +11,7 @@ from conversation.engine import Engine
 from orders.policy import Policy
 from orders.refund_timing import parse_refund_timing
 from tests.conversation.chat import Chat
-from tests.demo_orders import CANCELLED_REFUND_PENDING, PLACED_UPI, open_order
+from tests.demo_orders import CANCELLED_REFUND_PENDING, DELIVERED_RECENT, PLACED_UPI, open_order
 
 # ---- refund timing per payment method ------------------------------------------------------------
 
@@ -44,3 +44,42 @@ async def test_after_a_cancel_the_refund_timing_is_said(
     await chat.tap("Yes, go ahead")
     assert chat.keys == ["done.cancel"]
     assert "expect it by" in chat.text and says in chat.text
+
+
+# ---- one replacement per item or per order ------------------------------------------------------
+
+
+async def _request_a_replacement_of_the_kurta(chat: Chat) -> None:
+    await open_order(chat, "Return or replace", DELIVERED_RECENT)
+    await chat.tap("i:1")
+    await chat.tap("rr:replace")
+    await chat.tap("q:1")
+    await chat.tap("r:DAMAGED")
+    await chat.tap("yes")
+    assert chat.keys == ["request.opened"]  # replacements are requests for staff by default
+
+
+@pytest.mark.parametrize(("limit", "then_keys", "then_says"), [
+    ("item", ["reason.pick"], "Phone Case"),  # only the other item is left to replace
+    ("order", ["refusal.header"], "one replacement per order"),
+    ("none", ["item.pick"], "which item"),
+])
+async def test_a_second_replacement_follows_the_limit_and_an_open_request_counts(
+    make_engine: Callable[..., Engine], limit: str, then_keys: list[str], then_says: str
+) -> None:
+    policy = Policy(timezone="Asia/Kolkata", replacement_limit=limit)  # type: ignore[arg-type]
+    chat = Chat(make_engine(policy=policy))
+    await _request_a_replacement_of_the_kurta(chat)
+    await chat.say("replace")
+    assert chat.keys == then_keys and then_says in chat.text
+    if limit == "none":
+        assert any("Cotton Kurta" in label for label in chat.labels)
+
+
+async def test_the_item_limit_says_why_for_the_replaced_item(
+    make_engine: Callable[..., Engine],
+) -> None:
+    chat = Chat(make_engine())
+    await _request_a_replacement_of_the_kurta(chat)
+    await chat.say("I want to replace the kurta again")
+    assert "Phone Case" in chat.text and "Cotton Kurta" not in chat.labels
