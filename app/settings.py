@@ -154,8 +154,20 @@ class Settings(BaseSettings):
     late_compensation: str = ""
     refund_timing: str = ""
     replacement_limit: Literal["item", "order", "none"] = "item"
+    cancel_reasons: Annotated[tuple[str, ...], NoDecode] = ()
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("cancel_reasons", mode="before")
+    @classmethod
+    def _reason_codes(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        codes = tuple(code.strip().lower() for code in value.split(",") if code.strip())
+        for code in codes:
+            if not re.fullmatch(r"[a-z0-9_]{1,40}", code):
+                raise ValueError(f"{code!r}: a reason code is letters, digits and _ (at most 40)")
+        return codes
 
     @field_validator("web_allowed_origins", "allowed_actions", "manual_actions", mode="before")
     @classmethod
@@ -248,6 +260,7 @@ class Settings(BaseSettings):
             timezone=self.timezone,
             refund_timing=parse_refund_timing(self.refund_timing),
             replacement_limit=self.replacement_limit,
+            cancel_reasons=self.cancel_reasons,
             late_apology=self.late_apology,
             late_compensation=self.late_compensation,
         )

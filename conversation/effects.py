@@ -80,6 +80,7 @@ class ActionRequest:
     reason: ReturnReason | None = None
     address: str | None = None
     delivery_date: date | None = None
+    cancel_reason: str | None = None  # a code from the policy's list: not part of the key
 
     @property
     def idempotency_key(self) -> str:

@@ -50,6 +50,7 @@ from orders.models import (
 from orders.policy import Action
 
 from . import intents, language, understanding
+from .cancel_reasons import CANCEL_REASON_PAYLOAD, pick_cancel_reason
 from .catalogue import T
 from .effects import (
     Carried,
@@ -451,6 +452,7 @@ _OFFERED: dict[str, Callable[[Turn, str], None]] = {
     "r": _pick_reason,
     "d": _pick_delivery_change,
     "dt": _pick_date,
+    CANCEL_REASON_PAYLOAD: pick_cancel_reason,
 }
 """A task's answers: each notes the choice, then the order is loaded to ask what is next."""
 
@@ -475,6 +477,9 @@ def _on_answer(t: Turn, text: str) -> bool:
             t.effect = LoadOrder(s.order or "")
         case Step.CONFIRM if (answer := intents.yes_or_no(text)) is not None:
             _on_payload(t, "yes" if answer else "no")
+        case Step.PICK_CANCEL_REASON if understanding.understand(text).intent is None:
+            pick_cancel_reason(t, "other")  # their own words: "other" (the words stay out
+            t.effect = LoadOrder(s.order or "")  # of the audit log: personal data)
         case _:
             return False
     return True

@@ -34,6 +34,7 @@ class Step(StrEnum):
     PICK_DELIVERY_CHANGE = "pick_delivery_change"
     ASK_ADDRESS = "ask_address"
     PICK_DATE = "pick_date"
+    PICK_CANCEL_REASON = "pick_cancel_reason"
     CONFIRM = "confirm"
     ASK_ISSUE = "ask_issue"
     HANDED_OFF = "handed_off"
@@ -67,6 +68,7 @@ class Session(BaseModel):
     new_address: str | None = None
     new_date: date | None = None
     refusal: str | None = None  # the last refusal, in words, carried to a hand-off
+    cancel_reason: str | None = None  # a code from the policy's list
     late_check: bool = False  # "my parcel is late": the snapshot says what to do about it
 
     # what the last buttons meant (so a typed number or a tap can be checked)
@@ -110,5 +112,6 @@ class Session(BaseModel):
         self.new_address = None
         self.new_date = None
         self.late_check = False
+        self.cancel_reason = None
         self.offered = []
         self.misses = 0

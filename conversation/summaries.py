@@ -8,6 +8,7 @@ from decimal import Decimal
 from orders.models import Order, PaymentStatus
 from orders.policy import Action
 
+from .cancel_reasons import reason_label
 from .catalogue import T, Text
 from .effects import ActionRequest
 from .turn import Turn, money
@@ -42,6 +43,8 @@ def confirm_details(t: Turn, request: ActionRequest, order: Order) -> list[Text]
     match request.action:
         case Action.CANCEL:
             lines = item_lines(order)
+            if request.cancel_reason:
+                lines.append(T("confirm.cancel_reason", reason=reason_label(request.cancel_reason)))
             total = money(t, order, order_total(order))
             lines.append(T("confirm.cancel_refund", amount=total, method=method) if paid(order)
                          else T("confirm.cancel_unpaid", amount=total))

@@ -18,6 +18,7 @@ from orders.models import (
 from orders.policy import Action
 
 from .audit import Note, What, carried_once
+from .cancel_reasons import ask_cancel_reason
 from .catalogue import T
 from .effects import (
     ActionRequest,
@@ -56,6 +57,7 @@ CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVE
 _TASK_STEPS = frozenset({
     Step.PICK_ITEM, Step.PICK_RETURN_OR_REPLACE, Step.PICK_QUANTITY, Step.PICK_REASON,
     Step.PICK_DELIVERY_CHANGE, Step.ASK_ADDRESS, Step.PICK_DATE, Step.CONFIRM,
+    Step.PICK_CANCEL_REASON,
 })
 
 
@@ -71,9 +73,10 @@ def proceed(t: Turn, order: Order) -> None:
             refund_status(t, order)
         case Action.CANCEL:
             verdict = eligibility.check_cancel(order, t.ctx.policy, t.ctx.now)
-            if _refused(t, verdict, order):
+            if _refused(t, verdict, order) or ask_cancel_reason(t, order):
                 return
-            _confirm(t, ActionRequest(Action.CANCEL, order.number), order)
+            _confirm(t, ActionRequest(Action.CANCEL, order.number,
+                                      cancel_reason=s.cancel_reason), order)
         case Action.RETURN | Action.REPLACE:
             _item_task(t, order)
         case Action.DELIVERY:
@@ -281,7 +284,7 @@ def confirmed(t: Turn) -> None:
         miss(t, T("button.stale"))
         return
     request = ActionRequest(s.action, s.order, s.item, s.quantity, s.reason, s.new_address,
-                            s.new_date)
+                            s.new_date, s.cancel_reason)
     t.note(Note(s.order, request.action.value, What.CONFIRMED, _details(request)))
     if t.ctx.policy.is_automatic(request.action, t.ctx.supports):
         t.effect = CarryOut(request)
@@ -295,7 +298,8 @@ def _details(request: ActionRequest) -> str:
              f"quantity {request.quantity}" if request.quantity else "",
              request.reason.value if request.reason else "",
              "new address" if request.address else "",
-             f"new date {request.delivery_date.isoformat()}" if request.delivery_date else ""]
+             f"new date {request.delivery_date.isoformat()}" if request.delivery_date else "",
+             f"reason {request.cancel_reason}" if request.cancel_reason else ""]
     return ", ".join(p for p in parts if p)
 
 

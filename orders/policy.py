@@ -24,6 +24,12 @@ class Action(StrEnum):
 
 CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVERY})
 
+DEFAULT_CANCEL_REASONS = ("changed_my_mind", "ordered_by_mistake", "found_cheaper",
+                          "delivery_too_slow", "other")
+"""The reasons the catalogue has words for (`cancel_reason.<code>`); a merchant's own
+code is shown as written. Off by default (`CANCEL_REASONS=` empty): one more question
+before every cancel is the merchant's choice."""
+
 
 class Policy(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -39,6 +45,9 @@ class Policy(BaseModel):
     )
     timezone: str = Field("UTC", description="IANA name; day counts and business hours use it")
     currency_symbol: dict[str, str] = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£"}
+    cancel_reasons: tuple[str, ...] = Field(
+        (), description="the reasons a shopper picks from before a cancel (codes, e.g. "
+        "DEFAULT_CANCEL_REASONS; recorded in the audit log and on any ticket); empty: not asked")
     replacement_limit: Literal["item", "order", "none"] = Field(
         "item", description="at most one replacement per item or per order (an open "
         "request counts), or no limit")

@@ -24,7 +24,7 @@ from orders.models import (
     ReturnReason,
     ReturnStatus,
 )
-from orders.policy import CHANGES, Action
+from orders.policy import CHANGES, DEFAULT_CANCEL_REASONS, Action
 
 SOURCES = sorted(Path(conversation.__file__).parent.glob("*.py"))
 
@@ -45,6 +45,7 @@ FAMILIES: dict[str, set[str]] = {
     "window_starts.": {"delivery", "order"},
     "language.name.": {"en", "hi"},
     "replacement_limit.": {"item", "order", "none"},
+    "cancel_reason.": set(DEFAULT_CANCEL_REASONS),
 }
 
 

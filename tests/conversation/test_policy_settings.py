@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from conversation.engine import Engine
-from orders.policy import Policy
+from orders.policy import DEFAULT_CANCEL_REASONS, Action, Policy
 from orders.refund_timing import parse_refund_timing
 from tests.conversation.chat import Chat
 from tests.demo_orders import CANCELLED_REFUND_PENDING, DELIVERED_RECENT, PLACED_UPI, open_order
@@ -83,3 +83,54 @@ async def test_the_item_limit_says_why_for_the_replaced_item(
     await _request_a_replacement_of_the_kurta(chat)
     await chat.say("I want to replace the kurta again")
     assert "Phone Case" in chat.text and "Cotton Kurta" not in chat.labels
+
+
+# ---- a cancellation reason from the merchant's list ---------------------------------------------
+
+
+@pytest.mark.parametrize(("reasons", "first_keys"), [
+    ((), ["confirm.cancel"]),  # the default: not asked
+    (DEFAULT_CANCEL_REASONS, ["cancel_reason.ask"]),
+    (("too_expensive", "other"), ["cancel_reason.ask"]),
+])
+async def test_the_cancel_reason_is_asked_only_when_the_merchant_lists_reasons(
+    make_engine: Callable[..., Engine], reasons: tuple[str, ...], first_keys: list[str]
+) -> None:
+    chat = Chat(make_engine(policy=Policy(timezone="Asia/Kolkata", cancel_reasons=reasons)))
+    await open_order(chat, "Cancel", PLACED_UPI)
+    assert chat.keys == first_keys
+    if reasons:
+        assert len(chat.buttons) == len(reasons) + 1  # and Menu
+
+
+async def test_the_reason_is_confirmed_and_recorded_in_the_audit_log(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine(policy=Policy(timezone="Asia/Kolkata",
+                                       cancel_reasons=DEFAULT_CANCEL_REASONS))
+    chat = Chat(engine)
+    await open_order(chat, "Cancel", PLACED_UPI)
+    await chat.tap("Found it cheaper elsewhere")
+    assert chat.keys == ["confirm.cancel"] and "Reason: Found it cheaper elsewhere." in chat.text
+    await chat.tap("yes")
+    assert chat.keys == ["done.cancel"]
+    entries = await engine.audit.read(PLACED_UPI[0])
+    confirmed = [e for e in entries if e.what == "confirmed"]
+    assert confirmed and "reason found_cheaper" in confirmed[-1].detail
+
+
+async def test_a_merchants_own_reason_and_typed_words_are_taken(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine(policy=Policy(timezone="Asia/Kolkata",
+                                       cancel_reasons=("too_expensive", "other"),
+                                       manual=frozenset({Action.CANCEL})))
+    chat = Chat(engine)
+    await open_order(chat, "Cancel", PLACED_UPI)
+    assert "Too expensive" in chat.labels
+    await chat.say("my brother already bought one for me")  # own words: "other"
+    assert chat.keys == ["confirm.cancel"] and "Something else" in chat.text
+    await chat.tap("yes")
+    assert chat.keys == ["request.opened"]  # a request for staff: the reason is on the ticket
+    ticket = (await engine.tickets.list_open())[0]
+    assert ticket.request is not None and ticket.request["cancel_reason"] == "other"
