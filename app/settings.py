@@ -153,6 +153,7 @@ class Settings(BaseSettings):
     late_apology: str = ""
     late_compensation: str = ""
     refund_timing: str = ""
+    failed_payment_refund_days: int = Field(default=5, ge=0)
     replacement_limit: Literal["item", "order", "none"] = "item"
     cancel_reasons: Annotated[tuple[str, ...], NoDecode] = ()
 
@@ -260,6 +261,7 @@ class Settings(BaseSettings):
             timezone=self.timezone,
             refund_timing=parse_refund_timing(self.refund_timing),
             replacement_limit=self.replacement_limit,
+            failed_payment_refund_days=self.failed_payment_refund_days,
             cancel_reasons=self.cancel_reasons,
             late_apology=self.late_apology,
             late_compensation=self.late_compensation,

@@ -22,6 +22,7 @@ from .effects import (
     Option,
 )
 from .lateness import answer_late
+from .payment_words import payment_lines, retry_links
 from .refund_words import expected_by, timing_line
 from .session import Step
 from .turn import (
@@ -45,7 +46,8 @@ def snapshot(t: Turn, order: Order) -> None:
     s.step = Step.SNAPSHOT
     s.action = None
     lines = _order_lines(t, order)
-    links: list[Link] = []
+    lines.extend(payment_lines(t, order))
+    links: list[Link] = retry_links(order)
     packages = order.packages
     if order.status is OrderStatus.CANCELLED:  # a parcel that never left is not news
         packages = [p for p in packages if p.status is not PackageStatus.AT_WAREHOUSE]

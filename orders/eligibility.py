@@ -34,6 +34,7 @@ from .models import (
     OrderStatus,
     Package,
     PackageStatus,
+    PaymentStatus,
     ReplacementStatus,
     ReturnReason,
     ReturnStatus,
@@ -69,6 +70,7 @@ class Reason(StrEnum):
     ALREADY_SHIPPED = "already_shipped"
     ALREADY_DELIVERED = "already_delivered"
     PAYMENT_FAILED = "payment_failed"
+    PAYMENT_PENDING = "payment_pending"
     PICKUP_ORDER = "pickup_order"
     UNKNOWN_ITEM = "unknown_item"
     NOT_DELIVERED = "not_delivered"
@@ -118,8 +120,10 @@ def _closed_state(order: Order, policy: Policy) -> Verdict | None:
         if order.cancelled_at is not None:
             facts["cancelled_on"] = local_date(order.cancelled_at, policy)
         return Verdict(False, Reason.ALREADY_CANCELLED, facts)
-    if order.status is OrderStatus.PAYMENT_FAILED:
+    if order.status is OrderStatus.PAYMENT_FAILED or order.payment.status is PaymentStatus.FAILED:
         return _no(Reason.PAYMENT_FAILED, payment_method=order.payment.method.value)
+    if order.payment.status is PaymentStatus.PENDING:  # not settled: nothing to change yet
+        return _no(Reason.PAYMENT_PENDING, payment_method=order.payment.method.value)
     return None
 
 

@@ -54,6 +54,9 @@ class Policy(BaseModel):
     refund_timing: dict[str, RefundTiming] = Field(
         default_factory=lambda: dict(DEFAULT_REFUND_TIMING),
         description="days a refund takes per payment method (and store credit)")
+    failed_payment_refund_days: int = Field(
+        5, ge=0, description="business days within which money taken for a failed "
+        "payment comes back by itself")
     late_apology: str = Field("", description="said to a shopper whose parcel is late; "
                               "empty: the catalogue's words, in the shopper's language")
     late_compensation: str = Field("", description="offered after that apology, e.g. a voucher; "

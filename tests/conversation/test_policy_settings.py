@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import redis.asyncio as aioredis
 
 from conversation.engine import Engine
+from orders.demo import DemoBackend
+from orders.models import Order, PaymentStatus
 from orders.policy import DEFAULT_CANCEL_REASONS, Action, Policy
 from orders.refund_timing import parse_refund_timing
 from tests.conversation.chat import Chat
+from tests.conversation.conftest import Clock
 from tests.demo_orders import CANCELLED_REFUND_PENDING, DELIVERED_RECENT, PLACED_UPI, open_order
 
 # ---- refund timing per payment method ------------------------------------------------------------
@@ -134,3 +138,40 @@ async def test_a_merchants_own_reason_and_typed_words_are_taken(
     assert chat.keys == ["request.opened"]  # a request for staff: the reason is on the ticket
     ticket = (await engine.tickets.list_open())[0]
     assert ticket.request is not None and ticket.request["cancel_reason"] == "other"
+
+
+# ---- failed and pending payments ---------------------------------------------------------------
+
+
+async def _shop_with(redis: aioredis.Redis, clock: Clock, sample_orders: list[Order],
+                     **payment: object) -> DemoBackend:
+    """The demo shop with order 100001 (UPI, placed) given this payment."""
+    orders = [o.model_copy(update={"payment": o.payment.model_copy(update=payment)})
+              if o.number == PLACED_UPI[0] else o for o in sample_orders]
+    shop = DemoBackend(redis, clock=clock)
+    await shop.load(orders, replace=True)
+    return shop
+
+
+@pytest.mark.parametrize(("payment", "days", "says", "link"), [
+    ({"status": PaymentStatus.FAILED}, 5, "comes back by itself within 5 business days", False),
+    ({"status": PaymentStatus.FAILED, "retry_url": "https://shop.example/pay/100001"}, 3,
+     "within 3 business days", True),
+    ({"status": PaymentStatus.PENDING}, 1, "waiting for the bank", False),
+    ({"status": PaymentStatus.PENDING, "retry_url": "https://shop.example/pay/100001"}, 5,
+     "nothing you need to do", True),
+])
+async def test_a_failed_or_pending_payment_says_what_happens_and_offers_no_change(
+    make_engine: Callable[..., Engine], redis: aioredis.Redis, clock: Clock,
+    sample_orders: list[Order], payment: dict[str, object], days: int, says: str, link: bool,
+) -> None:
+    shop = await _shop_with(redis, clock, sample_orders, **payment)
+    policy = Policy(timezone="Asia/Kolkata", failed_payment_refund_days=days)
+    chat = Chat(make_engine(policy=policy, backend=shop))
+    await open_order(chat, "Track order", PLACED_UPI)
+    assert says in chat.text
+    assert not {"Cancel", "Return", "Replace"} & set(chat.labels)
+    assert ("Pay again" in [x.label for x in chat.links]) is link
+    await chat.say("cancel")  # asked anyway: refused, saying why
+    assert chat.keys == ["refusal.header"]
+    assert "payment" in chat.text
