@@ -155,6 +155,7 @@ class Settings(BaseSettings):
     refund_timing: str = ""
     failed_payment_refund_days: int = Field(default=5, ge=0)
     replacement_limit: Literal["item", "order", "none"] = "item"
+    store_credit_refunds: bool = False
     cancel_reasons: Annotated[tuple[str, ...], NoDecode] = ()
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -261,6 +262,7 @@ class Settings(BaseSettings):
             timezone=self.timezone,
             refund_timing=parse_refund_timing(self.refund_timing),
             replacement_limit=self.replacement_limit,
+            store_credit_refunds=self.store_credit_refunds,
             failed_payment_refund_days=self.failed_payment_refund_days,
             cancel_reasons=self.cancel_reasons,
             late_apology=self.late_apology,

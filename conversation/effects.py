@@ -20,6 +20,8 @@ from .audit import Note
 from .catalogue import Text
 from .session import Session
 
+STORE_CREDIT = "store_credit"
+
 # ---- what the bot says -------------------------------------------------------
 
 
@@ -81,6 +83,13 @@ class ActionRequest:
     address: str | None = None
     delivery_date: date | None = None
     cancel_reason: str | None = None  # a code from the policy's list: not part of the key
+    refund_to: str | None = None  # a return's refund: "original" or "store_credit"
+
+    @property
+    def for_staff(self) -> bool:
+        """Store credit is not something the back-ends' return call can take: a person
+        applies it, so such a return is always a request for staff."""
+        return self.refund_to == STORE_CREDIT
 
     @property
     def idempotency_key(self) -> str:

@@ -87,6 +87,7 @@ from .handoff import (
     start_handoff,
 )
 from .lateness import LATE_PAYLOAD, priority_handoff
+from .refund_destination import REFUND_TO_PAYLOAD, pick_refund_destination
 from .session import MAX_REMEMBERED_ORDERS, Session, Step
 from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
 from .turn import (
@@ -453,6 +454,7 @@ _OFFERED: dict[str, Callable[[Turn, str], None]] = {
     "d": _pick_delivery_change,
     "dt": _pick_date,
     CANCEL_REASON_PAYLOAD: pick_cancel_reason,
+    REFUND_TO_PAYLOAD: pick_refund_destination,
 }
 """A task's answers: each notes the choice, then the order is loaded to ask what is next."""
 

@@ -35,6 +35,7 @@ class Step(StrEnum):
     ASK_ADDRESS = "ask_address"
     PICK_DATE = "pick_date"
     PICK_CANCEL_REASON = "pick_cancel_reason"
+    PICK_REFUND_TO = "pick_refund_to"
     CONFIRM = "confirm"
     ASK_ISSUE = "ask_issue"
     HANDED_OFF = "handed_off"
@@ -69,6 +70,7 @@ class Session(BaseModel):
     new_date: date | None = None
     refusal: str | None = None  # the last refusal, in words, carried to a hand-off
     cancel_reason: str | None = None  # a code from the policy's list
+    refund_to: str | None = None  # a return's refund: "original" or "store_credit"
     late_check: bool = False  # "my parcel is late": the snapshot says what to do about it
 
     # what the last buttons meant (so a typed number or a tap can be checked)
@@ -113,5 +115,6 @@ class Session(BaseModel):
         self.new_date = None
         self.late_check = False
         self.cancel_reason = None
+        self.refund_to = None
         self.offered = []
         self.misses = 0

@@ -11,6 +11,7 @@ from orders.policy import Action
 from .cancel_reasons import reason_label
 from .catalogue import T, Text
 from .effects import ActionRequest
+from .refund_destination import destination_line
 from .turn import Turn, money
 
 _UNPAID = frozenset({PaymentStatus.PENDING, PaymentStatus.FAILED,
@@ -54,7 +55,10 @@ def confirm_details(t: Turn, request: ActionRequest, order: Order) -> list[Text]
             quantity = request.quantity or 1
             value = money(t, order, item.unit_price * quantity if item else Decimal(0))
             if request.action is Action.RETURN:
-                return [T("confirm.return_amount", amount=value)]
+                lines = [T("confirm.return_amount", amount=value)]
+                if request.refund_to:
+                    lines.append(destination_line(request.refund_to, method))
+                return lines
             return [T("confirm.replace_amount", amount=value)]
         case _:
             return [*item_lines(order), T("confirm.order_total",

@@ -33,6 +33,7 @@ from .effects import (
     TicketKind,
     TicketOpened,
 )
+from .refund_destination import ask_refund_destination
 from .refund_words import expected_by, timing_line
 from .session import Step
 from .summaries import confirm_details, paid
@@ -57,7 +58,7 @@ CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVE
 _TASK_STEPS = frozenset({
     Step.PICK_ITEM, Step.PICK_RETURN_OR_REPLACE, Step.PICK_QUANTITY, Step.PICK_REASON,
     Step.PICK_DELIVERY_CHANGE, Step.ASK_ADDRESS, Step.PICK_DATE, Step.CONFIRM,
-    Step.PICK_CANCEL_REASON,
+    Step.PICK_CANCEL_REASON, Step.PICK_REFUND_TO,
 })
 
 
@@ -171,7 +172,7 @@ def _ask_reason(t: Turn, order: Order, item: OrderItem) -> bool:
 
 
 _ITEM_QUESTIONS: tuple[Callable[[Turn, Order, OrderItem], bool], ...] = (
-    _ask_return_or_replace, _ask_quantity, _ask_reason,
+    _ask_return_or_replace, _ask_quantity, _ask_reason, ask_refund_destination,
 )
 """What a return or replacement still needs, in order: each asks (True) or passes."""
 
@@ -190,7 +191,9 @@ def _confirm_item(t: Turn, order: Order, item: OrderItem) -> None:
     if _refused(t, verdict, order, item.name):
         return
     assert s.action is not None
-    _confirm(t, ActionRequest(s.action, order.number, item.line_id, s.quantity, s.reason), order)
+    _confirm(t, ActionRequest(s.action, order.number, item.line_id, s.quantity, s.reason,
+                              refund_to=s.refund_to if s.action is Action.RETURN else None),
+             order)
 
 
 def _item_verdict(t: Turn, order: Order, line_id: str) -> Verdict:
@@ -262,7 +265,8 @@ def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
     if s.step is not Step.CONFIRM:  # not when the question is only asked again
         t.note(Note(order.number, request.action.value, What.ELIGIBLE))
     s.step = Step.CONFIRM
-    automatic = t.ctx.policy.is_automatic(request.action, t.ctx.supports)
+    automatic = t.ctx.policy.is_automatic(request.action, t.ctx.supports) and (
+        not request.for_staff)
     item = order.item(request.line_id or "")
     summary = T(
         f"confirm.{request.action.value}",
@@ -284,9 +288,10 @@ def confirmed(t: Turn) -> None:
         miss(t, T("button.stale"))
         return
     request = ActionRequest(s.action, s.order, s.item, s.quantity, s.reason, s.new_address,
-                            s.new_date, s.cancel_reason)
+                            s.new_date, s.cancel_reason,
+                            s.refund_to if s.action is Action.RETURN else None)
     t.note(Note(s.order, request.action.value, What.CONFIRMED, _details(request)))
-    if t.ctx.policy.is_automatic(request.action, t.ctx.supports):
+    if t.ctx.policy.is_automatic(request.action, t.ctx.supports) and not request.for_staff:
         t.effect = CarryOut(request)
     else:
         t.effect = OpenTicket(TicketKind.REQUEST, s.order, True, request=request)
@@ -299,7 +304,8 @@ def _details(request: ActionRequest) -> str:
              request.reason.value if request.reason else "",
              "new address" if request.address else "",
              f"new date {request.delivery_date.isoformat()}" if request.delivery_date else "",
-             f"reason {request.cancel_reason}" if request.cancel_reason else ""]
+             f"reason {request.cancel_reason}" if request.cancel_reason else "",
+             f"refund to {request.refund_to}" if request.refund_to else ""]
     return ", ".join(p for p in parts if p)
 
 

@@ -48,6 +48,9 @@ class Policy(BaseModel):
     cancel_reasons: tuple[str, ...] = Field(
         (), description="the reasons a shopper picks from before a cancel (codes, e.g. "
         "DEFAULT_CANCEL_REASONS; recorded in the audit log and on any ticket); empty: not asked")
+    store_credit_refunds: bool = Field(
+        False, description="a return's refund may go to store credit instead of the original "
+        "payment method, as the shopper chooses")
     replacement_limit: Literal["item", "order", "none"] = Field(
         "item", description="at most one replacement per item or per order (an open "
         "request counts), or no limit")

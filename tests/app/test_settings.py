@@ -169,3 +169,12 @@ def test_bad_policy_values_are_refused_by_name(
     with pytest.raises(ValidationError) as caught:
         Settings()
     assert name.lower() in str(caught.value)
+
+
+def test_every_setting_is_in_the_readmes_settings_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = {line.split("|")[1].strip().strip("`") for line in readme.splitlines()
+             if line.startswith("| `")}
+    missing = sorted(name.upper() for name in Settings.model_fields
+                     if name.upper() not in table)
+    assert not missing, f"settings missing from the README's table: {missing}"

@@ -175,3 +175,47 @@ async def test_a_failed_or_pending_payment_says_what_happens_and_offers_no_chang
     await chat.say("cancel")  # asked anyway: refused, saying why
     assert chat.keys == ["refusal.header"]
     assert "payment" in chat.text
+
+
+# ---- where a return's refund goes ---------------------------------------------------------------
+
+
+async def _return_the_phone_case(chat: Chat) -> None:
+    await open_order(chat, "Return or replace", DELIVERED_RECENT)
+    await chat.tap("i:2")
+    await chat.tap("rr:return")
+    await chat.tap("r:ORDERED_BY_MISTAKE")
+
+
+@pytest.mark.parametrize(("allowed", "keys"), [
+    (False, ["confirm.return"]),  # the default: back to the original method, not asked
+    (True, ["refund_to.ask"]),
+])
+async def test_the_refund_destination_is_asked_only_where_the_policy_allows(
+    make_engine: Callable[..., Engine], allowed: bool, keys: list[str]
+) -> None:
+    chat = Chat(make_engine(policy=Policy(timezone="Asia/Kolkata",
+                                          store_credit_refunds=allowed)))
+    await _return_the_phone_case(chat)
+    assert chat.keys == keys
+
+
+@pytest.mark.parametrize(("choice", "says", "done"), [
+    ("rd:original", "It goes back to your UPI.", "done.return"),
+    ("rd:store_credit", "store credit", "request.opened"),  # a person adds store credit
+])
+async def test_the_chosen_destination_is_confirmed_and_kept(
+    make_engine: Callable[..., Engine], choice: str, says: str, done: str
+) -> None:
+    engine = make_engine(policy=Policy(timezone="Asia/Kolkata", store_credit_refunds=True))
+    chat = Chat(engine)
+    await _return_the_phone_case(chat)
+    assert "Store credit (less than a day)" in chat.labels or any(
+        "Store credit" in label for label in chat.labels)
+    await chat.tap(choice)
+    assert chat.keys == ["confirm.return"] and says in chat.text
+    await chat.tap("yes")
+    assert chat.keys == [done]
+    entries = await engine.audit.read(DELIVERED_RECENT[0])
+    confirmed = [e for e in entries if e.what == "confirmed"]
+    assert f"refund to {choice.partition(':')[2]}" in confirmed[-1].detail
