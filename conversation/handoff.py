@@ -114,24 +114,34 @@ def on_ticket_opened(t: Turn, event: TicketOpened) -> None:
 def on_handed_off(t: Turn, msg: Message) -> None:
     """A message while a person has (or will have) the conversation: the runner has
     filed it on the ticket already; here the shopper may take the hand-off back."""
-    s = t.s
     payload = msg.payload or _typed_choice(t, msg.text)
     command = intents.command(msg.text) if payload is None else None
     if payload == STOP_UPDATES or command is intents.Command.UNSUBSCRIBE:
         t.effect = Unsubscribe()  # stopping updates never waits for a person
-        return
-    stop = command is intents.Command.STOP
-    back = payload in ("menu", BACK_TO_BOT) or command is intents.Command.WITHDRAW or (
-        payload is None and intents.names_the_menu(msg.text))
-    if (stop or back) and not s.ticket_answered and s.ticket:
-        t.effect = WithdrawTicket(s.ticket, bye=stop)
-    elif stop:
-        t.effect = Unsubscribe()  # the person who answered stays on; updates end
-    elif back:
-        s.ticket_acked_at = t.ctx.now
-        t.say(T("handoff.with_person", ticket=s.ticket or ""))
+    elif command is intents.Command.STOP:
+        _on_stop(t)
+    elif payload in ("menu", BACK_TO_BOT) or command is intents.Command.WITHDRAW or (
+            payload is None and intents.names_the_menu(msg.text)):
+        _on_back(t)
     else:
         _acknowledge(t)
+
+
+def _on_stop(t: Turn) -> None:
+    s = t.s
+    if s.ticket and not s.ticket_answered:
+        t.effect = WithdrawTicket(s.ticket, bye=True)
+    else:
+        t.effect = Unsubscribe()  # the person who answered stays on; updates end
+
+
+def _on_back(t: Turn) -> None:
+    s = t.s
+    if s.ticket and not s.ticket_answered:
+        t.effect = WithdrawTicket(s.ticket)
+    else:
+        s.ticket_acked_at = t.ctx.now
+        t.say(T("handoff.with_person", ticket=s.ticket or ""))
 
 
 def _typed_choice(t: Turn, text: str) -> str | None:

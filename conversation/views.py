@@ -149,7 +149,18 @@ def refund_status(t: Turn, order: Order) -> None:
     verdict = eligibility.check_refund(order)
     if refused(t, verdict, order):
         return
-    lines = [T("refund.header", number=order.number)]
+    lines = [T("refund.header", number=order.number), *_refund_lines(t, order),
+             *_return_lines(order)]
+    waiting = {r.method.value for r in order.refunds if r.status is not RefundStatus.COMPLETED}
+    if order.payment.method is PaymentMethod.COD:
+        waiting.add(PaymentMethod.COD.value)
+    lines.extend(timing_line(t, method) for method in sorted(waiting))
+    after_task(t)
+    t.say(*lines, options=after_options(t.s))
+
+
+def _refund_lines(t: Turn, order: Order) -> list[Text]:
+    lines = []
     for refund in order.refunds:
         method = T(f"payment_method.{refund.method.value}")
         amount = money(t, order, refund.amount)
@@ -163,6 +174,12 @@ def refund_status(t: Turn, order: Order) -> None:
                            or expected_by(t, refund.method.value, start)))
         else:
             lines.append(T("refund.not_started", amount=amount, method=method))
+    return lines
+
+
+def _return_lines(order: Order) -> list[Text]:
+    """Returns whose refund is still to come, and those rejected (no refund)."""
+    lines = []
     for ret in order.returns:
         if ret.refund_id is None and ret.status not in (ReturnStatus.REJECTED,
                                                         ReturnStatus.COMPLETED):
@@ -171,12 +188,7 @@ def refund_status(t: Turn, order: Order) -> None:
         if ret.status is ReturnStatus.REJECTED:
             lines.append(T("refund.return_rejected", id=ret.return_id,
                            why=ret.rejection_reason or "-"))
-    waiting = {r.method.value for r in order.refunds if r.status is not RefundStatus.COMPLETED}
-    if order.payment.method is PaymentMethod.COD:
-        waiting.add(PaymentMethod.COD.value)
-    lines.extend(timing_line(t, method) for method in sorted(waiting))
-    after_task(t)
-    t.say(*lines, options=after_options(t.s))
+    return lines
 
 
 def refused(t: Turn, verdict: Verdict, order: Order, item: str | None = None) -> bool:
