@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     late_compensation: str = ""
     refund_timing: str = ""
     failed_payment_refund_days: int = Field(default=5, ge=0)
+    nlu_url: str | None = None
+    nlu_model: str = "local"
+    nlu_api_key: SecretStr | None = None
+    nlu_timeout_s: float = Field(default=3.0, gt=0, le=30)
     replacement_limit: Literal["item", "order", "none"] = "item"
     store_credit_refunds: bool = False
     cancel_reasons: Annotated[tuple[str, ...], NoDecode] = ()

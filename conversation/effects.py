@@ -144,6 +144,13 @@ class Unsubscribe:
 
 
 @dataclass(frozen=True, slots=True)
+class Classify:
+    """Text the rules did not read: ask the configured classifier (`NLU_URL`)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class WithdrawTicket:
     """The shopper takes a hand-off back before a person replied: close it as withdrawn.
     `bye`: they said "stop", so the shipping updates end too."""
@@ -154,7 +161,7 @@ class WithdrawTicket:
 
 Effect = (
     FindOrders | LoadOrder | Verify | CarryOut | OpenTicket | RecordRating | Subscribe
-    | Unsubscribe | WithdrawTicket
+    | Unsubscribe | WithdrawTicket | Classify
 )
 
 # ---- events: what happened ---------------------------------------------------
@@ -239,10 +246,16 @@ class TicketWithdrawn:
     bye: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Classified:
+    intent: str | None  # an `understanding.Intent` value; None: not understood
+    order: str | None
+
+
 Event = (
     Message | OrdersFound | OrderLoaded | Verified | NotVerified | FactorNeeded | Carried
     | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded | Subscribed | Unsubscribed
-    | TicketWithdrawn
+    | TicketWithdrawn | Classified
 )
 
 

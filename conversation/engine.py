@@ -29,6 +29,8 @@ from .catalogue import Catalogue, T
 from .effects import (
     Carried,
     CarryOut,
+    Classified,
+    Classify,
     Effect,
     Event,
     FactorNeeded,
@@ -64,6 +66,7 @@ from .subscriptions import Subscriptions
 from .tickets import Ticket, TicketStatus, TicketStore
 from .turn import Context, rating_question
 from .types import Button, Channel, Inbound, LinkButton, Reply, TurnResult
+from .understanding import Classifier
 from .withdrawal import withdraw
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,7 @@ class Engine:
         notify_staff: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         subscriptions: Subscriptions | None = None,
+        classifier: Classifier | None = None,
     ) -> None:
         """`notify_staff`: queue a note for the staff webhook (`Channel.STAFF_WEBHOOK`)
         whenever a ticket opens; only the ticket id, kind, channel and order number."""
@@ -112,6 +116,7 @@ class Engine:
         self._notify_staff = notify_staff
         self._clock = clock
         self._subscriptions = subscriptions or Subscriptions(redis, prefix)
+        self._classifier = classifier  # NLU_URL: reads what the rules did not
 
     @property
     def subscriptions(self) -> Subscriptions:
@@ -151,6 +156,7 @@ class Engine:
             languages=self._catalogue.languages,
             return_policy_url=self._return_policy_url,
             support_url=self._support_url,
+            classifier=self._classifier is not None,
         )
 
     async def handle(self, inbound: Inbound, *, also: KeyWrite | None = None) -> TurnResult:
@@ -282,6 +288,10 @@ class Engine:
                 case Unsubscribe(bye=bye):
                     stopped = await self._subscriptions.unsubscribe_all(inbound.conversation)
                     return Unsubscribed(tuple(stopped), bye)
+                case Classify(text=text):
+                    got = await self._classifier.classify(text) if self._classifier else None
+                    return Classified(got.intent.value if got and got.intent else None,
+                                      got.order if got else None)
                 case WithdrawTicket(ticket_id=ticket_id, bye=bye):
                     closed = await withdraw(self._tickets, ticket_id, self._clock())
                     return TicketWithdrawn(ticket_id, closed, bye)

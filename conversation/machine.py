@@ -54,6 +54,8 @@ from .cancel_reasons import CANCEL_REASON_PAYLOAD, pick_cancel_reason
 from .catalogue import T
 from .effects import (
     Carried,
+    Classified,
+    Classify,
     Event,
     FactorNeeded,
     FindOrders,
@@ -162,6 +164,8 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
             on_ticket_opened(t, event)
         case TicketWithdrawn():
             on_withdrawn(t, event)
+        case Classified():
+            _on_classified(t, event)
         case RatingRecorded():
             t.say(T("rate.thanks"), options=menu_options())
         case Subscribed(number=number):
@@ -488,9 +492,23 @@ def _on_answer(t: Turn, text: str) -> bool:
 
 
 def _on_free_text(t: Turn, text: str) -> None:
-    """What the shopper wants, in their words (`understanding`), and which order."""
-    s = t.s
+    """What the shopper wants, in their words (`understanding`), and which order;
+    text the rules do not read goes to the fallback classifier, where there is one."""
     understood = understanding.understand(text)
+    if understood.intent is None and understood.order is None and t.ctx.classifier and (
+            t.s.step is not Step.ASK_ORDER):
+        t.effect = Classify(text)
+        return
+    _act_on(t, understood)
+
+
+def _on_classified(t: Turn, event: Classified) -> None:
+    intent = understanding.Intent(event.intent) if event.intent else None
+    _act_on(t, understanding.Understood(intent, event.order))
+
+
+def _act_on(t: Turn, understood: understanding.Understood) -> None:
+    s = t.s
     number = understood.order
     if understood.intent is not None and (
         handler := _INTENT_HANDLERS.get(understood.intent)

@@ -54,6 +54,7 @@ class Context:
     languages: tuple[str, ...] = ("en",)
     return_policy_url: str | None = None
     support_url: str | None = None
+    classifier: bool = False  # a fallback classifier (NLU_URL) reads what the rules did not
 
 
 STOP_UPDATES = "stop"

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from .intents import normalise, order_number
 
@@ -232,6 +233,24 @@ def understand(text: str) -> Understood:
     found = intents_in(text)
     intent = next((i for i in _PRIORITY if i in found), None)
     return Understood(intent, order_number(text))
+
+
+class Classifier(Protocol):
+    """A fallback for text the rules do not read (`NLU_URL`): the same intents and an
+    order number, or None when it cannot tell (or fails). It never decides eligibility
+    and never writes an answer: the dialogue still does both."""
+
+    async def classify(self, text: str) -> Understood | None: ...
+
+
+def checked(text: str, intent: str | None, order: str | None) -> Understood:
+    """A classifier's answer, kept only as far as it is one of ours: a known intent,
+    and an order number that is really in the message (never one it made up)."""
+    known = {i.value: i for i in Intent}
+    typed = order_number(text)
+    digits = "".join(ch for ch in str(order or "") if ch.isdigit())
+    return Understood(known.get(str(intent or "").strip().lower()),
+                      typed if typed and digits == typed else None)
 
 
 # ---- measuring it ------------------------------------------------------------
