@@ -183,15 +183,7 @@ def greeting() -> Say:
 
 def _on_message(t: Turn, msg: Message) -> None:
     language.follow(t, msg)
-    if _on_language(t, msg):
-        return
-    if t.s.step is Step.HANDED_OFF:
-        on_handed_off(t, msg)
-        return
-    if t.s.step is Step.RATE and _on_rating_answer(t, msg):
-        return
-    if msg.newly_proven and not msg.text.strip() and msg.payload is None and not msg.has_media:
-        _on_proven(t)
+    if _answered_before_the_step(t, msg):
         return
     payload = _tapped(t, msg)
     if payload is _MISSED:
@@ -205,6 +197,22 @@ def _on_message(t: Turn, msg: Message) -> None:
         handler(t)
     else:
         _on_text(t, msg.text)
+
+
+def _answered_before_the_step(t: Turn, msg: Message) -> bool:
+    """What is answered the same at any step: a language, a message during a
+    hand-off, the rating question's answer, a contact the channel just proved."""
+    if _on_language(t, msg):
+        return True
+    if t.s.step is Step.HANDED_OFF:
+        on_handed_off(t, msg)
+        return True
+    if t.s.step is Step.RATE and _on_rating_answer(t, msg):
+        return True
+    if msg.newly_proven and not msg.text.strip() and msg.payload is None and not msg.has_media:
+        _on_proven(t)
+        return True
+    return False
 
 
 def _on_language(t: Turn, msg: Message) -> bool:

@@ -48,6 +48,22 @@ def snapshot(t: Turn, order: Order) -> None:
     lines = _order_lines(t, order)
     lines.extend(payment_lines(t, order))
     links: list[Link] = retry_links(order)
+    package_lines, package_links = _packages(order)
+    lines.extend(package_lines)
+    links.extend(package_links)
+    lines.extend(_money_back_lines(t, order))
+    if s.late_check:  # "my parcel is late": the answer to that, instead of every action
+        s.late_check = False
+        t.say(*lines, links=links)
+        answer_late(t, order)
+        return
+    t.say(*lines, options=_order_actions(t, order), links=links)
+
+
+def _packages(order: Order) -> tuple[list[Text], list[Link]]:
+    """Each package's lines, and its tracking link where there is one."""
+    lines: list[Text] = []
+    links: list[Link] = []
     packages = order.packages
     if order.status is OrderStatus.CANCELLED:  # a parcel that never left is not news
         packages = [p for p in packages if p.status is not PackageStatus.AT_WAREHOUSE]
@@ -59,13 +75,7 @@ def snapshot(t: Turn, order: Order) -> None:
                               package.tracking_url))
     if not order.packages and order.status not in _ENDED:
         lines.append(T("snapshot.not_shipped"))
-    lines.extend(_money_back_lines(t, order))
-    if s.late_check:  # "my parcel is late": the answer to that, instead of every action
-        s.late_check = False
-        t.say(*lines, links=links)
-        answer_late(t, order)
-        return
-    t.say(*lines, options=_order_actions(t, order), links=links)
+    return lines, links
 
 
 def _order_lines(t: Turn, order: Order) -> list[Text]:
