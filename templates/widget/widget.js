@@ -277,7 +277,7 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
       }
       const last = !next || next.who !== m.who || next.at - m.at > 120000;
       if (m.state === "sending") row.append(el("div", { class: "meta", text: T.sending }));
-      else if (last && m.at) row.append(el("div", { class: "meta", text: (m.who === "me" ? T.you : m.by ? m.by + " · " + SHOP : TITLE) + " · " + when(m.at) }));
+      else if (last && m.at) row.append(el("div", { class: "meta", text: (m.who === "me" ? T.you : m.by || TITLE) + " · " + when(m.at) }));
       return row;
     });
     log.replaceChildren(...rows);
