@@ -242,3 +242,31 @@ async def test_whatsapp_rating_is_typed_as_a_number_or_skipped(
     assert "What can I help you with?" in priya.text
     [ticket] = await resources.tickets.list_resolved()
     assert ticket.rating is None
+
+
+# ---- a hand-off taken back ----------------------------------------------------------------------
+
+
+async def test_whatsapp_back_to_the_bot_by_its_number_withdraws_the_hand_off(
+    priya: WhatsAppShopper, resources: Resources
+) -> None:
+    await priya.say("agent")
+    await priya.say("My parcel 100008 arrived open")
+    assert "1. Back to the bot" in priya.text
+    await priya.choose("Back to the bot")
+    assert "withdrawn" in priya.text and "1. Track order" in priya.text
+    [ticket] = await resources.tickets.list_resolved()
+    assert ticket.closed_reason == "withdrawn"
+
+
+async def test_telegram_stop_during_a_hand_off_withdraws_it_and_says_goodbye(
+    telegram: TelegramShopper, resources: Resources
+) -> None:
+    await telegram.say("agent")
+    said = await telegram.say("Where is my parcel 100003?")
+    assert "back" in [b.payload for b in said.buttons]
+    said = await telegram.say("stop")
+    assert said.keys == ["handoff.withdrawn", "stop.bye"]
+    assert "stopped" in said.text
+    [ticket] = await resources.tickets.list_resolved()
+    assert ticket.closed_reason == "withdrawn"
