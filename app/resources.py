@@ -28,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.backends import open_backend
 from app.inbox.accounts import StaffStore
+from app.nlu import open_classifier
 from app.records_import import import_from_redis
 from app.redis_server import EmbeddedValkey, ensure_server
 from app.settings import Settings
@@ -278,7 +279,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     shop = await anyio.to_thread.run_sync(load_order_file, settings.orders_file, datetime.now(UTC))
     async with open_redis(settings) as client, open_database(settings) as db, open_backend(
         settings, client, settings.policy()
-    ) as backend:
+    ) as backend, open_classifier(settings) as classifier:
         policy = settings.policy()
         tickets = TicketStore(db, client, prefix=settings.redis_prefix)
         outbox = Outbox(client, prefix=settings.redis_prefix)
@@ -296,6 +297,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             return_policy_url=settings.return_policy_url,
             support_url=settings.support_url,
             notify_staff=settings.inbox_notify_url is not None,
+            classifier=classifier,
         )
         notifier = ShopperNotifier(
             NoticeDesk(client, outbox, prefix=settings.redis_prefix),

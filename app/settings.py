@@ -21,6 +21,7 @@ from channels.whatsapp_content import ContentTemplates
 from conversation.hours import BusinessHours
 from conversation.quiet_hours import QuietHours
 from orders.policy import Action, Policy
+from orders.refund_timing import parse_refund_timing
 
 ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:\d{1,5})?|https?://\[[0-9a-f:.]+\](:\d{1,5})?")
 SAMPLE_ORDERS_FILE = Path(orders.__file__).resolve().parent / "data" / "demo_orders.json"
@@ -153,8 +154,30 @@ class Settings(BaseSettings):
     return_policy_url: str | None = None
     business_hours: str = "Mon-Sat 09:00-18:00"
     timezone: str = "Asia/Kolkata"
+    late_apology: str = ""
+    late_compensation: str = ""
+    refund_timing: str = ""
+    failed_payment_refund_days: int = Field(default=5, ge=0)
+    nlu_url: str | None = None
+    nlu_model: str = "local"
+    nlu_api_key: SecretStr | None = None
+    nlu_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    replacement_limit: Literal["item", "order", "none"] = "item"
+    store_credit_refunds: bool = False
+    cancel_reasons: Annotated[tuple[str, ...], NoDecode] = ()
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("cancel_reasons", mode="before")
+    @classmethod
+    def _reason_codes(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        codes = tuple(code.strip().lower() for code in value.split(",") if code.strip())
+        for code in codes:
+            if not re.fullmatch(r"[a-z0-9_]{1,40}", code):
+                raise ValueError(f"{code!r}: a reason code is letters, digits and _ (at most 40)")
+        return codes
 
     @field_validator("web_allowed_origins", "allowed_actions", "manual_actions", mode="before")
     @classmethod
@@ -192,6 +215,12 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_hours(cls, value: str) -> str:
         BusinessHours.parse(value)  # raises a ValueError that names the bad part
+        return value
+
+    @field_validator("refund_timing")
+    @classmethod
+    def _readable_refund_timing(cls, value: str) -> str:
+        parse_refund_timing(value)  # raises a ValueError that says how to write it
         return value
 
     @field_validator("quiet_hours")
@@ -239,6 +268,13 @@ class Settings(BaseSettings):
             allowed=self.allowed_actions,
             manual=self.manual_actions,
             timezone=self.timezone,
+            refund_timing=parse_refund_timing(self.refund_timing),
+            replacement_limit=self.replacement_limit,
+            store_credit_refunds=self.store_credit_refunds,
+            failed_payment_refund_days=self.failed_payment_refund_days,
+            cancel_reasons=self.cancel_reasons,
+            late_apology=self.late_apology,
+            late_compensation=self.late_compensation,
         )
 
     @property

@@ -4,6 +4,11 @@ It opens the same resources as the web app (Redis from `REDIS_URL` or the embedd
 server in `DATA_DIR`, the demo shop), so a conversation here sees the same orders,
 tickets and changes as the web chat. With piped stdin it prints only the bot's
 answers, which makes it scriptable: `printf '1\\n' | python -m app chat`.
+
+Messages pushed to the conversation (a staff reply from the inbox, a shipping update)
+are printed as they arrive, with the person's name ("Asha: ..."): the outbox's worker
+(in the web process, or `python -m app worker`) puts them on the conversation's push
+log, which this chat follows while it waits for input.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
-from typing import TextIO
+from typing import Any, TextIO
 
 import anyio
 import anyio.to_thread
@@ -20,12 +25,14 @@ import phonenumbers
 from app.resources import REDIS_DOWN, Resources, open_resources
 from app.settings import Settings
 from channels.terminal import TerminalAdapter
+from channels.web_push import WebPushLog
 from conversation.store import ConversationBusy
-from conversation.types import Identity, Inbound
+from conversation.types import Identity, Inbound, TurnResult
 
 log = logging.getLogger(__name__)
 
 BUSY_RETRIES = 3
+PUSH_WAIT_S = 5.0
 
 
 class ChatError(Exception):
@@ -100,13 +107,42 @@ async def run(
         if conversation is None and not resume:
             # A new chat opens with the menu, so a first "1" already taps "Track order".
             await _answer(resources, adapter, adapter.opening(), stdout)
+        async with anyio.create_task_group() as group:
+            group.start_soon(_follow_pushes, resources, adapter, stdout)
+            code = await _chat(resources, adapter, stdin, interactive, stdout, stderr)
+            group.cancel_scope.cancel()
+        return code
+
+
+async def _chat(resources: Resources, adapter: TerminalAdapter, stdin: TextIO,
+                interactive: bool, stdout: TextIO, stderr: TextIO) -> int:
+    while True:
+        line = await anyio.to_thread.run_sync(_read_line, stdin, interactive)
+        if line is None:
+            return 0
+        if not await _answer(resources, adapter, adapter.parse(line), stdout):
+            print("The bot's Redis is unreachable; check REDIS_URL.", file=stderr)
+            return 1
+
+
+async def _follow_pushes(resources: Resources, adapter: TerminalAdapter, stdout: TextIO) -> None:
+    """Print what is pushed to this conversation from now on (staff replies, updates)."""
+    pushes = WebPushLog(resources.redis, resources.settings.redis_prefix)
+    key = pushes.key(adapter.conversation)
+    try:
+        newest: Any = await resources.redis.xrevrange(key, count=1)
+        after = _text(newest[0][0]) if newest else "0-0"
         while True:
-            line = await anyio.to_thread.run_sync(_read_line, stdin, interactive)
-            if line is None:
-                return 0
-            if not await _answer(resources, adapter, adapter.parse(line), stdout):
-                print("The bot's Redis is unreachable; check REDIS_URL.", file=stderr)
-                return 1
+            for event in await pushes.wait(adapter.conversation, after, PUSH_WAIT_S):
+                after = event.id
+                print(adapter.render(TurnResult(event.replies)), file=stdout, end="\n\n",
+                      flush=True)
+    except REDIS_DOWN:
+        log.warning("terminal chat: stopped following pushed messages (Redis unreachable)")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def _answer(

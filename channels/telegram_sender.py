@@ -52,6 +52,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from channels.authorship import signed
 from channels.reachability import Reachability
 from channels.telegram import chat_id_of
 from channels.telegram_render import ASKS_FOR_ORDER, Outgoing, SharePhone, render
@@ -156,7 +157,7 @@ class TelegramSender:
         private = chat_id > 0  # groups and channels have negative ids
         if private and self._share_phone and any(r.key == ASKS_FOR_ORDER for r in message.replies):
             share = await self._share_phone(conversation)
-        outgoing = render(message.replies, share_phone=share,
+        outgoing = render(signed(message.replies), share_phone=share,
                           remove_keyboard=private and keyboard_shown is not None)
         # The count of messages sent is written after each but the last; after the
         # last it is deleted (if ever written), so a one-message answer writes none.

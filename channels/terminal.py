@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from channels.authorship import signed_text
 from conversation.types import Button, Channel, Identity, Inbound, TurnResult
 
 CONVERSATION_PREFIX = "terminal:"
@@ -67,7 +68,7 @@ class TerminalAdapter:
         blocks: list[str] = []
         buttons: list[Button] = []
         for reply in result.replies:
-            lines = [reply.text] if reply.text else []
+            lines = [signed_text(reply)] if reply.text else []
             for button in reply.buttons:
                 buttons.append(button)
                 lines.append(f"[{len(buttons)}] {button.label}")

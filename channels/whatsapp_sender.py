@@ -34,6 +34,7 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
+from channels.authorship import signed
 from channels.reachability import Reachability
 from channels.whatsapp_content import ContentTemplates, WhatsAppMessage, out_of_window, plan
 from conversation.outbox import ChannelUnavailable, OutboxMessage, Undeliverable
@@ -117,9 +118,9 @@ class WhatsAppSender:
         last = await self.reachability.last_inbound(conversation)
         if last is not None and self._clock() - last < WINDOW:
             label = await self._list_button(conversation) if self._list_button else "Choose"
-            messages = plan(message.replies, self._templates, label)
+            messages = plan(signed(message.replies), self._templates, label)
         else:
-            template = out_of_window(message.replies, self._templates)
+            template = out_of_window(signed(message.replies), self._templates)
             if template is None:
                 raise Undeliverable(
                     "WhatsApp: outside the 24-hour customer-service window and no "

@@ -5,6 +5,10 @@ The dialogue never holds words, only `Text(key, params)`. A parameter may itself
 a `Text` (a status name inside a sentence), a date (written the way that language
 writes dates), or a plain value. A key missing in one language falls back to English,
 and a key missing everywhere is a loud error: tests check that cannot happen.
+
+Plural forms are written in the pattern itself: `{left} {left:plural:try|tries}`
+renders "1 try" and "2 tries" (the one-form and the other-form, chosen by each
+language's rule: Hindi takes the one-form for 0 and 1), so no text says "(s)".
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_LANGUAGE = "en"
+
+PLURAL_SPEC = "plural:"
+
+_ONE: dict[str, frozenset[int]] = {"hi": frozenset({0, 1})}
+"""The counts that take the one-form, per language (CLDR); otherwise just 1."""
+
+
+def plural(language: str, count: int, forms: str) -> str:
+    """The form of `one|other` that `count` takes in `language`."""
+    one, _, other = forms.partition("|")
+    return one if count in _ONE.get(language, frozenset({1})) else (other or one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +55,8 @@ class _Formatter(string.Formatter):
         self._language = language
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec.startswith(PLURAL_SPEC):
+            return plural(self._language, int(value), format_spec.removeprefix(PLURAL_SPEC))
         if isinstance(value, Text):
             return self._catalogue.text(self._language, value.key, **value.params)
         if isinstance(value, datetime):

@@ -20,6 +20,8 @@ from .audit import Note
 from .catalogue import Text
 from .session import Session
 
+STORE_CREDIT = "store_credit"
+
 # ---- what the bot says -------------------------------------------------------
 
 
@@ -80,6 +82,14 @@ class ActionRequest:
     reason: ReturnReason | None = None
     address: str | None = None
     delivery_date: date | None = None
+    cancel_reason: str | None = None  # a code from the policy's list: not part of the key
+    refund_to: str | None = None  # a return's refund: "original" or "store_credit"
+
+    @property
+    def for_staff(self) -> bool:
+        """Store credit is not something the back-ends' return call can take: a person
+        applies it, so such a return is always a request for staff."""
+        return self.refund_to == STORE_CREDIT
 
     @property
     def idempotency_key(self) -> str:
@@ -107,6 +117,7 @@ class OpenTicket:
     issue: str | None = None
     refusal: str | None = None
     request: ActionRequest | None = None
+    priority: bool = False  # staff should take it first (a late or lost parcel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +143,25 @@ class Unsubscribe:
     bye: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Classify:
+    """Text the rules did not read: ask the configured classifier (`NLU_URL`)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawTicket:
+    """The shopper takes a hand-off back before a person replied: close it as withdrawn.
+    `bye`: they said "stop", so the shipping updates end too."""
+
+    ticket_id: str
+    bye: bool = False
+
+
 Effect = (
     FindOrders | LoadOrder | Verify | CarryOut | OpenTicket | RecordRating | Subscribe
-    | Unsubscribe
+    | Unsubscribe | WithdrawTicket | Classify
 )
 
 # ---- events: what happened ---------------------------------------------------
@@ -212,9 +239,23 @@ class Unsubscribed:
     bye: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class TicketWithdrawn:
+    ticket_id: str
+    closed: bool  # False: it was closed already (staff resolved it meanwhile)
+    bye: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    intent: str | None  # an `understanding.Intent` value; None: not understood
+    order: str | None
+
+
 Event = (
     Message | OrdersFound | OrderLoaded | Verified | NotVerified | FactorNeeded | Carried
     | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded | Subscribed | Unsubscribed
+    | TicketWithdrawn | Classified
 )
 
 

@@ -29,6 +29,8 @@ from .catalogue import Catalogue, T
 from .effects import (
     Carried,
     CarryOut,
+    Classified,
+    Classify,
     Effect,
     Event,
     FactorNeeded,
@@ -47,13 +49,16 @@ from .effects import (
     Subscribe,
     Subscribed,
     TicketOpened,
+    TicketWithdrawn,
     Unsubscribe,
     Unsubscribed,
     Verified,
     Verify,
+    WithdrawTicket,
 )
 from .hours import BusinessHours
 from .keys import Keys
+from .open_requests import with_open_replacement_requests
 from .outbox import Outbox, replies_from_data, replies_to_data
 from .session import Session, Step
 from .store import REDIS_DOWN, KeyWrite, SessionStore, StoreUnavailable, TranscriptLine
@@ -61,6 +66,8 @@ from .subscriptions import Subscriptions
 from .tickets import Ticket, TicketStatus, TicketStore, origin_of
 from .turn import Context, rating_question
 from .types import Button, Channel, Inbound, LinkButton, Reply, TurnResult
+from .understanding import Classifier
+from .withdrawal import withdraw
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +97,7 @@ class Engine:
         notify_staff: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         subscriptions: Subscriptions | None = None,
+        classifier: Classifier | None = None,
     ) -> None:
         """`notify_staff`: queue a note for the staff webhook (`Channel.STAFF_WEBHOOK`)
         whenever a ticket opens; only the ticket id, kind, channel and order number."""
@@ -109,6 +117,7 @@ class Engine:
         self._notify_staff = notify_staff
         self._clock = clock
         self._subscriptions = subscriptions or Subscriptions(redis, prefix)
+        self._classifier = classifier  # NLU_URL: reads what the rules did not
 
     @property
     def subscriptions(self) -> Subscriptions:
@@ -148,6 +157,7 @@ class Engine:
             languages=self._catalogue.languages,
             return_policy_url=self._return_policy_url,
             support_url=self._support_url,
+            classifier=self._classifier is not None,
         )
 
     async def handle(self, inbound: Inbound, *, also: KeyWrite | None = None) -> TurnResult:
@@ -258,7 +268,11 @@ class Engine:
                     found.sort(key=lambda o: o.placed_at, reverse=True)
                     return OrdersFound(tuple(found))
                 case LoadOrder(number=number):
-                    return OrderLoaded(await self._backend.get_order(number))
+                    loaded = await self._backend.get_order(number)
+                    if loaded is not None and (session.action is Action.REPLACE
+                                               or session.either_return_or_replace):
+                        loaded = await with_open_replacement_requests(self._tickets, loaded)
+                    return OrderLoaded(loaded)
                 case Verify():
                     return await self._verify(effect, session)
                 case CarryOut():
@@ -275,6 +289,13 @@ class Engine:
                 case Unsubscribe(bye=bye):
                     stopped = await self._subscriptions.unsubscribe_all(inbound.conversation)
                     return Unsubscribed(tuple(stopped), bye)
+                case Classify(text=text):
+                    got = await self._classifier.classify(text) if self._classifier else None
+                    return Classified(got.intent.value if got and got.intent else None,
+                                      got.order if got else None)
+                case WithdrawTicket(ticket_id=ticket_id, bye=bye):
+                    closed = await withdraw(self._tickets, ticket_id, self._clock())
+                    return TicketWithdrawn(ticket_id, closed, bye)
         except BackendUnavailable:
             log.warning("order back-end unavailable during %s", type(effect).__name__)
             change = effect.request if isinstance(effect, CarryOut) else None  # sent, unconfirmed
@@ -398,6 +419,7 @@ class Engine:
             transcript=transcript,
             contact_phone=session.phone,
             contact_email=session.email,
+            priority=effect.priority,
         ), origin=origin_of(inbound.conversation, inbound.message_id))
         log.info("ticket %s opened (%s, %s)", ticket.id, ticket.kind, ticket.channel)
         if self._notify_staff and self._outbox is not None:

@@ -13,6 +13,7 @@ from orders.policy import Action
 
 class Command(StrEnum):
     MENU = "menu"
+    WITHDRAW = "withdraw"  # take a waiting hand-off back ("cancel my request")
     AGENT = "agent"
     STOP = "stop"
     THANKS = "thanks"
@@ -20,14 +21,24 @@ class Command(StrEnum):
     UNSUBSCRIBE = "unsubscribe"  # stop the shipping updates (works during a hand-off too)
 
 
+_MENU_WORDS = ("menu", "main menu", "start", "/start", "/menu", "मेनू", "मेन्यू", "back to menu",
+               "show menu", "menu please", "menu dikhao", "मेनू दिखाओ")
+"""Asking for the menu by name: unlike a greeting, it takes a waiting hand-off back."""
+
 # whole-message commands, so "stop" inside a sentence is not a command
 _COMMANDS: dict[str, Command] = {
     **dict.fromkeys(
-        (
-            "menu", "main menu", "start", "/start", "/menu", "मेनू", "मेन्यू", "hi", "hii", "hello",
-            "hey", "hola", "namaste", "namaskar", "नमस्ते", "नमस्कार", "good morning", "good evening",
-        ),
+        (*_MENU_WORDS, "hi", "hii", "hello", "hey", "hola", "namaste", "namaskar", "नमस्ते",
+         "नमस्कार", "good morning", "good evening", "good afternoon"),
         Command.MENU,
+    ),
+    **dict.fromkeys(
+        ("cancel my request", "cancel request", "cancel the request", "cancel my ticket",
+         "never mind", "nevermind", "back to the bot", "back to bot", "go back", "i'm fine now",
+         "no need", "not needed anymore", "request cancel karo", "request cancel kar do",
+         "rehne do", "rehne do bhai", "koi baat nahi", "रहने दो", "रिक्वेस्ट कैंसल करो",
+         "अनुरोध रद्द करें", "अनुरोध रद्द करो", "बॉट पर वापस"),
+        Command.WITHDRAW,
     ),
     **dict.fromkeys(
         (
@@ -86,6 +97,11 @@ def normalise(text: str) -> str:
 
 def command(text: str) -> Command | None:
     return _COMMANDS.get(normalise(text))
+
+
+def names_the_menu(text: str) -> bool:
+    """"menu" itself (not "hi"): during a hand-off, a wish to go back to the bot."""
+    return normalise(text) in _MENU_WORDS
 
 
 def intent(text: str) -> Action | Command | None:

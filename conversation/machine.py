@@ -39,6 +39,7 @@ in, and `turn` holds what they share.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from orders import eligibility
@@ -48,10 +49,13 @@ from orders.models import (
 )
 from orders.policy import Action
 
-from . import intents
+from . import intents, language, understanding
+from .cancel_reasons import CANCEL_REASON_PAYLOAD, pick_cancel_reason
 from .catalogue import T
 from .effects import (
     Carried,
+    Classified,
+    Classify,
     Event,
     FactorNeeded,
     FindOrders,
@@ -69,18 +73,29 @@ from .effects import (
     Subscribe,
     Subscribed,
     TicketOpened,
+    TicketWithdrawn,
     Transition,
     Unsubscribe,
     Unsubscribed,
     Verified,
     Verify,
 )
-from .handoff import on_issue, on_ticket_opened, start_handoff
+from .handoff import (
+    BACK_TO_BOT,
+    on_handed_off,
+    on_issue,
+    on_ticket_opened,
+    on_withdrawn,
+    start_handoff,
+)
+from .lateness import LATE_PAYLOAD, priority_handoff
+from .refund_destination import REFUND_TO_PAYLOAD, pick_refund_destination
 from .session import MAX_REMEMBERED_ORDERS, Session, Step
 from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
 from .turn import (
     ACTIONS_BY_PAYLOAD,
     RATING_SCALE,
+    SKIP_RATING,
     STOP_UPDATES,
     Context,
     Turn,
@@ -147,6 +162,10 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
                   options=[agent_option(), menu_option()], links=support_links(t))
         case TicketOpened():
             on_ticket_opened(t, event)
+        case TicketWithdrawn():
+            on_withdrawn(t, event)
+        case Classified():
+            _on_classified(t, event)
         case RatingRecorded():
             t.say(T("rate.thanks"), options=menu_options())
         case Subscribed(number=number):
@@ -163,72 +182,145 @@ def greeting() -> Say:
 
 
 def _on_message(t: Turn, msg: Message) -> None:
-    s = t.s
-    if intents.looks_like_devanagari(msg.text) and "hi" in t.ctx.languages:
-        s.locale = "hi"
-
-    if s.step is Step.HANDED_OFF:
-        # a person has the conversation: the runner files the message on the ticket
-        if msg.payload == STOP_UPDATES or intents.command(msg.text) is intents.Command.UNSUBSCRIBE:
-            t.effect = Unsubscribe()  # stopping updates never waits for a person
-            return
-        if not s.ticket_acknowledged:
-            s.ticket_acknowledged = True
-            t.say(T("handoff.added", ticket=s.ticket or ""))
+    language.follow(t, msg)
+    if _answered_before_the_step(t, msg):
         return
-
-    if s.step is Step.RATE:
-        # the one question after a resolved hand-off: a score is recorded, anything
-        # else is answered as at the menu
-        score, ticket = _score(s, msg), s.rating_ticket
-        s.step, s.rating_ticket = Step.MENU, None
-        if score is not None and ticket:
-            s.offered = []
-            t.effect = RecordRating(ticket, score)
-            return
-
-    if msg.newly_proven and not msg.text.strip() and msg.payload is None and not msg.has_media:
-        _on_proven(t)
+    payload = _tapped(t, msg)
+    if payload is _MISSED:
         return
-
-    payload = msg.payload
-    if payload is None and s.offered and (n := intents.choice_number(msg.text)) is not None:
-        if 1 <= n <= len(s.offered):
-            payload = s.offered[n - 1]
-        else:
-            miss(t, T("choice.out_of_range", count=len(s.offered)))
-            return
-
     if payload is not None:
         _on_payload(t, payload)
-        return
-
-    if msg.has_media and not msg.text.strip():
+    elif msg.has_media and not msg.text.strip():
         t.say(T("media.unsupported"))
         reprompt(t)
-        return
-
-    command = intents.command(msg.text)
-    if command is intents.Command.MENU:
-        show_menu(t)
-    elif command is intents.Command.AGENT:
-        start_handoff(t)
-    elif command is intents.Command.THANKS:
-        t.say(T("thanks.reply"), options=menu_options())
-    elif command is intents.Command.STOP:
-        s.reset_task()
-        t.effect = Unsubscribe(bye=True)  # "stop" ends the shipping updates too
-    elif command is intents.Command.UNSUBSCRIBE:
-        t.effect = Unsubscribe()
+    elif (handler := _COMMANDS.get(intents.command(msg.text))) is not None:
+        handler(t)
     else:
         _on_text(t, msg.text)
 
 
+def _answered_before_the_step(t: Turn, msg: Message) -> bool:
+    """What is answered the same at any step: a language, a message during a
+    hand-off, the rating question's answer, a contact the channel just proved."""
+    if _on_language(t, msg):
+        return True
+    if t.s.step is Step.HANDED_OFF:
+        on_handed_off(t, msg)
+        return True
+    if t.s.step is Step.RATE and _on_rating_answer(t, msg):
+        return True
+    if msg.newly_proven and not msg.text.strip() and msg.payload is None and not msg.has_media:
+        _on_proven(t)
+        return True
+    return False
+
+
+def _on_language(t: Turn, msg: Message) -> bool:
+    """"English", "हिंदी", "language" or a language button, at any step."""
+    payload = msg.payload
+    if payload is not None:
+        kind, _, code = payload.partition(":")
+        if kind != language.LANGUAGE_PAYLOAD:
+            return False
+    elif (named := language.chosen(msg.text)) is not None:
+        code = named
+    else:
+        return False
+    if code:
+        language.choose(t, code)
+    else:
+        language.ask(t)
+    return True
+
+
+def _on_language_button(t: Turn, payload: str, value: str) -> bool:
+    """A typed number for a language button (a tap is taken before any step)."""
+    if value:
+        language.choose(t, value)
+    else:
+        language.ask(t)
+    return True
+
+
+def _on_rating_answer(t: Turn, msg: Message) -> bool:
+    """The one question after a resolved hand-off: a score is recorded (True),
+    anything else is answered as at the menu (False)."""
+    s = t.s
+    score, ticket = _score(s, msg), s.rating_ticket
+    s.step, s.rating_ticket = Step.MENU, None
+    if _chosen(s, msg) == SKIP_RATING or intents.normalise(msg.text) in _SKIP_WORDS:
+        show_menu(t)
+        return True
+    if score is not None and ticket:
+        s.offered = []
+        t.effect = RecordRating(ticket, score)
+        return True
+    return False
+
+
+_SKIP_WORDS = frozenset({"skip", "no thanks", "later", "छोड़ें", "skip karo", "rehne do"})
+
+_MISSED = "\x00missed"
+"""`_tapped`'s answer when a typed number named no offered choice (already answered)."""
+
+
+def _tapped(t: Turn, msg: Message) -> str | None:
+    """The button payload this message means: a tap, or a typed choice number."""
+    s = t.s
+    if msg.payload is not None or not s.offered:
+        return msg.payload
+    n = intents.choice_number(msg.text)
+    if n is None:
+        return None
+    if 1 <= n <= len(s.offered):
+        return s.offered[n - 1]
+    miss(t, T("choice.out_of_range", count=len(s.offered)))
+    return _MISSED
+
+
+def _on_stop(t: Turn) -> None:
+    t.s.reset_task()
+    t.effect = Unsubscribe(bye=True)  # "stop" ends the shipping updates too
+
+
+def _on_unsubscribe(t: Turn) -> None:
+    t.effect = Unsubscribe()
+
+
+def _on_never_mind(t: Turn) -> None:
+    """"never mind" outside a hand-off: a "no" to a question, else the menu."""
+    if t.s.step is Step.CONFIRM:
+        _on_declined(t)
+    else:
+        show_menu(t)
+
+
+def _on_thanks(t: Turn) -> None:
+    t.say(T("thanks.reply"), options=menu_options())
+
+
+_COMMANDS: dict[intents.Command | None, Callable[[Turn], None]] = {
+    intents.Command.MENU: show_menu,
+    intents.Command.AGENT: start_handoff,
+    intents.Command.THANKS: _on_thanks,
+    intents.Command.STOP: _on_stop,
+    intents.Command.UNSUBSCRIBE: _on_unsubscribe,
+    intents.Command.WITHDRAW: _on_never_mind,
+}
+"""Whole-message commands, answered the same at every step but a hand-off."""
+
+
+def _chosen(s: Session, msg: Message) -> str | None:
+    """A tapped payload, or the offered one a typed number names; None otherwise."""
+    if msg.payload is not None:
+        return msg.payload
+    n = intents.choice_number(msg.text)
+    return s.offered[n - 1] if n is not None and 1 <= n <= len(s.offered) else None
+
+
 def _score(s: Session, msg: Message) -> int | None:
     """A 1-5 score from a tapped button or its typed number; None for anything else."""
-    payload = msg.payload
-    if payload is None and (n := intents.choice_number(msg.text)) is not None:
-        payload = s.offered[n - 1] if 1 <= n <= len(s.offered) else None
+    payload = _chosen(s, msg)
     if payload is None or payload not in s.offered or not payload.startswith("rate:"):
         return None
     value = payload.partition(":")[2]
@@ -249,94 +341,190 @@ def _on_proven(t: Turn) -> None:
 
 
 def _on_payload(t: Turn, payload: str) -> None:
-    s = t.s
+    """A button: the ones honoured however old first, then only what was offered."""
     kind, _, value = payload.partition(":")
-    if payload == "menu":
-        show_menu(t)
-    elif payload == "agent":
-        start_handoff(t)
-    elif payload == STOP_UPDATES:  # a notification's button, however old: always honoured
-        t.effect = Unsubscribe()
-    elif kind == "n" and value in s.verified:
-        # "keep me posted": only about an order this conversation proved, like `a:`
-        s.order = value
-        t.effect = Subscribe(value)
-    elif kind == "m" and value in ACTIONS_BY_PAYLOAD:
-        _start_action(t, value, keep_order=False)
-    elif kind == "a" and (target := value.partition(":"))[0] in ACTIONS_BY_PAYLOAD:
-        # an action button under a snapshot names its order, so an old one still works
-        number = target[2]
-        if number and number in s.verified:
-            s.order = number
-            _start_action(t, target[0], keep_order=True)
-        else:
-            _start_action(t, target[0], keep_order=False)
-    elif kind == "o" and (value in s.verified or payload in s.offered):
-        # an order this conversation proved (or the channel's identity listed)
-        if s.step not in (Step.PICK_ORDER, Step.ASK_ORDER):
-            s.reset_task()  # "back to this order": show it, no task under way
-        s.order = value
-        s.remember_verified(value)
-        t.effect = LoadOrder(value)
-    elif payload not in s.offered:
+    if (always := _ALWAYS.get(payload)) is not None:
+        always(t)
+    elif (routed := _ROUTED.get(kind)) is not None and routed(t, payload, value):
+        return
+    elif payload not in t.s.offered:
         miss(t, T("button.stale"))
-    elif kind == "i":
-        s.item = value
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "rr":
-        s.action = Action.REPLACE if value == "replace" else Action.RETURN
-        s.either_return_or_replace = False
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "q":
-        s.quantity = int(value)
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "r":
-        s.reason = ReturnReason(value)
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "d":
-        s.step = Step.ASK_ADDRESS if value == "address" else Step.PICK_DATE
-        t.effect = LoadOrder(s.order or "")
-    elif kind == "dt":
-        s.new_date = date.fromisoformat(value)
-        t.effect = LoadOrder(s.order or "")
-    elif payload == "yes":
-        confirmed(t)
-    elif payload == "no":
-        after_task(t)
-        t.say(T("confirm.declined"), options=after_options(s))
+    elif (exact := _OFFERED_EXACT.get(payload)) is not None:
+        exact(t)
+    elif (offered := _OFFERED.get(kind)) is not None:
+        offered(t, value)
+        t.effect = LoadOrder(t.s.order or "")
     else:  # offered but unknown: a bug, answered like a stale button
         miss(t, T("button.stale"))
 
 
+def _on_follow(t: Turn, payload: str, value: str) -> bool:
+    """"Keep me posted": only about an order this conversation proved, like `a:`."""
+    if value not in t.s.verified:
+        return False
+    t.s.order = value
+    t.effect = Subscribe(value)
+    return True
+
+
+def _on_menu_action(t: Turn, payload: str, value: str) -> bool:
+    if value not in ACTIONS_BY_PAYLOAD:
+        return False
+    _start_action(t, value, keep_order=False)
+    return True
+
+
+def _on_order_action(t: Turn, payload: str, value: str) -> bool:
+    """An action button under a snapshot names its order, so an old one still works."""
+    name, _, number = value.partition(":")
+    if name not in ACTIONS_BY_PAYLOAD:
+        return False
+    if number and number in t.s.verified:
+        t.s.order = number
+        _start_action(t, name, keep_order=True)
+    else:
+        _start_action(t, name, keep_order=False)
+    return True
+
+
+def _on_order_button(t: Turn, payload: str, value: str) -> bool:
+    """An order this conversation proved (or the channel's identity listed)."""
+    s = t.s
+    if value not in s.verified and payload not in s.offered:
+        return False
+    if s.step not in (Step.PICK_ORDER, Step.ASK_ORDER):
+        s.reset_task()  # "back to this order": show it, no task under way
+    s.order = value
+    s.remember_verified(value)
+    t.effect = LoadOrder(value)
+    return True
+
+
+def _on_priority_handoff(t: Turn, payload: str, value: str) -> bool:
+    """The late parcel's hand-off, for an order this conversation proved."""
+    if value not in t.s.verified:
+        return False
+    priority_handoff(t, value)
+    return True
+
+
+def _pick_item(t: Turn, value: str) -> None:
+    t.s.item = value
+
+
+def _pick_return_or_replace(t: Turn, value: str) -> None:
+    t.s.action = Action.REPLACE if value == "replace" else Action.RETURN
+    t.s.either_return_or_replace = False
+
+
+def _pick_quantity(t: Turn, value: str) -> None:
+    t.s.quantity = int(value)
+
+
+def _pick_reason(t: Turn, value: str) -> None:
+    t.s.reason = ReturnReason(value)
+
+
+def _pick_delivery_change(t: Turn, value: str) -> None:
+    t.s.step = Step.ASK_ADDRESS if value == "address" else Step.PICK_DATE
+
+
+def _pick_date(t: Turn, value: str) -> None:
+    t.s.new_date = date.fromisoformat(value)
+
+
+def _on_declined(t: Turn) -> None:
+    after_task(t)
+    t.say(T("confirm.declined"), options=after_options(t.s))
+
+
+_ALWAYS: dict[str, Callable[[Turn], None]] = {
+    "menu": show_menu,
+    "agent": start_handoff,
+    BACK_TO_BOT: show_menu,  # a "Back to the bot" after the hand-off ended
+    STOP_UPDATES: _on_unsubscribe,  # a notification's button, however old: always honoured
+}
+
+_ROUTED: dict[str, Callable[[Turn, str, str], bool]] = {
+    "n": _on_follow,
+    "m": _on_menu_action,
+    "a": _on_order_action,
+    "o": _on_order_button,
+    language.LANGUAGE_PAYLOAD: _on_language_button,
+    LATE_PAYLOAD: _on_priority_handoff,
+}
+"""Buttons that carry what they need, honoured when not offered just now; each
+answers False when the payload does not qualify (then it must have been offered)."""
+
+_OFFERED_EXACT: dict[str, Callable[[Turn], None]] = {"yes": confirmed, "no": _on_declined}
+
+_OFFERED: dict[str, Callable[[Turn, str], None]] = {
+    "i": _pick_item,
+    "rr": _pick_return_or_replace,
+    "q": _pick_quantity,
+    "r": _pick_reason,
+    "d": _pick_delivery_change,
+    "dt": _pick_date,
+    CANCEL_REASON_PAYLOAD: pick_cancel_reason,
+    REFUND_TO_PAYLOAD: pick_refund_destination,
+}
+"""A task's answers: each notes the choice, then the order is loaded to ask what is next."""
+
+
 def _on_text(t: Turn, text: str) -> None:
+    if not _on_answer(t, text):
+        _on_free_text(t, text)
+
+
+def _on_answer(t: Turn, text: str) -> bool:
+    """Typed text that answers the question on screen (True), before it is read as a wish."""
     s = t.s
     match s.step:
         case Step.ASK_ISSUE:
             on_issue(t, text)
-            return
         case Step.ASK_ADDRESS:
             on_address(t, text)
-            return
         case Step.ASK_FACTOR:
             _on_factor(t, text)
-            return
         case Step.PICK_QUANTITY if (n := _plain_number(text)) is not None:
             s.quantity = n
             t.effect = LoadOrder(s.order or "")
-            return
         case Step.CONFIRM if (answer := intents.yes_or_no(text)) is not None:
             _on_payload(t, "yes" if answer else "no")
-            return
+        case Step.PICK_CANCEL_REASON if understanding.understand(text).intent is None:
+            pick_cancel_reason(t, "other")  # their own words: "other" (the words stay out
+            t.effect = LoadOrder(s.order or "")  # of the audit log: personal data)
+        case _:
+            return False
+    return True
 
-    number = intents.order_number(text)
-    found = intents.intent(text)
-    if found is intents.Command.AGENT:
-        start_handoff(t)
-    elif found is intents.Command.SUBSCRIBE and not number:
-        _subscribe_to_order_in_context(t)
-    elif isinstance(found, Action):
+
+def _on_free_text(t: Turn, text: str) -> None:
+    """What the shopper wants, in their words (`understanding`), and which order;
+    text the rules do not read goes to the fallback classifier, where there is one."""
+    understood = understanding.understand(text)
+    if understood.intent is None and understood.order is None and t.ctx.classifier and (
+            t.s.step is not Step.ASK_ORDER):
+        t.effect = Classify(text)
+        return
+    _act_on(t, understood)
+
+
+def _on_classified(t: Turn, event: Classified) -> None:
+    intent = understanding.Intent(event.intent) if event.intent else None
+    _act_on(t, understanding.Understood(intent, event.order))
+
+
+def _act_on(t: Turn, understood: understanding.Understood) -> None:
+    s = t.s
+    number = understood.order
+    if understood.intent is not None and (
+        handler := _INTENT_HANDLERS.get(understood.intent)
+    ) is not None and handler(t, number):
+        return
+    if understood.intent is not None and understood.intent.value in ACTIONS_BY_PAYLOAD:
         keep = s.step is not Step.MENU and not number
-        _start_action(t, found.value, keep_order=keep, number=number)
+        _start_action(t, understood.intent.value, keep_order=keep, number=number)
     elif number and s.step is Step.ASK_ORDER:
         _take_order_number(t, number)
     elif number:
@@ -345,6 +533,40 @@ def _on_text(t: Turn, text: str) -> None:
         miss(t, T("order.not_a_number"))
     else:
         miss(t, T("not_understood"))
+
+
+def _on_agent_text(t: Turn, number: str | None) -> bool:
+    start_handoff(t)
+    return True
+
+
+def _on_subscribe_text(t: Turn, number: str | None) -> bool:
+    if number:
+        return False  # "notify me about 100234": open that order first
+    _subscribe_to_order_in_context(t)
+    return True
+
+
+def _on_late_text(t: Turn, number: str | None) -> bool:
+    """"My parcel is late": the order's snapshot, then what to do about the wait."""
+    keep = t.s.step is not Step.MENU and not number
+    _start_action(t, "track", keep_order=keep, number=number)
+    t.s.late_check = True
+    return True
+
+
+def _on_capabilities_text(t: Turn, number: str | None) -> bool:
+    t.say(T("capabilities"), options=menu_options())
+    return True
+
+
+_INTENT_HANDLERS: dict[understanding.Intent, Callable[[Turn, str | None], bool]] = {
+    understanding.Intent.AGENT: _on_agent_text,
+    understanding.Intent.SUBSCRIBE: _on_subscribe_text,
+    understanding.Intent.LATE: _on_late_text,
+    understanding.Intent.CAPABILITIES: _on_capabilities_text,
+}
+"""Intents that are not an order action; each answers False to be read as usual."""
 
 
 def _subscribe_to_order_in_context(t: Turn) -> None:

@@ -142,6 +142,7 @@ def replies_to_data(replies: Iterable[Reply]) -> list[dict[str, Any]]:
             "text": r.text,
             "buttons": [{"label": b.label, "payload": b.payload} for b in r.buttons],
             "links": [{"label": link.label, "url": link.url} for link in r.links],
+            **({"author": r.author} if r.author else {}),
         }
         for r in replies
     ]
@@ -162,6 +163,7 @@ def replies_from_data(data: Any) -> tuple[Reply, ...]:
                     LinkButton(label=str(link["label"]), url=str(link["url"]))
                     for link in item.get("links", ())
                 ),
+                author=str(item["author"]) if item.get("author") else None,
             )
             for item in data
         )

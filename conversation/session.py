@@ -34,6 +34,8 @@ class Step(StrEnum):
     PICK_DELIVERY_CHANGE = "pick_delivery_change"
     ASK_ADDRESS = "ask_address"
     PICK_DATE = "pick_date"
+    PICK_CANCEL_REASON = "pick_cancel_reason"
+    PICK_REFUND_TO = "pick_refund_to"
     CONFIRM = "confirm"
     ASK_ISSUE = "ask_issue"
     HANDED_OFF = "handed_off"
@@ -46,6 +48,8 @@ class Session(BaseModel):
     v: int = SCHEMA_VERSION
     step: Step = Step.MENU
     locale: str = "en"
+    locale_chosen: bool = False  # the shopper named a language: detection no longer switches
+    language_asked: bool = False  # "continue in Hindi?" is asked once per conversation
     last_seen: datetime | None = None
 
     # proven by the channel (never by what the shopper typed)
@@ -65,6 +69,9 @@ class Session(BaseModel):
     new_address: str | None = None
     new_date: date | None = None
     refusal: str | None = None  # the last refusal, in words, carried to a hand-off
+    cancel_reason: str | None = None  # a code from the policy's list
+    refund_to: str | None = None  # a return's refund: "original" or "store_credit"
+    late_check: bool = False  # "my parcel is late": the snapshot says what to do about it
 
     # what the last buttons meant (so a typed number or a tap can be checked)
     offered: list[str] = []
@@ -74,7 +81,8 @@ class Session(BaseModel):
 
     # hand-off
     ticket: str | None = None
-    ticket_acknowledged: bool = False
+    ticket_acked_at: datetime | None = None  # the last "your message was added" while it waits
+    ticket_answered: bool = False  # a person has replied: the shopper can no longer withdraw
     rating_ticket: str | None = None  # the resolved ticket the RATE question is about
 
     @classmethod
@@ -105,5 +113,8 @@ class Session(BaseModel):
         self.reason = None
         self.new_address = None
         self.new_date = None
+        self.late_check = False
+        self.cancel_reason = None
+        self.refund_to = None
         self.offered = []
         self.misses = 0

@@ -28,6 +28,7 @@ Errors:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -100,9 +101,11 @@ class Desk:
 
     # ---- talking to the shopper ------------------------------------------------
 
-    async def reply(self, ticket_id: str, author: str, text: str, *, reply_id: str) -> Ticket:
+    async def reply(self, ticket_id: str, author: str, text: str, *, reply_id: str,
+                    author_name: str | None = None) -> Ticket:
         """Send `text` to the shopper on their channel and file it on the ticket
-        with its delivery state. A resolved ticket is reopened (pending)."""
+        with its delivery state. A resolved ticket is reopened (pending). The
+        shopper sees `author_name` (default: from the author's email) with it."""
         text = text.strip()[:MAX_REPLY_CHARS]
         if not text:
             raise ValueError("an empty reply")
@@ -112,9 +115,13 @@ class Desk:
         def pause_bot(session: Session) -> None:
             if ticket.kind == "handoff":
                 _hand_off(session, ticket_id)
+                if session.ticket == ticket_id:  # a person answered: no taking it back now
+                    session.ticket_answered = True
+
+        shown_name = author_name or name_from_email(author)
 
         def replies(_session: Session) -> list[Reply]:
-            return [Reply(STAFF_REPLY_KEY, text)]
+            return [Reply(STAFF_REPLY_KEY, text, author=shown_name)]
 
         async def file(outbox_id: str) -> None:
             await self._states.queued(outbox_id)
@@ -128,7 +135,8 @@ class Desk:
 
             await self._tickets.update(
                 ticket_id, change,
-                line=log_line("staff", text, now, author=author, outbox=outbox_id),
+                line=log_line("staff", text, now, author=author, outbox=outbox_id,
+                              author_name=shown_name),
                 event="reopened" if ticket.status is TicketStatus.RESOLVED else "message")
 
         await self._tell(ticket, f"staff:{ticket_id}:{reply_id}", replies, who="staff",
@@ -327,6 +335,14 @@ class Desk:
         return ticket
 
 
+def name_from_email(email: str) -> str:
+    """"asha@shop.example" -> "Asha", "ravi.kumar@..." -> "Ravi Kumar": a first name
+    a shopper can read, for an account without a display name."""
+    local = email.partition("@")[0]
+    words = [w for w in re.split(r"[._+\-]+", local) if w and not w.isdigit()]
+    return " ".join(w.capitalize() for w in words) or local
+
+
 def _hand_off(session: Session, ticket_id: str) -> None:
     """Pause the bot for this ticket, unless the shopper is with another one now."""
     if session.step is Step.HANDED_OFF:
@@ -334,7 +350,8 @@ def _hand_off(session: Session, ticket_id: str) -> None:
     session.reset_task()
     session.step = Step.HANDED_OFF
     session.ticket = ticket_id
-    session.ticket_acknowledged = False
+    session.ticket_acked_at = None
+    session.ticket_answered = False
     session.rating_ticket = None
 
 

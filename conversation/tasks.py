@@ -3,6 +3,7 @@ eligibility, asks for confirmation, and reports what the shop did."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from orders import eligibility
@@ -10,12 +11,14 @@ from orders.eligibility import Verdict
 from orders.models import (
     REPLACEMENT_REASONS,
     Order,
+    OrderItem,
     PaymentMethod,
     ReturnReason,
 )
 from orders.policy import Action
 
 from .audit import Note, What, carried_once
+from .cancel_reasons import ask_cancel_reason
 from .catalogue import T
 from .effects import (
     ActionRequest,
@@ -30,7 +33,10 @@ from .effects import (
     TicketKind,
     TicketOpened,
 )
+from .refund_destination import ask_refund_destination
+from .refund_words import expected_by, timing_line
 from .session import Step
+from .summaries import confirm_details, paid
 from .turn import Turn, action_name, after_options, after_task, menu_option, miss, money
 from .views import refund_status, refuse_items, refused, snapshot
 
@@ -52,6 +58,7 @@ CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVE
 _TASK_STEPS = frozenset({
     Step.PICK_ITEM, Step.PICK_RETURN_OR_REPLACE, Step.PICK_QUANTITY, Step.PICK_REASON,
     Step.PICK_DELIVERY_CHANGE, Step.ASK_ADDRESS, Step.PICK_DATE, Step.CONFIRM,
+    Step.PICK_CANCEL_REASON, Step.PICK_REFUND_TO,
 })
 
 
@@ -67,9 +74,10 @@ def proceed(t: Turn, order: Order) -> None:
             refund_status(t, order)
         case Action.CANCEL:
             verdict = eligibility.check_cancel(order, t.ctx.policy, t.ctx.now)
-            if _refused(t, verdict, order):
+            if _refused(t, verdict, order) or ask_cancel_reason(t, order):
                 return
-            _confirm(t, ActionRequest(Action.CANCEL, order.number), order)
+            _confirm(t, ActionRequest(Action.CANCEL, order.number,
+                                      cancel_reason=s.cancel_reason), order)
         case Action.RETURN | Action.REPLACE:
             _item_task(t, order)
         case Action.DELIVERY:
@@ -77,78 +85,115 @@ def proceed(t: Turn, order: Order) -> None:
 
 
 def _item_task(t: Turn, order: Order) -> None:
-    s, ctx = t.s, t.ctx
-    if s.item is None:
-        verdicts = {item.line_id: _item_verdict(t, order, item.line_id) for item in order.items}
-        possible = [order.item(line) for line, v in verdicts.items() if v.ok]
-        if not possible:
-            if len(order.items) == 1:
-                _refused(t, verdicts[order.items[0].line_id], order)
-            else:
-                codes = sorted({v.reason.value for v in verdicts.values()})
-                t.note(Note(order.number, _audited(t), What.NOT_ELIGIBLE, ", ".join(codes)))
-                refuse_items(t, order, verdicts)
-            return
-        if len(possible) > 1:
-            s.step = Step.PICK_ITEM
-            action = T("action.return_or_replace_item") if s.either_return_or_replace else (
-                action_name(s.action))
-            t.say(T("item.pick", action=action, number=order.number), options=[
-                *(Option(T("item.button", name=i.name, quantity=i.quantity), f"i:{i.line_id}")
-                  for i in possible if i), menu_option()])
-            return
-        s.item = possible[0].line_id if possible[0] else None
-    item = order.item(s.item or "")
+    """A return or replacement: the item, which of the two, how many, why, then confirm."""
+    if t.s.item is None and not _choose_item(t, order):
+        return
+    item = order.item(t.s.item or "")
     if item is None:
-        s.item = None
+        t.s.item = None
         miss(t, T("button.stale"))
         return
-
-    if s.either_return_or_replace:
-        can_return = eligibility.check_return(order, item.line_id, 1, ctx.policy, ctx.now).ok
-        can_replace = eligibility.check_replacement(order, item.line_id, None, ctx.policy,
-                                                    ctx.now).ok
-        if can_return and can_replace:
-            s.step = Step.PICK_RETURN_OR_REPLACE
-            t.say(T("rr.pick", item=item.name), options=[
-                Option(T("rr.return"), "rr:return"), Option(T("rr.replace"), "rr:replace"),
-                menu_option()])
+    for ask in _ITEM_QUESTIONS:
+        if ask(t, order, item):
             return
-        s.action = Action.REPLACE if can_replace else Action.RETURN
-        s.either_return_or_replace = False
+    _confirm_item(t, order, item)
 
-    if s.quantity is None:
-        most = (eligibility.returnable_quantity(order, item.line_id)
-                if s.action is Action.RETURN else item.quantity)
-        if most > 1:
-            s.step = Step.PICK_QUANTITY
-            t.say(T("quantity.pick", item=item.name, most=most), options=[
-                *(Option(T("quantity.button", n=n), f"q:{n}")
-                  for n in range(1, min(most, MAX_QUANTITY_BUTTONS) + 1)), menu_option()])
-            return
-        s.quantity = 1
 
-    if s.reason is None:
-        reasons = list(ReturnReason) if s.action is Action.RETURN else [
-            r for r in ReturnReason if r in REPLACEMENT_REASONS]
-        s.step = Step.PICK_REASON
-        t.say(T("reason.pick", item=item.name), options=[
-            *(Option(T(f"return_reason.{r.value}"), f"r:{r.value}") for r in reasons),
+def _choose_item(t: Turn, order: Order) -> bool:
+    """Settle which item, when only one fits; else ask, or refuse (False)."""
+    s = t.s
+    verdicts = {item.line_id: _item_verdict(t, order, item.line_id) for item in order.items}
+    possible = [i for line, v in verdicts.items() if v.ok and (i := order.item(line))]
+    if not possible:
+        if len(order.items) == 1:
+            _refused(t, verdicts[order.items[0].line_id], order)
+        else:
+            codes = sorted({v.reason.value for v in verdicts.values()})
+            t.note(Note(order.number, _audited(t), What.NOT_ELIGIBLE, ", ".join(codes)))
+            refuse_items(t, order, verdicts)
+        return False
+    if len(possible) > 1:
+        s.step = Step.PICK_ITEM
+        action = T("action.return_or_replace_item") if s.either_return_or_replace else (
+            action_name(s.action))
+        t.say(T("item.pick", action=action, number=order.number), options=[
+            *(Option(T("item.button", name=i.name, quantity=i.quantity), f"i:{i.line_id}")
+              for i in possible), menu_option()])
+        return False
+    s.item = possible[0].line_id
+    return True
+
+
+def _ask_return_or_replace(t: Turn, order: Order, item: OrderItem) -> bool:
+    s, ctx = t.s, t.ctx
+    if not s.either_return_or_replace:
+        return False
+    can_return = eligibility.check_return(order, item.line_id, 1, ctx.policy, ctx.now).ok
+    can_replace = eligibility.check_replacement(order, item.line_id, None, ctx.policy,
+                                                ctx.now).ok
+    if can_return and can_replace:
+        s.step = Step.PICK_RETURN_OR_REPLACE
+        t.say(T("rr.pick", item=item.name), options=[
+            Option(T("rr.return"), "rr:return"), Option(T("rr.replace"), "rr:replace"),
             menu_option()])
-        return
+        return True
+    s.action = Action.REPLACE if can_replace else Action.RETURN
+    s.either_return_or_replace = False
+    return False
 
+
+def _ask_quantity(t: Turn, order: Order, item: OrderItem) -> bool:
+    s = t.s
+    if s.quantity is not None:
+        return False
+    most = (eligibility.returnable_quantity(order, item.line_id)
+            if s.action is Action.RETURN else item.quantity)
+    if most <= 1:
+        s.quantity = 1
+        return False
+    s.step = Step.PICK_QUANTITY
+    t.say(T("quantity.pick", item=item.name, most=most), options=[
+        *(Option(T("quantity.button", n=n), f"q:{n}")
+          for n in range(1, min(most, MAX_QUANTITY_BUTTONS) + 1)), menu_option()])
+    return True
+
+
+def _ask_reason(t: Turn, order: Order, item: OrderItem) -> bool:
+    s = t.s
+    if s.reason is not None:
+        return False
+    reasons = list(ReturnReason) if s.action is Action.RETURN else [
+        r for r in ReturnReason if r in REPLACEMENT_REASONS]
+    s.step = Step.PICK_REASON
+    t.say(T("reason.pick", item=item.name), options=[
+        *(Option(T(f"return_reason.{r.value}"), f"r:{r.value}") for r in reasons),
+        menu_option()])
+    return True
+
+
+_ITEM_QUESTIONS: tuple[Callable[[Turn, Order, OrderItem], bool], ...] = (
+    _ask_return_or_replace, _ask_quantity, _ask_reason, ask_refund_destination,
+)
+"""What a return or replacement still needs, in order: each asks (True) or passes."""
+
+
+def _confirm_item(t: Turn, order: Order, item: OrderItem) -> None:
+    s, ctx = t.s, t.ctx
+    quantity = s.quantity or 1
     if s.action is Action.RETURN:
-        verdict = eligibility.check_return(order, item.line_id, s.quantity, ctx.policy, ctx.now)
+        verdict = eligibility.check_return(order, item.line_id, quantity, ctx.policy, ctx.now)
     else:
         verdict = eligibility.check_replacement(order, item.line_id, s.reason, ctx.policy, ctx.now)
-        if verdict.ok and s.quantity > item.quantity:
+        if verdict.ok and quantity > item.quantity:
             s.quantity = None
             miss(t, T("quantity.too_many", most=item.quantity))
             return
     if _refused(t, verdict, order, item.name):
         return
     assert s.action is not None
-    _confirm(t, ActionRequest(s.action, order.number, item.line_id, s.quantity, s.reason), order)
+    _confirm(t, ActionRequest(s.action, order.number, item.line_id, s.quantity, s.reason,
+                              refund_to=s.refund_to if s.action is Action.RETURN else None),
+             order)
 
 
 def _item_verdict(t: Turn, order: Order, line_id: str) -> Verdict:
@@ -220,7 +265,8 @@ def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
     if s.step is not Step.CONFIRM:  # not when the question is only asked again
         t.note(Note(order.number, request.action.value, What.ELIGIBLE))
     s.step = Step.CONFIRM
-    automatic = t.ctx.policy.is_automatic(request.action, t.ctx.supports)
+    automatic = t.ctx.policy.is_automatic(request.action, t.ctx.supports) and (
+        not request.for_staff)
     item = order.item(request.line_id or "")
     summary = T(
         f"confirm.{request.action.value}",
@@ -232,7 +278,8 @@ def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
         date=request.delivery_date or t.ctx.now,
     )
     how = T("confirm.automatic") if automatic else T("confirm.request")
-    t.say(summary, how, options=[Option(T("button.yes"), "yes"), Option(T("button.no"), "no")])
+    t.say(summary, *confirm_details(t, request, order), how,
+          options=[Option(T("button.yes"), "yes"), Option(T("button.no"), "no")])
 
 
 def confirmed(t: Turn) -> None:
@@ -241,9 +288,10 @@ def confirmed(t: Turn) -> None:
         miss(t, T("button.stale"))
         return
     request = ActionRequest(s.action, s.order, s.item, s.quantity, s.reason, s.new_address,
-                            s.new_date)
+                            s.new_date, s.cancel_reason,
+                            s.refund_to if s.action is Action.RETURN else None)
     t.note(Note(s.order, request.action.value, What.CONFIRMED, _details(request)))
-    if t.ctx.policy.is_automatic(request.action, t.ctx.supports):
+    if t.ctx.policy.is_automatic(request.action, t.ctx.supports) and not request.for_staff:
         t.effect = CarryOut(request)
     else:
         t.effect = OpenTicket(TicketKind.REQUEST, s.order, True, request=request)
@@ -255,7 +303,9 @@ def _details(request: ActionRequest) -> str:
              f"quantity {request.quantity}" if request.quantity else "",
              request.reason.value if request.reason else "",
              "new address" if request.address else "",
-             f"new date {request.delivery_date.isoformat()}" if request.delivery_date else ""]
+             f"new date {request.delivery_date.isoformat()}" if request.delivery_date else "",
+             f"reason {request.cancel_reason}" if request.cancel_reason else "",
+             f"refund to {request.refund_to}" if request.refund_to else ""]
     return ", ".join(p for p in parts if p)
 
 
@@ -284,13 +334,22 @@ def on_carried(t: Turn, event: Carried) -> None:
         case Action.CANCEL:
             lines = [T("done.cancel", number=order.number)]
             refunds = [r for r in order.refunds if r.cause.value == "cancellation"]
-            if order.payment.method is PaymentMethod.COD or not refunds:
+            if order.payment.method is PaymentMethod.COD:
                 lines.append(T("done.cancel_nothing_to_refund"))
+            elif not refunds:  # prepaid, and the shop has not recorded the refund yet
+                method = T(f"payment_method.{order.payment.method.value}")
+                if paid(order):
+                    lines += [T("done.cancel_refund_soon", method=method),
+                              timing_line(t, order.payment.method.value)]
+                else:
+                    lines.append(T("done.cancel_unpaid", method=method))
             else:
                 refund = refunds[-1]
-                lines.append(T("done.cancel_refund", amount=money(t, order, refund.amount),
+                lines.extend((T("done.cancel_refund", amount=money(t, order, refund.amount),
                                method=T(f"payment_method.{refund.method.value}"),
-                               date=refund.expected_by or t.ctx.now))
+                               date=refund.expected_by or expected_by(
+                                   t, refund.method.value, t.ctx.now.date())),
+                              timing_line(t, refund.method.value)))
         case Action.RETURN:
             lines = [T("done.return", id=outcome.reference or "", item=item.name if item else "",
                        quantity=request.quantity or 1),

@@ -100,6 +100,8 @@ class Ticket(BaseModel):
     decided_by: str | None = None
     rating: int | None = None
     rated_at: datetime | None = None
+    closed_reason: str | None = None  # "withdrawn": the shopper took it back before a reply
+    priority: bool = False  # staff should take it first (a late or lost parcel)
 
     @property
     def is_open(self) -> bool:
@@ -174,8 +176,14 @@ _COLUMNS = ("kind", "status", "channel", "conversation", "locale", "created_at",
 _LINE_FIELDS = ("id", "who", "text", "at")
 
 
+_NOT_COLUMNS = {"id", "order", "transcript"}
+
+
 def row_values(ticket: Ticket) -> dict[str, Any]:
     data = ticket.model_dump(mode="python", include=set(_COLUMNS))
+    # fields without a column of their own (added to the model since) ride in `extra`
+    extra = ticket.model_dump(mode="json", exclude=set(_COLUMNS) | _NOT_COLUMNS)
+    data["extra"] = extra or None
     for name in ("issue", "decision_reason", "refusal"):
         if data.get(name):
             data[name] = search.storable(data[name])
@@ -187,7 +195,7 @@ def row_values(ticket: Ticket) -> dict[str, Any]:
 
 
 def _ticket(row: Row[Any], transcript: list[dict[str, str]] | None = None) -> Ticket:
-    data = {k: row._mapping[k] for k in _COLUMNS}
+    data = {**(row._mapping["extra"] or {}), **{k: row._mapping[k] for k in _COLUMNS}}
     data.update(id=ticket_id(row.number), order=row.order_number,
                 transcript=transcript or [])
     return Ticket.model_validate(data)

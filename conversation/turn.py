@@ -54,6 +54,7 @@ class Context:
     languages: tuple[str, ...] = ("en",)
     return_policy_url: str | None = None
     support_url: str | None = None
+    classifier: bool = False  # a fallback classifier (NLU_URL) reads what the rules did not
 
 
 STOP_UPDATES = "stop"
@@ -87,7 +88,8 @@ class Turn:
 
 
 def menu_options() -> list[Option]:
-    return [Option(T(f"menu.{name}"), f"m:{name}") for name in MENU_ACTIONS] + [agent_option()]
+    return [*(Option(T(f"menu.{name}"), f"m:{name}") for name in MENU_ACTIONS), agent_option(),
+            Option(T("menu.language"), "lang")]
 
 
 def agent_option() -> Option:
@@ -149,7 +151,18 @@ def miss(t: Turn, why: Text) -> None:
     t.say(why)
     reprompt(t)
     if t.s.misses >= MISSES_BEFORE_OFFERING_A_PERSON:
-        t.say(T("offer.person"), options=[agent_option(), menu_option()])
+        offer_person(t)
+
+
+def offer_person(t: Turn) -> None:
+    """"Would you rather talk to a person?", with only the buttons not on screen yet
+    (the menu has "Talk to us" already: never the same button twice)."""
+    shown = {o.payload for say in t.says for o in say.options}
+    if "agent" in shown:
+        t.say(T("offer.person_above"))
+        return
+    t.say(T("offer.person"),
+          options=[o for o in (agent_option(), menu_option()) if o.payload not in shown])
 
 
 def reprompt(t: Turn) -> None:
@@ -174,14 +187,17 @@ def reprompt(t: Turn) -> None:
 
 RATING_SCALE = range(1, 6)
 
+SKIP_RATING = "rate:skip"
+
 
 def rating_question(ticket_id: str) -> list[Say]:
-    """What the shopper reads when staff resolve a hand-off: resolved, one 1-5
-    question, and the menu, so any other answer simply carries on."""
+    """What the shopper reads when staff resolve a hand-off: resolved, and one
+    question with six buttons, 1 to 5 and "Skip" (which shows the menu); any other
+    answer is taken as at the menu, so the shopper simply carries on."""
     return [
         Say((T("handoff.resolved", ticket=ticket_id), T("rate.ask")),
-            tuple(Option(T("rate.button", score=n), f"rate:{n}") for n in RATING_SCALE)),
-        Say((T("menu.prompt"),), tuple(menu_options())),
+            (*(Option(T("rate.button", score=n), f"rate:{n}") for n in RATING_SCALE),
+             Option(T("rate.skip"), SKIP_RATING))),
     ]
 
 

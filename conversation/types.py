@@ -61,12 +61,14 @@ class LinkButton:
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One message to the shopper. `key` is the catalogue key it was made from
-    (tests and analytics use it); `text` is already in the shopper's language."""
+    (tests and analytics use it); `text` is already in the shopper's language.
+    `author` names the person who wrote it, so every channel shows who is speaking."""
 
     key: str
     text: str
     buttons: tuple[Button, ...] = ()
     links: tuple[LinkButton, ...] = ()
+    author: str | None = None  # a person's display name (a staff reply); None: the bot
 
 
 @dataclass(frozen=True, slots=True)

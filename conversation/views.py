@@ -8,6 +8,7 @@ from orders.models import (
     Fulfilment,
     Order,
     OrderStatus,
+    Package,
     PackageStatus,
     PaymentMethod,
     RefundStatus,
@@ -20,6 +21,9 @@ from .effects import (
     Link,
     Option,
 )
+from .lateness import answer_late
+from .payment_words import payment_lines, retry_links
+from .refund_words import expected_by, timing_line
 from .session import Step
 from .turn import (
     ACTIONS_BY_PAYLOAD,
@@ -37,11 +41,46 @@ _ENDED = frozenset({OrderStatus.CANCELLED, OrderStatus.PAYMENT_FAILED, OrderStat
 
 
 def snapshot(t: Turn, order: Order) -> None:
+    """The order at a glance: header, items, payment, each package, returns, refunds."""
     s = t.s
     s.step = Step.SNAPSHOT
     s.action = None
+    lines = _order_lines(t, order)
+    lines.extend(payment_lines(t, order))
+    links: list[Link] = retry_links(order)
+    package_lines, package_links = _packages(order)
+    lines.extend(package_lines)
+    links.extend(package_links)
+    lines.extend(_money_back_lines(t, order))
+    if s.late_check:  # "my parcel is late": the answer to that, instead of every action
+        s.late_check = False
+        t.say(*lines, links=links)
+        answer_late(t, order)
+        return
+    t.say(*lines, options=_order_actions(t, order), links=links)
+
+
+def _packages(order: Order) -> tuple[list[Text], list[Link]]:
+    """Each package's lines, and its tracking link where there is one."""
+    lines: list[Text] = []
+    links: list[Link] = []
+    packages = order.packages
+    if order.status is OrderStatus.CANCELLED:  # a parcel that never left is not news
+        packages = [p for p in packages if p.status is not PackageStatus.AT_WAREHOUSE]
+    count = len(packages)
+    for index, package in enumerate(packages, start=1):
+        lines.extend(_package_lines(order, package, index, count))
+        if package.tracking_url and order.fulfilment is not Fulfilment.STORE_PICKUP:
+            links.append(Link(T("link.track", index=index) if count > 1 else T("link.track_one"),
+                              package.tracking_url))
+    if not order.packages and order.status not in _ENDED:
+        lines.append(T("snapshot.not_shipped"))
+    return lines, links
+
+
+def _order_lines(t: Turn, order: Order) -> list[Text]:
     total = sum((i.unit_price * i.quantity for i in order.items), order.shipping_fee)
-    lines = [
+    return [
         T("snapshot.header", number=order.number, date=order.placed_at,
           status=T(f"order_status.{order.status.value}")),
         *(T("snapshot.item", name=i.name, quantity=i.quantity) for i in order.items),
@@ -49,43 +88,41 @@ def snapshot(t: Turn, order: Order) -> None:
           status=T(f"payment_status.{order.payment.status.value}"),
           amount=money(t, order, total)),
     ]
-    links: list[Link] = []
-    packages = order.packages
-    if order.status is OrderStatus.CANCELLED:  # a parcel that never left is not news
-        packages = [p for p in packages if p.status is not PackageStatus.AT_WAREHOUSE]
-    count = len(packages)
-    for index, package in enumerate(packages, start=1):
-        names = ", ".join(i.name for i in order.items if i.line_id in package.line_ids)
-        head = T("snapshot.package", index=index, count=count, items=names,
-                 status=T(f"package_status.{package.status.value}"))
-        lines.append(head)
-        if package.carrier:
-            lines.append(T("snapshot.carrier", carrier=package.carrier,
-                           tracking=package.tracking_number or "-"))
-        if package.events:
-            last = max(package.events, key=lambda e: e.at)
-            what = (T(f"package_status.{last.status.value}") if last.status is not None
-                    else last.carrier_status or last.description or "-")  # verbatim
-            lines.append(T("snapshot.last_event", at=last.at, location=last.location,
-                           what=what))
-        if package.delivered_at:
-            lines.append(T("snapshot.delivered_on", date=package.delivered_at))
-        elif package.status is PackageStatus.READY_FOR_PICKUP:
-            lines.append(T("snapshot.ready_for_pickup", store=order.pickup_store or ""))
-        elif package.status not in (PackageStatus.RETURNED_TO_ORIGIN, PackageStatus.LOST):
-            lines.append(T("snapshot.eta", date=package.estimated_delivery))
-        if package.tracking_url and order.fulfilment is not Fulfilment.STORE_PICKUP:
-            links.append(Link(T("link.track", index=index) if count > 1 else T("link.track_one"),
-                              package.tracking_url))
-    if not order.packages and order.status not in _ENDED:
-        lines.append(T("snapshot.not_shipped"))
-    for ret in order.returns:
-        lines.append(T("snapshot.return", id=ret.return_id,
-                       status=T(f"return_status.{ret.status.value}")))
-    for refund in order.refunds:
-        lines.append(T("snapshot.refund", amount=money(t, order, refund.amount),
-                       status=T(f"refund_status.{refund.status.value}")))
-    t.say(*lines, options=_order_actions(t, order), links=links)
+
+
+def _package_lines(order: Order, package: Package, index: int, count: int) -> list[Text]:
+    names = ", ".join(i.name for i in order.items if i.line_id in package.line_ids)
+    lines = [T("snapshot.package", index=index, count=count, items=names,
+               status=T(f"package_status.{package.status.value}"))]
+    if package.carrier:
+        lines.append(T("snapshot.carrier", carrier=package.carrier,
+                       tracking=package.tracking_number or "-"))
+    if package.events:
+        lines.append(_last_event(package))
+    if package.delivered_at:
+        lines.append(T("snapshot.delivered_on", date=package.delivered_at))
+    elif package.status is PackageStatus.READY_FOR_PICKUP:
+        lines.append(T("snapshot.ready_for_pickup", store=order.pickup_store or ""))
+    elif package.status not in (PackageStatus.RETURNED_TO_ORIGIN, PackageStatus.LOST):
+        lines.append(T("snapshot.eta", date=package.estimated_delivery))
+    return lines
+
+
+def _last_event(package: Package) -> Text:
+    """What the carrier said last: our word for its status, else its own words verbatim."""
+    last = max(package.events, key=lambda e: e.at)
+    what = (T(f"package_status.{last.status.value}") if last.status is not None
+            else last.carrier_status or last.description or "-")
+    return T("snapshot.last_event", at=last.at, location=last.location, what=what)
+
+
+def _money_back_lines(t: Turn, order: Order) -> list[Text]:
+    lines = [T("snapshot.return", id=ret.return_id, status=T(f"return_status.{ret.status.value}"))
+             for ret in order.returns]
+    lines.extend(T("snapshot.refund", amount=money(t, order, refund.amount),
+                   status=T(f"refund_status.{refund.status.value}"))
+                 for refund in order.refunds)
+    return lines
 
 
 def _order_actions(t: Turn, order: Order) -> list[Option]:
@@ -122,7 +159,18 @@ def refund_status(t: Turn, order: Order) -> None:
     verdict = eligibility.check_refund(order)
     if refused(t, verdict, order):
         return
-    lines = [T("refund.header", number=order.number)]
+    lines = [T("refund.header", number=order.number), *_refund_lines(t, order),
+             *_return_lines(order)]
+    waiting = {r.method.value for r in order.refunds if r.status is not RefundStatus.COMPLETED}
+    if order.payment.method is PaymentMethod.COD:
+        waiting.add(PaymentMethod.COD.value)
+    lines.extend(timing_line(t, method) for method in sorted(waiting))
+    after_task(t)
+    t.say(*lines, options=after_options(t.s))
+
+
+def _refund_lines(t: Turn, order: Order) -> list[Text]:
+    lines = []
     for refund in order.refunds:
         method = T(f"payment_method.{refund.method.value}")
         amount = money(t, order, refund.amount)
@@ -130,10 +178,18 @@ def refund_status(t: Turn, order: Order) -> None:
             lines.append(T("refund.completed", amount=amount, method=method,
                            date=refund.completed_at or refund.initiated_at or t.ctx.now))
         elif refund.status is RefundStatus.PROCESSING:
+            start = (refund.initiated_at or t.ctx.now).date()
             lines.append(T("refund.processing", amount=amount, method=method,
-                           date=refund.expected_by or t.ctx.now))
+                           date=refund.expected_by
+                           or expected_by(t, refund.method.value, start)))
         else:
             lines.append(T("refund.not_started", amount=amount, method=method))
+    return lines
+
+
+def _return_lines(order: Order) -> list[Text]:
+    """Returns whose refund is still to come, and those rejected (no refund)."""
+    lines = []
     for ret in order.returns:
         if ret.refund_id is None and ret.status not in (ReturnStatus.REJECTED,
                                                         ReturnStatus.COMPLETED):
@@ -142,10 +198,7 @@ def refund_status(t: Turn, order: Order) -> None:
         if ret.status is ReturnStatus.REJECTED:
             lines.append(T("refund.return_rejected", id=ret.return_id,
                            why=ret.rejection_reason or "-"))
-    if order.payment.method is PaymentMethod.COD:
-        lines.append(T("refund.cod_note"))
-    after_task(t)
-    t.say(*lines, options=after_options(t.s))
+    return lines
 
 
 def refused(t: Turn, verdict: Verdict, order: Order, item: str | None = None) -> bool:
@@ -185,6 +238,7 @@ FACT_WORDS = {
     "reason": "return_reason",
     "fulfilment": "fulfilment",
     "action": "action",
+    "limit": "replacement_limit",
 }
 
 

@@ -34,6 +34,7 @@ from .models import (
     OrderStatus,
     Package,
     PackageStatus,
+    PaymentStatus,
     ReplacementStatus,
     ReturnReason,
     ReturnStatus,
@@ -69,6 +70,7 @@ class Reason(StrEnum):
     ALREADY_SHIPPED = "already_shipped"
     ALREADY_DELIVERED = "already_delivered"
     PAYMENT_FAILED = "payment_failed"
+    PAYMENT_PENDING = "payment_pending"
     PICKUP_ORDER = "pickup_order"
     UNKNOWN_ITEM = "unknown_item"
     NOT_DELIVERED = "not_delivered"
@@ -79,6 +81,7 @@ class Reason(StrEnum):
     QUANTITY_TOO_HIGH = "quantity_too_high"
     REASON_NOT_COVERED = "reason_not_covered"
     OUT_OF_STOCK = "out_of_stock"
+    ALREADY_REPLACED = "already_replaced"
     NO_REFUND = "no_refund"
 
 
@@ -117,8 +120,10 @@ def _closed_state(order: Order, policy: Policy) -> Verdict | None:
         if order.cancelled_at is not None:
             facts["cancelled_on"] = local_date(order.cancelled_at, policy)
         return Verdict(False, Reason.ALREADY_CANCELLED, facts)
-    if order.status is OrderStatus.PAYMENT_FAILED:
+    if order.status is OrderStatus.PAYMENT_FAILED or order.payment.status is PaymentStatus.FAILED:
         return _no(Reason.PAYMENT_FAILED, payment_method=order.payment.method.value)
+    if order.payment.status is PaymentStatus.PENDING:  # not settled: nothing to change yet
+        return _no(Reason.PAYMENT_PENDING, payment_method=order.payment.method.value)
     return None
 
 
@@ -281,7 +286,21 @@ def check_replacement(
         return window
     if not item.in_stock:
         return _no(Reason.OUT_OF_STOCK, line_id=line_id, item=item.name)
+    if _replaced_before(order, line_id, policy):
+        return _no(Reason.ALREADY_REPLACED, line_id=line_id, item=item.name,
+                   limit=policy.replacement_limit)
     return _yes(left=left, last_day=window.facts["last_day"])
+
+
+def _replaced_before(order: Order, line_id: str, policy: Policy) -> bool:
+    """One replacement per item (or per order), as the policy says; a requested one
+    counts (the runner adds open requests to `order.replacements`)."""
+    match policy.replacement_limit:
+        case "item":
+            return any(r.line_id == line_id for r in order.replacements)
+        case "order":
+            return bool(order.replacements)
+    return False
 
 
 def _pending_returns(order: Order) -> int:

@@ -163,6 +163,8 @@ class Payment(Model):
     method: PaymentMethod
     status: PaymentStatus
     amount: Decimal
+    retry_url: str | None = Field(
+        None, description="where the shopper can pay again, for a failed or pending payment")
 
 
 class Refund(Model):

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from conversation.staff import name_from_email
 from records.db import Database
 from records.meta import read_meta, write_meta
 from records.schema import staff
@@ -60,12 +61,12 @@ class StaffMember(BaseModel):
     email: str
     role: Role
     created_at: datetime
-    display_name: str | None = None
+    display_name: str | None = None  # shown to shoppers with replies; None: from the email
 
     @property
-    def shown_name(self) -> str:
-        """What shoppers see: the display name, or the email's first part."""
-        return self.display_name or self.email.split("@")[0].replace(".", " ").title()
+    def name(self) -> str:
+        """What shoppers see: the display name, or one made from the email."""
+        return self.display_name or name_from_email(self.email)
 
     @property
     def is_admin(self) -> bool:

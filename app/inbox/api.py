@@ -178,7 +178,8 @@ async def reply(request: Request, staff: Staff) -> Response:
     body = await read_json(request, Text)
     ticket_id = request.path_params["ticket_id"]
     await desk(request).reply(ticket_id, staff.email, body.text,
-                              reply_id=body.reply_id or secrets.token_hex(8))
+                              reply_id=body.reply_id or secrets.token_hex(8),
+                              author_name=staff.member.name)
     return await _answer(request, ticket_id)
 
 

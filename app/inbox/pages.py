@@ -201,7 +201,8 @@ def _ticket_form(name: str) -> Any:
             match name:
                 case "reply":
                     await office.reply(ticket_id, staff.email, str(form.get("text") or ""),
-                                       reply_id=_reply_id(form.get("reply_id")))
+                                       reply_id=_reply_id(form.get("reply_id")),
+                                       author_name=staff.member.name)
                 case "note":
                     await office.note(ticket_id, staff.email, str(form.get("text") or ""))
                 case "assign":

@@ -2,7 +2,7 @@
  * The order-help chat widget. One tag adds it to any page:
  *
  *   <script src="https://bot.example.com/widget.js" async
- *           data-locale="hi" data-color="#0a7" data-greeting="Hi!"
+ *           data-locale="hi" data-color="#0a7" data-greeting="Hi!" data-shop="Mitti & Co."
  *           data-customer-email="..." data-customer-signature="..."></script>
  *
  * Hand-written, no build step, no dependencies. It lives in a shadow root, so the
@@ -47,6 +47,7 @@
   };
   const T = TEXTS[LOCALE.slice(0, 2).toLowerCase()] || TEXTS.en;
   const TITLE = data.title || T.title;
+  const SHOP = data.shop || TITLE; // "Asha · Mitti & Co." under a staff reply
 
   // The shop's signed word on who this is (exactly one of id, email, phone).
   let customer = null;
@@ -182,6 +183,8 @@ h2{font-size:16px;font-weight:650;margin:0;line-height:1.25}
 .me .bubble{background:var(--a);color:var(--on-a);border-color:transparent;border-radius:16px;border-bottom-right-radius:5px}
 .note .bubble{background:#fdecea;border-color:#f6c6c1;color:#8a1c12;font-size:13.5px;border-radius:10px;text-align:center}
 .meta{font-size:11.5px;color:#4b5563;margin:3px 6px 2px}
+.staff .bubble{border-left:3px solid var(--a)}
+.by{font-size:11.5px;font-weight:600;color:#374151;margin:0 6px 3px}
 .choices{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}
 .choice,.link{border:1.5px solid var(--a);background:#fff;color:var(--a-ink);border-radius:18px;padding:6px 13px;font-size:14px;cursor:pointer;
  text-decoration:none;display:inline-flex;align-items:center;gap:5px;line-height:1.3;text-align:left}
@@ -322,6 +325,7 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
       const prev = messages[i - 1];
       const next = messages[i + 1];
       const row = el("div", { class: "row " + m.who + (prev && prev.who !== m.who ? " gap" : "") });
+      if (m.by && (!prev || prev.by !== m.by)) row.append(el("div", { class: "by", text: m.by + " · " + SHOP }));
       row.append(el("div", { class: "bubble", text: m.text }));
       // Buttons stay until the shopper answers; links (tracking) stay for good.
       const buttons = i > lastMine ? m.buttons || [] : [];
@@ -341,7 +345,7 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
       }
       const last = !next || next.who !== m.who || next.at - m.at > 120000;
       if (m.state === "sending") row.append(el("div", { class: "meta", text: T.sending }));
-      else if (last && m.at) row.append(el("div", { class: "meta", text: (m.who === "me" ? T.you : TITLE) + " · " + when(m.at) }));
+      else if (last && m.at) row.append(el("div", { class: "meta", text: (m.who === "me" ? T.you : m.by || TITLE) + " · " + when(m.at) }));
       return row;
     });
     log.replaceChildren(...rows);
@@ -377,7 +381,8 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
       if (eventId && state.messages.some((m) => m.eid === eventId)) return;
       const at = Date.now();
       for (const r of replies) {
-        state.messages.push({ who: "bot", text: String(r.text || ""), at, eid: eventId || undefined, buttons: r.buttons || [], links: r.links || [] });
+        const by = r.author ? String(r.author) : undefined; // a person, not the bot
+        state.messages.push({ who: by ? "staff" : "bot", by, text: String(r.text || ""), at, eid: eventId || undefined, buttons: r.buttons || [], links: r.links || [] });
       }
       if (!state.open) state.unread = (state.unread || 0) + replies.length;
       if (eventId) state.lastEvent = eventId;

@@ -229,3 +229,26 @@ async def test_set_webhook_and_webhook_info(
     assert "Telegram answered: ok" in out
     assert '"pending_update_count": 0' in out
     assert TELEGRAM_TOKEN not in out
+
+
+async def test_a_staff_reply_on_telegram_starts_with_the_persons_name(
+    client: httpx.AsyncClient, redis: aioredis.Redis, telegram_api: FakeTelegram
+) -> None:
+    await Outbox(redis).enqueue(Channel.TELEGRAM, "telegram:7011", [
+        Reply("staff.reply", "Your parcel ships <today>", author="Asha"),
+    ])
+    await eventually(lambda: len(telegram_api.sent(7011)) == 1)
+    [sent] = telegram_api.sent(7011)
+    assert sent["text"] == "Asha: Your parcel ships &lt;today&gt;"
+
+
+async def test_a_staff_reply_on_whatsapp_starts_with_the_persons_name(
+    client: httpx.AsyncClient, redis: aioredis.Redis, twilio_api: FakeTwilio
+) -> None:
+    priya = WhatsAppShopper(client)
+    await priya.say("hi")  # opens the 24-hour window
+    await Outbox(redis).enqueue(Channel.WHATSAPP, priya.conversation, [
+        Reply("staff.reply", "Your parcel ships today.", author="Asha"),
+    ])
+    await eventually(lambda: len(twilio_api.messages) == 1)
+    assert twilio_api.messages[0]["Body"] == "Asha: Your parcel ships today."

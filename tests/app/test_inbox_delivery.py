@@ -209,7 +209,8 @@ async def test_a_worker_dying_mid_way_loses_nothing(
                 for text in ("first", "second", "third"):
                     line = await staff_line(client, text, "sent")
                     assert line["delivery"]["state"] == "sent", text
-    assert [m["text"] for m in provider.sent] == ["first", "second", "third"]
+    # each with who wrote it: the admin account's name, from its email
+    assert [m["text"] for m in provider.sent] == ["Admin: first", "Admin: second", "Admin: third"]
 
 
 async def test_a_new_ticket_notifies_staff_through_the_webhook(

@@ -139,3 +139,42 @@ def test_a_configured_http_back_end_keeps_its_url_without_the_slash(
     settings = Settings(_env_file=None)
     assert settings.order_api_url == "https://shop.example.com/api"
     assert "t0ken" not in repr(settings)
+
+
+def test_policy_settings_are_read_into_the_policy(clean_env: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    policy = settings.policy()
+    assert policy.cancel_reasons == () and policy.replacement_limit == "item"
+    assert policy.refund_timing["card"].business and policy.late_apology == ""
+    clean_env.setenv("CANCEL_REASONS", "Changed_my_mind, found_cheaper,too_expensive")
+    clean_env.setenv("REPLACEMENT_LIMIT", "order")
+    clean_env.setenv("REFUND_TIMING", "card=3-5 business")
+    clean_env.setenv("LATE_COMPENSATION", "A ₹100 voucher is on its way.")
+    policy = Settings().policy()
+    assert policy.cancel_reasons == ("changed_my_mind", "found_cheaper", "too_expensive")
+    assert policy.replacement_limit == "order"
+    assert (policy.refund_timing["card"].low, policy.refund_timing["card"].high) == (3, 5)
+    assert policy.late_compensation == "A ₹100 voucher is on its way."
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("CANCEL_REASONS", "changed my mind"),
+    ("REPLACEMENT_LIMIT", "customer"),
+    ("REFUND_TIMING", "paypal=1-2"),
+])
+def test_bad_policy_values_are_refused_by_name(
+    clean_env: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert name.lower() in str(caught.value)
+
+
+def test_every_setting_is_in_the_readmes_settings_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = {line.split("|")[1].strip().strip("`") for line in readme.splitlines()
+             if line.startswith("| `")}
+    missing = sorted(name.upper() for name in Settings.model_fields
+                     if name.upper() not in table)
+    assert not missing, f"settings missing from the README's table: {missing}"

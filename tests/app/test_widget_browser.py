@@ -447,3 +447,21 @@ async def test_a_refused_token_starts_a_new_conversation(new_page: Any, base_url
     renewed = await stored(page, base_url)
     TokenSigner(WEB_CHAT_SECRET).verify(renewed["token"])  # a valid token again
     assert page.watch.errors == []
+
+
+async def test_a_staff_reply_is_labelled_with_the_persons_name_and_the_shop(
+    new_page: Any, base_url: str, redis: aioredis.Redis
+) -> None:
+    page = await new_page()
+    await page.goto(base_url + "/")
+    await open_chat(page)
+    await page.get_by_role("button", name="Track order").wait_for()
+    conversation = await conversation_of(page, base_url)
+    await Outbox(redis).enqueue(Channel.WEB, conversation, [
+        Reply("staff.reply", "Hi, I'm looking at your order.", author="Asha")])
+    await log(page).get_by_text("Hi, I'm looking at your order.").wait_for()
+    staff_row = page.locator("ohb-chat .row.staff")
+    assert await staff_row.count() == 1
+    assert await staff_row.locator(".by").inner_text() == "Asha · Mitti & Co."
+    assert await page.locator("ohb-chat .row.bot .by").count() == 0  # the bot is not a person
+    assert page.watch.errors == []

@@ -24,7 +24,7 @@ from orders.models import (
     ReturnReason,
     ReturnStatus,
 )
-from orders.policy import CHANGES, Action
+from orders.policy import CHANGES, DEFAULT_CANCEL_REASONS, Action
 
 SOURCES = sorted(Path(conversation.__file__).parent.glob("*.py"))
 
@@ -43,6 +43,9 @@ FAMILIES: dict[str, set[str]] = {
     "confirm.": {m.value for m in CHANGES},
     "fulfilment.": {m.value for m in Fulfilment},
     "window_starts.": {"delivery", "order"},
+    "language.name.": {"en", "hi"},
+    "replacement_limit.": {"item", "order", "none"},
+    "cancel_reason.": set(DEFAULT_CANCEL_REASONS),
 }
 
 

@@ -94,8 +94,9 @@ async def test_resolving_asks_one_satisfaction_question_and_records_the_answer(
     ticket_id = await hand_off(chat)
     await desk.resolve(ticket_id, AGENT)
     [told] = await queued(redis, chat.conversation)
-    assert [r["key"] for r in told] == ["handoff.resolved", "menu.prompt"]
-    assert [b["payload"] for b in told[0]["buttons"]] == [f"rate:{n}" for n in range(1, 6)]
+    assert [r["key"] for r in told] == ["handoff.resolved"]
+    assert [b["payload"] for b in told[0]["buttons"]] == [
+        *(f"rate:{n}" for n in range(1, 6)), "rate:skip"]  # six buttons, not eleven
     session = await engine.store.load(chat.conversation)
     assert session.step is Step.RATE and session.rating_ticket == ticket_id
 
@@ -149,7 +150,7 @@ async def test_replying_to_a_resolved_ticket_reopens_it_and_pauses_the_bot(
     session = await engine.store.load(chat.conversation)
     assert session.step is Step.HANDED_OFF and session.ticket == ticket_id
     await chat.say("menu")
-    assert chat.keys == ["handoff.added"]  # filed, the bot stays quiet
+    assert chat.keys == ["handoff.with_person"]  # filed; a person answered, so it stays theirs
 
     await desk.resolve(ticket_id, AGENT)  # a second resolution is told again
     ticket = await desk._tickets.get(ticket_id)
@@ -289,3 +290,15 @@ async def test_tickets_are_listed_by_newest_activity_and_found_by_order(db: Data
     await Desk(engine, redis).note(first, AGENT, "bump")
     assert [t.id for t in await store.list_open()] == [first, second]
     assert [t.id for t in await store.for_order("100006")] == [first]
+
+
+async def test_a_staff_reply_carries_the_agents_display_name(
+    chat: Chat, desk: Desk, redis: aioredis.Redis
+) -> None:
+    ticket_id = await hand_off(chat)
+    await desk.reply(ticket_id, AGENT, "On it.", reply_id="n1")  # no display name set
+    await desk.reply(ticket_id, AGENT, "Found it.", reply_id="n2", author_name="Asha K.")
+    first, second = await queued(redis, chat.conversation)
+    assert first[0]["author"] == "Asha" and second[0]["author"] == "Asha K."
+    log = await desk._tickets.log(ticket_id)
+    assert [line["author_name"] for line in log] == ["Asha", "Asha K."]

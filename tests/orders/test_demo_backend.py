@@ -242,6 +242,8 @@ async def test_last_day_return_is_accepted(shop: DemoBackend) -> None:
 
 
 async def test_replacement(shop: DemoBackend) -> None:
+    with pytest.raises(ActionRefused, match="quantity"):
+        await shop.replace("100008", "1", 9, ReturnReason.DAMAGED, idempotency_key="q")
     outcome = await shop.replace("100008", "1", 1, ReturnReason.DAMAGED, idempotency_key="k")
     [made] = outcome.order.replacements
     assert (made.replacement_id, made.status, made.quantity) == (
@@ -254,8 +256,8 @@ async def test_replacement(shop: DemoBackend) -> None:
         await shop.replace("100026", "1", 1, ReturnReason.DEFECTIVE, idempotency_key="k")
     with pytest.raises(ActionRefused, match="reason_not_covered"):
         await shop.replace("100008", "2", 1, ReturnReason.ORDERED_BY_MISTAKE, idempotency_key="o")
-    with pytest.raises(ActionRefused, match="quantity"):
-        await shop.replace("100008", "1", 2, ReturnReason.DAMAGED, idempotency_key="q")
+    with pytest.raises(ActionRefused, match="already_replaced"):  # one per item
+        await shop.replace("100008", "1", 1, ReturnReason.DEFECTIVE, idempotency_key="again")
 
 
 async def test_change_delivery_before_shipping_only(shop: DemoBackend) -> None:

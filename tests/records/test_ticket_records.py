@@ -157,3 +157,17 @@ async def test_the_shoppers_other_tickets_are_found_by_conversation_or_proven_id
     assert others == {first.id, by_phone.id}
     assert stranger.id not in others
     assert {t.id for t in await tickets.others_of(stranger)} == set()
+
+
+async def test_fields_without_a_column_of_their_own_are_kept(tickets: TicketStore) -> None:
+    made = await tickets.create(ticket(priority=True))
+
+    def withdraw(t: Ticket) -> Ticket:
+        return t.model_copy(update={"closed_reason": "withdrawn",
+                                    "status": TicketStatus.RESOLVED})
+
+    await tickets.update(made.id, withdraw)
+    back = await tickets.get(made.id)
+    assert back is not None and back.priority and back.closed_reason == "withdrawn"
+    [listed] = (await tickets.page(statuses=[TicketStatus.RESOLVED])).tickets
+    assert listed.priority and listed.closed_reason == "withdrawn"
