@@ -46,11 +46,6 @@ class ValkeyKeeper:
         self.healthy = True
         """False while the server is gone and could not be started again."""
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return self._server.url
-
     async def start(self) -> str:
         """Find or start the folder's server and begin watching it; its URL."""
         loop = asyncio.get_running_loop()
@@ -87,7 +82,8 @@ class ValkeyKeeper:
                         continue
                     why = "it stopped answering"
                 log.warning("embedded Valkey in %s stopped (%s); starting it again on the "
-                            "same data", self._data_dir, why)
+                            "same data (its owner does, if another process owns it)",
+                            self._data_dir, why)
             missed = 0
             await self._revive(server)
 

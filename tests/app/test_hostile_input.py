@@ -133,6 +133,22 @@ def carrier_event(**changes: Any) -> dict[str, Any]:
     return data
 
 
+async def test_a_lone_surrogate_in_the_first_event_does_not_block_the_batch(
+    hostile: Hostile, redis: aioredis.Redis
+) -> None:
+    batch = [carrier_event(event_id="evt-bad", location="Hub \ud800"), carrier_event(),
+             carrier_event(event_id="evt-delivered", status="delivered",
+                           occurred_at=_iso(NOW + 60))]
+    for _ in range(2):  # the first delivery, then the carrier's redelivery
+        response = await hostile.generic(as_json(batch))
+        assert response.status_code == 200, response.text
+        assert response.json()["rejected"] == [
+            {"index": 0, "reason": "event 0: `location` is not valid Unicode text"}]
+    assert response.json()["duplicates"] == 2  # the good ones were applied the first time
+    order = json.loads(await redis.get("ohb:order:{100003}") or b"{}")
+    assert order["packages"][0]["status"] == "delivered"
+
+
 async def test_one_bad_event_does_not_block_the_rest_of_a_carrier_batch(
     hostile: Hostile, redis: aioredis.Redis
 ) -> None:
