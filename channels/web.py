@@ -221,7 +221,8 @@ def customer_verified(claim: CustomerClaim, secret: str | None) -> bool:
     if not secret:
         return False
     expected = sign_customer(claim.value, secret)
-    return hmac.compare_digest(expected, claim.signature.strip().lower())
+    given = claim.signature.strip().lower().encode()  # bytes: str must be ASCII there
+    return hmac.compare_digest(expected.encode(), given)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -239,3 +239,12 @@ async def test_a_token_signed_with_the_real_secret_but_odd_claims_is_a_401(
     assert response.status_code == 401, response.text
     assert response.json()["error"]["code"] == "invalid_token"
     assert await snapshot(redis) == before
+
+
+async def test_a_customer_signature_that_is_not_ascii_gives_an_ordinary_session(
+    hostile: Hostile,
+) -> None:
+    """Found by the property tests: `hmac.compare_digest` refuses non-ASCII strings."""
+    response = await hostile.web_session(as_json({"customer": {
+        "email": "priya.sharma@example.in", "signature": "\u00e9" * 64}}))
+    assert response.status_code == 201, response.text

@@ -153,6 +153,7 @@ SESSION = {"locale": "en", "customer": {"email": "priya.sharma@example.in", "sig
 @FAST
 @example(body=DEEP)
 @example(body=body_of({"customer": {"id": "\udfff", "signature": "00"}}))
+@example(body=body_of({"customer": {"email": "priya.sharma@example.in", "signature": "\x80"}}))
 @given(body=bodies(st.one_of(changed(SESSION, ["locale", "customer", "extra"]),
                              changed(SESSION["customer"], ["id", "email", "phone",
                                                            "signature"]).map(
