@@ -23,6 +23,7 @@ from app_harness import auth, make_settings, running, start_session
 
 from app.redis_server import answers_ping, socket_path_for
 from tests.app.test_cli import environment, free_port
+from tests.live import eventually
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="kills processes by pid")
 
@@ -51,11 +52,10 @@ def running_pid(pid: int) -> bool:
 
 
 async def gone(pid: int, socket_path: Path, within: float = 20.0) -> bool:
-    with anyio.move_on_after(within):
-        while running_pid(pid) or answers_ping(socket_path, timeout=0.2):
-            await asyncio.sleep(0.1)
-        return True
-    return False
+    """True once the process has ended and its socket no longer answers."""
+    await eventually(lambda: not running_pid(pid) and not answers_ping(socket_path, 0.2),
+                     within=within, every=0.1)
+    return True
 
 
 @pytest.fixture
@@ -79,12 +79,15 @@ async def test_chat_recovers_without_a_restart_after_the_embedded_valkey_is_kill
     killed = await valkey_pid(data_dir)
     os.kill(killed, signal.SIGKILL)
     assert await gone(killed, socket_path_for(data_dir))
-    with anyio.fail_after(30):  # answers 503 while it is down, then the same chat goes on
-        while (answer := await send(app, token, "m2", "vikram.singh@example.com")
-               ).status_code != 200:
-            assert answer.status_code == 503, answer.text
-            await asyncio.sleep(0.2)
-    assert answer.json()["replies"][0]["key"] == "snapshot.header"  # nothing was lost
+    answers: list[httpx.Response] = []
+
+    async def answered() -> bool:  # 503 while it is down, then the same chat goes on
+        answers.append(await send(app, token, "m2", "vikram.singh@example.com"))
+        assert answers[-1].status_code in (200, 503), answers[-1].text
+        return answers[-1].status_code == 200
+
+    await eventually(answered, within=30, every=0.2)
+    assert answers[-1].json()["replies"][0]["key"] == "snapshot.header"  # nothing was lost
     assert await valkey_pid(data_dir) != killed
     assert (await app.get("/readyz")).status_code == 200
     assert (await app.get("/healthz")).status_code == 200
@@ -100,24 +103,27 @@ async def test_healthz_fails_when_the_embedded_valkey_cannot_be_restarted(
     assert await gone(killed, socket_path_for(data_dir))
     for manifest in (data_dir / "appendonlydir").glob("*.manifest"):
         manifest.write_text("not an AOF manifest\n")  # a server on these files cannot start
-    with anyio.fail_after(60):
-        while (health := await app.get("/healthz")).status_code == 200:
-            await asyncio.sleep(0.2)
-    assert health.status_code == 503
-    assert health.json()["store"] == "down"
+
+    async def failing() -> bool:
+        return (await app.get("/healthz")).status_code == 503
+
+    await eventually(failing, within=60, every=0.2)
+    assert (await app.get("/healthz")).json() == {"status": "failing", "store": "down"}
 
 
 async def wait_until_serving(port: int, path: str, process: asyncio.subprocess.Process,
                              log: Path) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-        with anyio.fail_after(60):
-            while True:
-                assert process.returncode is None, log.read_text()
-                try:
-                    await client.get(path)
-                    return
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+
+        async def serving() -> bool:
+            assert process.returncode is None, await anyio.Path(log).read_text()
+            try:
+                await client.get(path)
+            except httpx.TransportError:
+                return False
+            return True
+
+        await eventually(serving, within=60, every=0.1)
 
 
 async def start_app(data_dir: Path, log: Path, *args: str, **env: str
