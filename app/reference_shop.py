@@ -13,12 +13,13 @@ asks of a shop.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -205,13 +206,23 @@ async def serve(settings: Settings, host: str, port: int) -> int:
               "(the bot sends the same value).", file=sys.stderr)
         return 2
     token = settings.order_api_token.get_secret_value()
-    async with open_redis(settings) as redis:
+    async with contextlib.AsyncExitStack() as store:
+        redis = await store.enter_async_context(open_redis(settings))
         backend = DemoBackend(redis, prefix=PREFIX, policy=settings.policy())
         if await backend.load(load_order_file(settings.orders_file, datetime.now(UTC))):
             log.info("reference shop: demo orders loaded")
         app = create_reference_shop(backend, token)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            yield
+            # uvicorn re-raises the SIGTERM that stopped it right after shutdown, which
+            # ends the process at once: the store (an embedded Valkey) closes here first
+            await store.aclose()
+
+        app.router.lifespan_context = lifespan
         config = uvicorn.Config(app, host=host, port=port, log_config=uvicorn_log_config(),
-                                log_level=settings.log_level.lower(), lifespan="off")
+                                log_level=settings.log_level.lower(), lifespan="on")
         print(f"reference shop on http://{host}:{port} (ORDER_API_URL for the bot)",
               file=sys.stderr)
         await uvicorn.Server(config).serve()

@@ -30,8 +30,8 @@ from app.backends import open_backend
 from app.inbox.accounts import StaffStore
 from app.nlu import open_classifier
 from app.records_import import import_from_redis
-from app.redis_server import EmbeddedValkey, ensure_server
 from app.settings import Settings
+from app.valkey_keeper import ValkeyKeeper
 from channels.web import TokenSigner
 from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
@@ -96,23 +96,33 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 
 
 @asynccontextmanager
-async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """A client for `REDIS_URL`, or for the embedded Valkey in `DATA_DIR`."""
-    server: EmbeddedValkey | None = None
+async def open_store(
+    settings: Settings,
+) -> AsyncIterator[tuple[aioredis.Redis, ValkeyKeeper | None]]:
+    """A client for `REDIS_URL`, or for the embedded Valkey in `DATA_DIR` with the
+    keeper that restarts it if it dies (`app.valkey_keeper`)."""
+    keeper: ValkeyKeeper | None = None
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
     else:
-        server = await anyio.to_thread.run_sync(ensure_server, settings.data_dir)
-        url = server.url
+        keeper = ValkeyKeeper(settings.data_dir)
+        url = await keeper.start()
     client = aioredis.Redis.from_url(
         url, socket_connect_timeout=3, socket_timeout=REDIS_SOCKET_TIMEOUT_S
     )
     try:
-        yield client
+        yield client, keeper
     finally:
         await client.aclose()
-        if server is not None:
-            await anyio.to_thread.run_sync(server.stop)
+        if keeper is not None:
+            await keeper.stop()
+
+
+@asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """`open_store` for callers that need only the client."""
+    async with open_store(settings) as (client, _):
+        yield client
 
 
 @dataclass
@@ -127,6 +137,8 @@ class Resources:
     shop: list[Order]
     notifier: ShopperNotifier
     """`notifier.order_changed(change)`: tell the shoppers kept posted about an order."""
+    keeper: ValkeyKeeper | None = None
+    """The embedded Valkey's keeper (None with `REDIS_URL`): `/healthz` asks it."""
     _web_chat_secret: str | None = None
     _token_signer: TokenSigner | None = None
     _migrated: bool = False
@@ -277,7 +289,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     with its own error before any server is started."""
     catalogue = await anyio.to_thread.run_sync(Catalogue.load, MESSAGES_DIR)
     shop = await anyio.to_thread.run_sync(load_order_file, settings.orders_file, datetime.now(UTC))
-    async with open_redis(settings) as client, open_database(settings) as db, open_backend(
+    async with open_store(settings) as (client, keeper), open_database(settings) as db, \
+            open_backend(
         settings, client, settings.policy()
     ) as backend, open_classifier(settings) as classifier:
         policy = settings.policy()
@@ -306,7 +319,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             quiet=QuietHours.parse(settings.quiet_hours, settings.timezone),
         )
         resources = Resources(settings, client, db, backend, catalogue, tickets, engine, shop,
-                              notifier)
+                              notifier, keeper)
         tasks: list[asyncio.Task[None]] = [
             asyncio.create_task(resources.keep_flushing_audit(), name="audit-flush")]
         try:

@@ -31,6 +31,15 @@ What each update becomes, and why:
   unblocking or restarting it.
 - every other update type -> `Ignored`, still answered 200 so Telegram does not
   send it again.
+- an update whose fields are not what Telegram documents (a message without a
+  chat, a text that is a number, a lone surrogate in a text, a date that is no
+  date) -> `Unreadable`: it can never be processed, so it is acknowledged (200; a
+  4xx or 5xx would have Telegram redeliver it for a day), logged once without its
+  contents, and changes nothing. PTB's `de_json` does not check types, so every
+  value passed on is checked here.
+
+`read(body)` does all of it: `MalformedUpdate` (400) only for a body that is not
+JSON or not an update at all (no integer `update_id`).
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ from typing import Any
 from telegram import Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 
+from channels import json_body
 from conversation.types import Channel, Identity, Inbound
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
@@ -82,10 +92,31 @@ class Ignored:
     callback_query_id: str | None = None
 
 
-Event = Turn | Reachability | GroupChat | Ignored
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A verified update that can never be processed; `why` names the problem, never
+    the update's contents."""
+
+    update_id: int
+    why: str
+
+
+Event = Turn | Reachability | GroupChat | Ignored | Unreadable
+
+
+class UnreadableUpdate(Exception):
+    """An update (it has an `update_id`) that PTB cannot read, or that holds text
+    that is not valid Unicode. `str()` names the problem without its contents."""
+
+    def __init__(self, update_id: int, why: str) -> None:
+        super().__init__(why)
+        self.update_id = update_id
+        self.why = why
 
 
 def conversation_of(chat_id: int) -> str:
+    if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+        raise TypeError("a chat id is an integer")
     return f"{CONVERSATION_PREFIX}{chat_id}"
 
 
@@ -105,44 +136,82 @@ def verify(header: str | None, secret: str) -> bool:
     return hmac.compare_digest(header.encode(), secret.encode())
 
 
+def read(body: bytes) -> Event:
+    """`parse` and `interpret` in one: an `Unreadable` event for an update that can
+    never be processed; `MalformedUpdate` for a body that is no update at all."""
+    try:
+        return interpret(parse(body))
+    except UnreadableUpdate as exc:
+        return Unreadable(exc.update_id, exc.why)
+
+
 def parse(body: bytes) -> Update:
     try:
         data = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise MalformedUpdate("the body is not JSON") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+    update_id = data.get("update_id") if isinstance(data, dict) else None
+    if isinstance(update_id, bool) or not isinstance(update_id, int):
         raise MalformedUpdate("the body is not a Telegram update")
+    if b"\\u" in body and not json_body.is_text(data):
+        raise UnreadableUpdate(update_id, "text that is not valid Unicode (a lone surrogate)")
     try:
         update = Update.de_json(data, None)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise MalformedUpdate("the body is not a Telegram update") from exc
+        raise UnreadableUpdate(update_id, f"PTB cannot read it ({type(exc).__name__})") from exc
     return update
 
 
 def interpret(update: Update) -> Event:
+    """PTB's objects hold whatever the JSON held (`text` may be a number): every
+    value passed on is checked, and a field of the wrong type or a missing one makes
+    the update `Unreadable`."""
+    try:
+        return _interpret(update)
+    except (AttributeError, TypeError, ValueError) as exc:
+        return Unreadable(update.update_id,
+                          f"a field is missing or of another type ({type(exc).__name__})")
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("a text field is not a string")
+    if not json_body.well_formed(value):
+        raise ValueError("a text field is not valid Unicode")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _interpret(update: Update) -> Event:
     message_id = str(update.update_id)
     if update.message is not None:
         return _message(update.message, message_id)
     if update.edited_message is not None:
         return Ignored("edited message")
     if (query := update.callback_query) is not None:
+        query_id = _text(query.id)
+        if query.message is not None and query.message.chat is None:
+            raise TypeError("a callback's message has no chat")
         chat = query.message.chat if query.message is not None else None
         if query.data is None or chat is None:
-            return Ignored("callback without data or chat", query.id)
-        if chat.type != ChatType.PRIVATE:
-            return Ignored("callback in a group", query.id)
+            return Ignored("callback without data or chat", query_id)
+        if _text(chat.type) != ChatType.PRIVATE:
+            return Ignored("callback in a group", query_id)
         inbound = Inbound(
             channel=Channel.TELEGRAM,
             conversation=conversation_of(chat.id),
             message_id=message_id,
-            payload=query.data,
-            locale=query.from_user.language_code,
+            payload=_text(query.data),
+            locale=_optional_text(query.from_user.language_code),
         )
-        return Turn(inbound, query.id)
+        return Turn(inbound, query_id)
     if (member := update.my_chat_member) is not None:
-        if member.chat.type != ChatType.PRIVATE:
+        if _text(member.chat.type) != ChatType.PRIVATE:
             return Ignored("membership change in a group")
-        status = member.new_chat_member.status
+        status = _text(member.new_chat_member.status)
         if status == ChatMemberStatus.BANNED:
             return Reachability(conversation_of(member.chat.id), reachable=False)
         if status == ChatMemberStatus.MEMBER:
@@ -154,33 +223,39 @@ def interpret(update: Update) -> Event:
 def _message(message: Message, message_id: str) -> Event:
     chat = message.chat
     sender = message.from_user
-    if chat.type != ChatType.PRIVATE:
+    if chat is None:
+        raise TypeError("a message has no chat")
+    conversation = conversation_of(chat.id)
+    if _text(chat.type) != ChatType.PRIVATE:
         if message.text or message.caption:
-            return GroupChat(conversation_of(chat.id), sender.language_code if sender else None)
+            return GroupChat(conversation,
+                             _optional_text(sender.language_code) if sender else None)
         return Ignored("service message in a group")
     if sender is None:
         return Ignored("message without a sender")
+    locale = _optional_text(sender.language_code)
+    caption = _optional_text(message.caption) or ""
 
     def turn(**fields: Any) -> Turn:
         return Turn(Inbound(
             channel=Channel.TELEGRAM,
-            conversation=conversation_of(chat.id),
+            conversation=conversation,
             message_id=message_id,
-            locale=sender.language_code,
+            locale=locale,
             received_at=message.date,  # PTB 22: timezone-aware UTC
             **fields,
         ))
 
     if (contact := message.contact) is not None:
         if contact.user_id is not None and contact.user_id == sender.id:
-            return turn(identity=Identity(phone=_e164(contact.phone_number)))
+            return turn(identity=Identity(phone=_e164(_text(contact.phone_number))))
         return turn(has_media=True)  # someone else's number proves nothing
     if message.text is not None:
-        return turn(text=_start_parameter(message.text))
+        return turn(text=_start_parameter(_text(message.text)))
     if message.location is not None or message.venue is not None:
-        return turn(text=message.caption or "", has_location=True)
+        return turn(text=caption, has_location=True)
     if message.effective_attachment is not None:
-        return turn(text=message.caption or "", has_media=True)
+        return turn(text=caption, has_media=True)
     return Ignored("service message")
 
 

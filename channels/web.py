@@ -10,7 +10,7 @@ nothing.
 Errors (the route maps them to HTTP answers):
     WebChatError
       ├── InvalidToken     missing, forged, expired, or another conversation's token
-      ├── MalformedBody    not JSON
+      ├── MalformedBody    not JSON (or nested too deeply, or not valid Unicode text)
       └── InvalidMessage   JSON that does not fit the request's model
 """
 
@@ -18,16 +18,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
+from channels import json_body
 from conversation.types import Channel, Identity, Inbound, TurnResult
 
 MAX_TEXT_CHARS = 1000
@@ -134,6 +142,36 @@ class MessageRequest(_Body):
 # --- tokens and signatures --------------------------------------------------------
 
 
+def _text(value: str) -> str:
+    if not json_body.well_formed(value):
+        raise ValueError("not valid Unicode text")
+    return value
+
+
+_Text = Annotated[StrictStr, AfterValidator(_text)]
+
+
+class _IdentityClaims(BaseModel):
+    """`i` in a token: what the shop vouched for (see `CustomerClaim`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    c: _Text | None = Field(None, min_length=1, max_length=MAX_CUSTOMER_CHARS)
+    e: _Text | None = Field(None, min_length=3, max_length=MAX_CUSTOMER_CHARS)
+    p: _Text | None = Field(None, min_length=3, max_length=32)
+
+
+class _Claims(BaseModel):
+    """A token's claims, as `TokenSigner.issue` writes them. Claims a later version
+    may add are ignored; a known one of the wrong type makes the token invalid."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    s: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", strict=True)
+    l: _Text | None = Field(None, max_length=16, pattern=f"^(?:{LOCALE_TAG.pattern})$")  # noqa: E741
+    i: _IdentityClaims | None = None
+
+
 class TokenSigner:
     """Issues and checks session tokens with one secret."""
 
@@ -165,15 +203,13 @@ class TokenSigner:
             raise InvalidToken("the chat session has expired; start a new one") from exc
         except BadSignature as exc:
             raise InvalidToken("the chat token is not valid") from exc
-        if not isinstance(claims, dict) or not isinstance(claims.get("s"), str):
-            raise InvalidToken("the chat token is not valid")
-        ident = claims.get("i")
-        identity = (
-            Identity(customer_id=ident.get("c"), email=ident.get("e"), phone=ident.get("p"))
-            if isinstance(ident, dict)
-            else None
-        )
-        return WebSession(session_id=claims["s"], locale=claims.get("l"), identity=identity)
+        try:  # signed by us, so only a leaked secret or a bug makes them odd: still 401
+            checked = _Claims.model_validate(claims)
+        except ValidationError as exc:
+            raise InvalidToken("the chat token is not valid") from exc
+        ident = checked.i
+        identity = Identity(customer_id=ident.c, email=ident.e, phone=ident.p) if ident else None
+        return WebSession(session_id=checked.s, locale=checked.l, identity=identity)
 
 
 def sign_customer(value: str, secret: str) -> str:
@@ -185,7 +221,8 @@ def customer_verified(claim: CustomerClaim, secret: str | None) -> bool:
     if not secret:
         return False
     expected = sign_customer(claim.value, secret)
-    return hmac.compare_digest(expected, claim.signature.strip().lower())
+    given = claim.signature.strip().lower().encode()  # bytes: str must be ASCII there
+    return hmac.compare_digest(expected.encode(), given)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -204,9 +241,9 @@ def _load_json(body: bytes, *, allow_empty: bool) -> Any:
     if allow_empty and not body.strip():
         return {}
     try:
-        return json.loads(body)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise MalformedBody("the body is not valid JSON") from exc
+        return json_body.loads(body)
+    except json_body.NotJson as exc:  # not JSON, too deep, or a lone surrogate
+        raise MalformedBody(str(exc)) from exc
 
 
 def _validate(model: type[_M], data: Any) -> _M:

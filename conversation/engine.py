@@ -56,12 +56,13 @@ from .effects import (
     Verify,
     WithdrawTicket,
 )
+from .guesses import MAX_WRONG_GUESSES, OrderGuesses
 from .hours import BusinessHours
 from .keys import Keys
 from .open_requests import with_open_replacement_requests
 from .outbox import Outbox, replies_from_data, replies_to_data
 from .session import Session, Step
-from .store import REDIS_DOWN, KeyWrite, SessionStore, StoreUnavailable, TranscriptLine
+from .store import KeyWrite, SessionStore, TranscriptLine
 from .subscriptions import Subscriptions
 from .tickets import Ticket, TicketStatus, TicketStore, origin_of
 from .turn import Context, rating_question
@@ -74,8 +75,6 @@ log = logging.getLogger(__name__)
 MAX_EFFECTS_PER_TURN = 6
 DEFAULT_STAFF_LANGUAGE = "en"
 STAFF_NOTIFICATIONS = "staff:notifications"  # the outbox "conversation" of staff notes
-ORDER_FAILURES_BEFORE_LOCK = 5
-ORDER_FAILURE_WINDOW_S = 3600
 
 
 class Engine:
@@ -109,6 +108,7 @@ class Engine:
         self._keys = Keys(prefix)
         self._store = SessionStore(redis, self._keys)
         self._audit = audit
+        self._guesses = OrderGuesses(redis, self._keys)
         self._idle = idle_timeout
         self._hours = hours or BusinessHours.parse("", policy.timezone)
         self._outbox = outbox
@@ -308,25 +308,19 @@ class Engine:
             if order and _owned_by(order, session.phone, session.email):
                 return Verified(order)
             return FactorNeeded(effect.number)
-        failures_key = self._keys.verify_failures(effect.number)
-        try:
-            failures = int(await self._redis.get(failures_key) or 0)
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
-        if failures >= ORDER_FAILURES_BEFORE_LOCK:
+        place = await self._guesses.take(effect.number)  # counted before it is checked
+        if place is None:
             return NotVerified(order_locked=True)
-        order = await self._backend.get_order(effect.number)
+        try:
+            order = await self._backend.get_order(effect.number)
+        except BackendUnavailable:
+            await self._guesses.give_back(effect.number)  # nothing was checked
+            raise
         factor = effect.factor
         if order and _owned_by(order, normalise_phone(factor), factor.casefold()):
+            await self._guesses.give_back(effect.number)
             return Verified(order)
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(failures_key)
-                pipe.expire(failures_key, ORDER_FAILURE_WINDOW_S, nx=True)
-                failures, _ = await pipe.execute()
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
-        return NotVerified(order_locked=failures >= ORDER_FAILURES_BEFORE_LOCK)
+        return NotVerified(order_locked=place >= MAX_WRONG_GUESSES)
 
     async def carry_out(self, effect: CarryOut) -> Carried | ShopRefused | ShopUnavailable:
         """Carry a change out through the back-end, as the dialogue does (the staff

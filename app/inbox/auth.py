@@ -15,11 +15,14 @@ without the right one is refused (403) before it is read further. The login form
 which comes before any session, uses a signed double-submit token: a short-lived
 cookie and the same value in the form.
 
-Login limits. Failed logins are counted in Redis (INCR + EXPIRE, no library
-needed for two counters) per account and per client address; past the limit the
-password is not even checked until the window ends (429 with Retry-After). A good
-login clears the account's counter. Keys hold hashes of the email and address,
-not the values themselves.
+Login limits. Attempts are counted in Redis per account and per client address,
+by one script that checks both limits and counts the attempt in the same step,
+before the password is checked: a burst of simultaneous attempts gets exactly the
+limit's worth of password checks, and the rest 429 (with Retry-After) until the
+window ends. A good login clears the account's count and gives the address its
+attempt back, so the counts are failures (and attempts still in flight). Both keys
+share the hash tag `{login}`, so the script runs on Redis Cluster too (logins are
+few: one slot is plenty). Keys hold hashes of the email and address, not the values.
 """
 
 from __future__ import annotations
@@ -181,44 +184,57 @@ async def check_login_token(request: Request, given: str | None) -> None:
 
 # ---- login limits -----------------------------------------------------------------
 
+_ATTEMPT = """
+local limits = {tonumber(ARGV[1]), tonumber(ARGV[2])}
+local wait = 0
+for i = 1, 2 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= limits[i] then
+    wait = math.max(wait, redis.call('TTL', KEYS[i]), 1)
+  end
+end
+if wait > 0 then return wait end
+for i = 1, 2 do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[3], 'NX')
+end
+return 0
+"""
+
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return 0
+"""
+
 
 class LoginLimiter:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
-        self._redis = redis
-        self._prefix = prefix
+    """`attempt` before the password is checked; `succeeded` after a good one."""
 
-    def _keys(self, email: str, address: str) -> tuple[str, str]:
-        def tag(value: str) -> str:
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._prefix = prefix
+        self._attempt = redis.register_script(_ATTEMPT)
+        self._succeeded = redis.register_script(_SUCCEEDED)
+
+    def _keys(self, email: str, address: str) -> list[str]:
+        def digest(value: str) -> str:
             return hashlib.sha256(value.encode()).hexdigest()[:20]
 
-        base = f"{self._prefix}login-failures"
-        return f"{base}:account:{tag(email.strip().casefold())}", f"{base}:address:{tag(address)}"
+        base = f"{self._prefix}login:{{login}}"
+        return [f"{base}:account:{digest(email.strip().casefold())}",
+                f"{base}:address:{digest(address)}"]
 
-    async def retry_after(self, email: str, address: str) -> int | None:
-        """Seconds until another try is allowed, or None when it is allowed now."""
-        account, addr = self._keys(email, address)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(account)
-            pipe.ttl(account)
-            pipe.get(addr)
-            pipe.ttl(addr)
-            a_count, a_ttl, d_count, d_ttl = await pipe.execute()
-        waits = []
-        if int(a_count or 0) >= MAX_FAILURES_PER_ACCOUNT:
-            waits.append(max(int(a_ttl), 1))
-        if int(d_count or 0) >= MAX_FAILURES_PER_ADDRESS:
-            waits.append(max(int(d_ttl), 1))
-        return max(waits) if waits else None
-
-    async def failed(self, email: str, address: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key in self._keys(email, address):
-                pipe.incr(key)
-                pipe.expire(key, FAILURE_WINDOW_S, nx=True)
-            await pipe.execute()
+    async def attempt(self, email: str, address: str) -> int | None:
+        """Count one attempt, atomically with checking both limits: None when the
+        password may be checked now, else the seconds until another try (nothing
+        is counted then)."""
+        wait = await self._attempt(
+            keys=self._keys(email, address),
+            args=[MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS, FAILURE_WINDOW_S],
+        )
+        return int(wait) or None
 
     async def succeeded(self, email: str, address: str) -> None:
-        await self._redis.delete(self._keys(email, address)[0])
+        await self._succeeded(keys=self._keys(email, address))
 
 
 def client_address(request: Request) -> str:

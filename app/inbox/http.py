@@ -9,7 +9,6 @@ and the accounts are mapped here, to the app's usual `{"error": ...}` body.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +23,7 @@ from app.inbox.accounts import AccountError, AccountExists, NoSuchAccount, WeakP
 from app.inbox.auth import CSRF_FIELD, CSRF_HEADER, CsrfFailed, Staff, check_csrf, current_staff
 from app.resources import Resources
 from app.routes.body import read_limited
+from channels import json_body
 from conversation.staff import AlreadyDecided, Desk, NotARequest, ShopDeclined, ShopDown
 from conversation.tickets import TicketNotFound
 
@@ -115,9 +115,8 @@ def page_route(path: str, handler: Handler, *, methods: list[str]) -> Route:
 
 
 async def read_json(request: Request, model: type[BaseModel]) -> Any:
+    """The body as `model`; ValueError (answered 422) for a body that is not JSON,
+    nested too deeply, holds a lone surrogate, or does not fit."""
     body = await read_limited(request, MAX_BODY_BYTES)
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError as exc:
-        raise ValueError("the body is not JSON") from exc
+    data = json_body.loads(body or b"{}")  # NotJson is a ValueError
     return model.model_validate(data)

@@ -10,7 +10,12 @@ from app.resources import REDIS_DOWN, Resources
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """The process answers; no I/O, so a slow Redis never gets the process restarted."""
+    """The process answers, and (with the embedded Valkey) its keeper has the server
+    running or could start it again: no I/O, so a slow Redis never gets the process
+    restarted, but an embedded server that cannot come back does (503)."""
+    resources: Resources = request.state.resources
+    if resources.keeper is not None and not resources.keeper.healthy:
+        return JSONResponse({"status": "failing", "store": "down"}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 

@@ -9,7 +9,12 @@
 
 An unknown provider, or one whose secret is not set, is 404. Verification comes
 before anything is read into the order, and a refused request (401) changes
-nothing; a body we cannot read is 422 with the reason. Each event is
+nothing; a body we cannot read is 422 with the reason. Each event of a batch is
+judged and applied on its own: one that can never be applied (unreadable, text
+that is not valid Unicode, or refused by the order's model) is answered in
+`rejected` with its index and why, and the rest are applied, so the carrier
+stops retrying what can never succeed and one bad event never blocks the others;
+a request whose every event is rejected is 422 with the reasons. Each event is
 deduplicated on `{prefix}carrier:seen:<provider>:<event id>` (30 days), marked
 only after it was applied and told, so a crash half-way is finished by the
 carrier's retry; and applying it again changes nothing anyway (the event is
@@ -17,7 +22,8 @@ already in the package's history). An event for an order or package the shop
 does not know is acknowledged (logged without personal data), so the carrier
 does not retry it forever. The shop being unreachable is 503: the carrier retries.
 
-The answer: `{"applied": n, "duplicates": m, "unmatched": k}`.
+The answer: `{"applied": n, "duplicates": m, "unmatched": k, "rejected": [{"index": i,
+"reason": "..."}]}`.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from orders.carriers import (
     Forged,
     Malformed,
     RefundCompleted,
+    Rejected,
     aftership,
     generic,
     shiprocket,
@@ -115,21 +122,35 @@ async def carrier_update(request: Request) -> Response:
     except Malformed as exc:
         log.info("carrier %s: malformed body (%s)", provider.name, exc)
         return error_response(422, "malformed_body", str(exc))
+    rejected: list[dict[str, Any]] = [{"index": e.index, "reason": e.reason} for e in events
+                                      if isinstance(e, Rejected)]
+    if rejected and len(rejected) == len(events):
+        log.info("carrier %s: every event rejected (%s)", provider.name, rejected[0]["reason"])
+        return error_response(422, "malformed_body", rejected[0]["reason"], details=rejected)
     resources: Resources = request.state.resources
     resources.require_ready()
     counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
     try:
-        for event in events:
-            counts[await _handle(resources, provider.name, event)] += 1
+        for index, event in enumerate(events):
+            if isinstance(event, Rejected):
+                continue
+            try:
+                counts[await _handle(resources, provider.name, event)] += 1
+            except (ValueError, TypeError) as exc:  # the order's model refused it
+                log.error("carrier %s: event %d could not be applied (%s)", provider.name,
+                          index, type(exc).__name__)
+                rejected.append({"index": index,
+                                 "reason": f"event {index}: could not be applied to the order"})
     except BackendUnavailable as exc:
         log.warning("carrier %s: the shop is unreachable (%s); the carrier will retry",
                     provider.name, exc)
         return error_response(503, "unavailable", "the shop is unreachable; retry later",
                               headers={"Retry-After": "30"})
     if events:
-        log.info("carrier %s: %d applied, %d duplicates, %d unmatched", provider.name,
-                 counts["applied"], counts["duplicates"], counts["unmatched"])
-    return JSONResponse(counts)
+        log.info("carrier %s: %d applied, %d duplicates, %d unmatched, %d rejected",
+                 provider.name, counts["applied"], counts["duplicates"], counts["unmatched"],
+                 len(rejected))
+    return JSONResponse({**counts, "rejected": sorted(rejected, key=lambda r: r["index"])})
 
 
 async def _handle(resources: Resources, provider: str, event: Event) -> str:

@@ -100,9 +100,13 @@ async def telegram_update(request: Request) -> Response:
         return _forbidden()
     body = await read_limited(request, telegram.MAX_UPDATE_BYTES)
     try:
-        event = telegram.interpret(telegram.parse(body))
+        event = telegram.read(body)
     except telegram.MalformedUpdate as exc:
         return _malformed(str(exc))
+    if isinstance(event, telegram.Unreadable):  # 200: redelivering it would change nothing
+        log.warning("telegram: update %d acknowledged and dropped: %s", event.update_id,
+                    event.why)
+        return Response(status_code=200)
     resources: Resources = request.state.resources
     resources.require_ready()
     match event:

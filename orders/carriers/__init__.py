@@ -10,6 +10,12 @@ Errors:
       ├── Forged      no, a wrong or a stale signature/token: answer 401, change nothing
       └── Malformed   signed, but not a body we understand: answer 422 with the message
 
+A format that carries several events in one request (the generic one) judges each
+on its own: an event it cannot read becomes a `Rejected` (its index and why) in the
+list, and the others are applied, so one bad event never blocks a batch. Text that
+is not valid Unicode (a lone surrogate such as `"\ud800"`, which JSON allows) is
+such a problem: it could not be stored or shown.
+
 Statuses map to our `PackageStatus` through one table per carrier. A status
 that is not in the table becomes `status=None` with the carrier's words in
 `carrier_status`: kept and shown to the shopper verbatim, never dropped.
@@ -20,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -39,6 +46,15 @@ class Forged(CarrierError):
 
 class Malformed(CarrierError):
     """The request is the carrier's, but its body is not one we understand."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """One event of a request that can never be applied; `reason` is safe to show
+    the sender (it names fields, never echoes their values)."""
+
+    index: int
+    reason: str
 
 
 class RefundCompleted(BaseModel):
@@ -79,6 +95,8 @@ def _plain(value: object) -> object:
 def load_json(body: bytes) -> object:
     try:
         return json.loads(body)
+    except RecursionError as exc:
+        raise Malformed("the body is nested too deeply") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise Malformed("the body is not JSON") from exc
 
@@ -91,7 +109,24 @@ def text(value: object, field: str, *, required: bool = False) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Malformed(f"`{field}` must be a string")
+    if isinstance(value, str) and not well_formed(value):
+        raise Malformed(f"`{field}` is not valid Unicode text")
     return str(value).strip() or None
+
+
+def well_formed(value: str) -> bool:
+    """No lone surrogate: the text can be encoded as UTF-8."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(name: str) -> str:
+    """A field name the sender chose, safe to put in an answer (lone surrogates
+    escaped)."""
+    return name.encode("utf-8", "backslashreplace").decode()
 
 
 def order_number(value: object, field: str) -> str | None:

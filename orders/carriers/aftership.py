@@ -143,14 +143,17 @@ def _time(value: object, field: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # overflow: the year 1 or 9999 with an offset
         raise Malformed(f"`{field}` is not an ISO 8601 time") from exc
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _unix(value: object) -> datetime | None:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (ValueError, OverflowError, OSError) as exc:
+            raise Malformed("`ts` is not a time") from exc
     return None
 
 

@@ -8,7 +8,9 @@ Headers:
 A request more than five minutes away from our clock is refused like a forged one,
 so a captured request cannot be replayed later.
 
-Body: one event object, or a JSON array of up to 100 of them.
+Body: one event object, or a JSON array of up to 100 of them. Each event is judged
+on its own: one that cannot be read is a `Rejected` with its index and the reason,
+and the others are still applied.
 
     {"event_id": "evt-123", "order_number": "100003", "tracking_number": "DL7040055433",
      "carrier": "Delhivery", "status": "out_for_delivery",
@@ -33,7 +35,18 @@ from datetime import UTC, date, datetime, timedelta
 
 from ..models import PackageStatus
 from ..tracking import CarrierUpdate
-from . import Forged, Malformed, RefundCompleted, digest, header, load_json, order_number, text
+from . import (
+    Forged,
+    Malformed,
+    RefundCompleted,
+    Rejected,
+    digest,
+    header,
+    load_json,
+    order_number,
+    shown,
+    text,
+)
 
 PROVIDER = "generic"
 SIGNATURE_HEADER = "X-Signature"
@@ -84,13 +97,20 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: datetime) 
 
 def parse(
     headers: Mapping[str, str], body: bytes, secret: str, *, now: datetime | None = None
-) -> list[Event]:
+) -> list[Event | Rejected]:
     verify(headers, body, secret, now or datetime.now(UTC))
     data = load_json(body)
     items = data if isinstance(data, list) else [data]
     if len(items) > MAX_EVENTS:
         raise Malformed(f"at most {MAX_EVENTS} events per request")
-    return [_event(item, i) for i, item in enumerate(items)]
+    return [_judged(item, i) for i, item in enumerate(items)]
+
+
+def _judged(item: object, index: int) -> Event | Rejected:
+    try:
+        return _event(item, index)
+    except Malformed as exc:
+        return Rejected(index, str(exc))
 
 
 def status_of(words: str) -> PackageStatus | None:
@@ -101,12 +121,13 @@ def _event(item: object, index: int) -> Event:
     if not isinstance(item, dict):
         raise Malformed(f"event {index}: must be a JSON object")
     kind = item.get("type", TRACKING)
-    known = {TRACKING: _TRACKING_FIELDS, REFUND_COMPLETED: _REFUND_FIELDS}.get(kind)
+    known = ({TRACKING: _TRACKING_FIELDS, REFUND_COMPLETED: _REFUND_FIELDS}.get(kind)
+             if isinstance(kind, str) else None)
     if known is None:
         raise Malformed(f"event {index}: `type` must be `{TRACKING}` or `{REFUND_COMPLETED}`")
     unknown = sorted(set(item) - known)
     if unknown:
-        raise Malformed(f"event {index}: unknown fields {', '.join(unknown)}")
+        raise Malformed(f"event {index}: unknown fields {', '.join(map(shown, unknown))}")
     try:
         return _refund(item) if kind == REFUND_COMPLETED else _tracking(item)
     except Malformed as exc:
@@ -161,7 +182,10 @@ def _time(value: object) -> datetime:
         raise Malformed("`occurred_at` is not an ISO 8601 time") from exc
     if parsed.tzinfo is None:
         raise Malformed("`occurred_at` needs a UTC offset (e.g. `Z` or `+05:30`)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # the year 1 or 9999 with an offset
+        raise Malformed("`occurred_at` is out of range") from exc
 
 
 def _day(value: object) -> date | None:

@@ -174,6 +174,13 @@ def _time(value: object, field: str) -> datetime | None:
     raw = text(value, field)
     if raw is None:
         return None
+    try:
+        return _read_time(raw, field)
+    except OverflowError as exc:  # the year 1 or 9999, moved to UTC
+        raise Malformed(f"`{field}` is out of range") from exc
+
+
+def _read_time(raw: str, field: str) -> datetime:
     for fmt in TIME_FORMATS:
         try:
             return datetime.strptime(raw, fmt).replace(tzinfo=TIMEZONE).astimezone(UTC)

@@ -88,7 +88,7 @@ async def test_an_out_for_delivery_update_is_what_the_shopper_sees(
     assert "out for delivery" not in await track(api)
     response = await post_generic(api, event())
     assert response.status_code == 200, response.text
-    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0}
+    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0, "rejected": []}
     seen = await track(api)
     assert "out for delivery" in seen
     assert "Koramangala delivery hub" in seen
@@ -127,9 +127,9 @@ async def test_a_replay_changes_nothing(api: httpx.AsyncClient, redis: aioredis.
     assert first.json()["applied"] == 1
     after_first = await redis.get(ORDER_KEY)
     again = await post_generic(api, event())  # signed afresh: a carrier's retry
-    assert again.json() == {"applied": 0, "duplicates": 1, "unmatched": 0}
+    assert again.json() == {"applied": 0, "duplicates": 1, "unmatched": 0, "rejected": []}
     other_id = await post_generic(api, event(event_id="evt-ofd-retry"))  # same event, new id
-    assert other_id.json() == {"applied": 0, "duplicates": 1, "unmatched": 0}
+    assert other_id.json() == {"applied": 0, "duplicates": 1, "unmatched": 0, "rejected": []}
     assert await redis.get(ORDER_KEY) == after_first
     ttl = await redis.ttl("ohb:carrier:seen:generic:evt-ofd-1")
     assert 29 * 24 * 3600 < ttl <= 30 * 24 * 3600
@@ -154,7 +154,7 @@ async def test_unknown_orders_are_acknowledged_and_counted(
     caplog.set_level("INFO")
     response = await post_generic(api, [event(order_number="999999", event_id="e1"),
                                         event(order_number="100016", event_id="e2"), event()])
-    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 2}
+    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 2, "rejected": []}
     assert "999999" not in caplog.text and "Koramangala" not in caplog.text
 
 
@@ -198,11 +198,11 @@ async def test_shiprocket_updates_through_the_url_its_form_accepts(
                        "sr-status-label": "OUT FOR DELIVERY"}]}
     headers = {"x-api-key": SHIPROCKET_TOKEN}
     ping = await api.post("/webhooks/logistics/ship-updates", content=b"", headers=headers)
-    assert ping.json() == {"applied": 0, "duplicates": 0, "unmatched": 0}
+    assert ping.json() == {"applied": 0, "duplicates": 0, "unmatched": 0, "rejected": []}
     response = await api.post("/webhooks/logistics/ship-updates", json=body, headers=headers)
-    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0}
+    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0, "rejected": []}
     again = await api.post("/webhooks/logistics/shiprocket", json=body, headers=headers)
-    assert again.json() == {"applied": 0, "duplicates": 1, "unmatched": 0}
+    assert again.json() == {"applied": 0, "duplicates": 1, "unmatched": 0, "rejected": []}
     assert "out for delivery" in await track(api)
 
 
@@ -220,7 +220,7 @@ async def test_aftership_updates_are_verified_by_their_hmac(api: httpx.AsyncClie
         hmac.new(AFTERSHIP_SECRET.encode(), body, hashlib.sha256).digest()).decode()
     response = await api.post("/webhooks/logistics/aftership", content=body,
                               headers={"aftership-hmac-sha256": signature})
-    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0}
+    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0, "rejected": []}
     assert "Delivered on" in await track(api)
 
 
@@ -230,14 +230,14 @@ async def test_a_completed_refund_is_recorded_once(
     refund = {"event_id": "rf-1", "type": "refund_completed", "order_number": "100014",
               "refund_id": "RF-100014-1", "occurred_at": _iso(time.time())}
     response = await post_generic(api, refund)
-    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0}
+    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0, "rejected": []}
     stored = json.loads(await redis.get("ohb:order:{100014}") or b"{}")
     [done] = stored["refunds"]
     assert done["status"] == "completed" and done["completed_at"]
     again = await post_generic(api, {**refund, "event_id": "rf-1-retry"})
-    assert again.json() == {"applied": 0, "duplicates": 1, "unmatched": 0}
+    assert again.json() == {"applied": 0, "duplicates": 1, "unmatched": 0, "rejected": []}
     unknown = await post_generic(api, {**refund, "event_id": "rf-2", "refund_id": "RF-nope"})
-    assert unknown.json() == {"applied": 0, "duplicates": 0, "unmatched": 1}
+    assert unknown.json() == {"applied": 0, "duplicates": 0, "unmatched": 1, "rejected": []}
 
 
 async def test_an_unreachable_shop_is_503_so_the_carrier_retries(

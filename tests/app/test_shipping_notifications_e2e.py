@@ -99,7 +99,7 @@ async def test_a_signed_carrier_update_tells_kept_posted_shoppers_once(
 
     body, headers = signed_update()
     response = await client.post("/webhooks/logistics/generic", content=body, headers=headers)
-    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0}
+    assert response.json() == {"applied": 1, "duplicates": 0, "unmatched": 0, "rejected": []}
     await eventually(lambda: len(telegram_api.sent(KEPT_POSTED)) == before[KEPT_POSTED] + 1)
     [told] = telegram_api.sent(KEPT_POSTED)[before[KEPT_POSTED]:]
     assert "100003" in told["text"] and "out for delivery" in told["text"]
@@ -109,11 +109,11 @@ async def test_a_signed_carrier_update_tells_kept_posted_shoppers_once(
     replay_body, replay_headers = signed_update()  # the carrier's retry, signed afresh
     again = await client.post("/webhooks/logistics/generic", content=replay_body,
                               headers=replay_headers)
-    assert again.json() == {"applied": 0, "duplicates": 1, "unmatched": 0}
+    assert again.json() == {"applied": 0, "duplicates": 1, "unmatched": 0, "rejected": []}
     same_event = signed_update(event_id="evt-ofd-100003-resent")
     resent = await client.post("/webhooks/logistics/generic", content=same_event[0],
                                headers=same_event[1])
-    assert resent.json() == {"applied": 0, "duplicates": 1, "unmatched": 0}
+    assert resent.json() == {"applied": 0, "duplicates": 1, "unmatched": 0, "rejected": []}
 
     for chat in (KEPT_POSTED, STOPPED):
         await marker_arrives(redis, telegram_api, chat)

@@ -8,12 +8,21 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from orders.carriers import Forged, Malformed, RefundCompleted, aftership, generic, shiprocket
+from orders.carriers import (
+    Forged,
+    Malformed,
+    RefundCompleted,
+    Rejected,
+    aftership,
+    generic,
+    shiprocket,
+)
 from orders.models import PackageStatus
 from orders.tracking import CarrierUpdate
 
@@ -118,19 +127,35 @@ def test_generic_forged_unsigned_and_stale_are_refused() -> None:
 
 @pytest.mark.parametrize(("data", "message"), [
     ("not json", "not JSON"),
-    (generic_event(occurred_at=None), "occurred_at"),
-    (generic_event(occurred_at="2024-05-20T09:10:00"), "UTC offset"),
-    (generic_event(order_number=None), "order_number"),
-    (generic_event(status=None), "status"),
-    (generic_event(surprise=1), "unknown fields surprise"),
-    (generic_event(type="parcel_eaten"), "type"),
-    (generic_event(estimated_delivery="soon"), "estimated_delivery"),
+    ("[" * 5000 + "]" * 5000, "nested too deeply"),
     ([generic_event()] * 101, "at most 100"),
 ])
 def test_generic_malformed_bodies_say_why(data: Any, message: str) -> None:
     body = data.encode() if isinstance(data, str) else body_of(data)
     with pytest.raises(Malformed, match=message):
         generic.parse(generic_headers(body), body, SECRET, now=NOW)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (generic_event(occurred_at=None), "occurred_at"),
+    (generic_event(occurred_at="2024-05-20T09:10:00"), "UTC offset"),
+    (generic_event(occurred_at="0001-01-01T00:00:00+05:30"), "occurred_at"),
+    (generic_event(order_number=None), "order_number"),
+    (generic_event(status=None), "status"),
+    (generic_event(surprise=1), "unknown fields surprise"),
+    (generic_event(**{"\ud800": 1}), r"unknown fields \\ud800"),
+    (generic_event(type="parcel_eaten"), "type"),
+    (generic_event(type=["tracking"]), "type"),
+    (generic_event(estimated_delivery="soon"), "estimated_delivery"),
+    (generic_event(location="Hub \udc00"), "location"),
+])
+def test_a_generic_event_that_cannot_be_read_is_rejected_alone(data: Any, message: str) -> None:
+    body = body_of([generic_event(), data])
+    good, bad = generic.parse(generic_headers(body), body, SECRET, now=NOW)
+    assert not isinstance(good, Rejected)
+    assert isinstance(bad, Rejected) and bad.index == 1
+    assert re.search(message, bad.reason), bad.reason
+    assert bad.reason.encode()  # safe to answer with: no lone surrogate in it
 
 
 # --- Shiprocket -------------------------------------------------------------------
