@@ -161,8 +161,14 @@ async def _audit(settings: Settings, number: str, *, as_json: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # a development tool with its own options
-        from benchmarks.cli import main as bench
-
+        try:  # imported only here: it is not in the wheel, and nothing else needs it
+            from benchmarks.cli import main as bench
+        except ModuleNotFoundError as exc:
+            if exc.name != "benchmarks" and not (exc.name or "").startswith("benchmarks."):
+                raise
+            print("The benchmark is a development tool: run it from a checkout of the "
+                  "repository (benchmarks/ is not installed with the package).", file=sys.stderr)
+            return EXIT_USAGE
         return bench(argv[1:])
     args = _parser().parse_args(argv)
     try:

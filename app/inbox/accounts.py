@@ -15,6 +15,7 @@ Errors:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from datetime import UTC, datetime
@@ -33,9 +34,14 @@ MAX_PASSWORD_CHARS = 256
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so a wrong email takes as long
-# as a wrong password and login timing does not tell which accounts exist.
-_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong email takes as long
+    as a wrong password and login timing does not tell which accounts exist. Made on
+    first use, not at import: hashing is slow by design, and every command imports this."""
+    return _hasher.hash("not a real password")
 
 
 class Role(StrEnum):
@@ -158,7 +164,7 @@ class StaffStore:
             email = ""
         data = await self._record(email) if email else None
         if data is None:
-            await _verify(_DUMMY_HASH, password)
+            await _verify(await anyio.to_thread.run_sync(_dummy_hash), password)
             return None
         if not await _verify(data["password_hash"], password):
             return None
