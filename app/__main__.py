@@ -74,11 +74,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from app.observe import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
@@ -92,11 +90,12 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        proxy_headers=True,  # X-Forwarded-For/-Proto, from TRUSTED_PROXIES only
+        forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
         lifespan="on",
         # Event streams stay open; without a limit a restart would wait for them.
         timeout_graceful_shutdown=5,
-        log_config=uvicorn_log_config(),
+        log_config=uvicorn_log_config(settings.log_format),
     )
     return EXIT_OK
 

@@ -36,6 +36,7 @@ from twilio.rest import Client
 
 from channels.reachability import Reachability
 from channels.whatsapp_content import ContentTemplates, WhatsAppMessage, out_of_window, plan
+from conversation import metrics
 from conversation.outbox import ChannelUnavailable, OutboxMessage, Undeliverable
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,8 @@ class WhatsAppSender:
         try:
             await self._client.messages.create_async(**fields)
         except TwilioRestException as exc:
+            if exc.status == 429:
+                metrics.PROVIDER_THROTTLED.labels("twilio").inc()
             if exc.status == 429 or exc.status >= 500:
                 raise ChannelUnavailable(f"Twilio answered {exc.status}") from exc
             if exc.code == OUTSIDE_WINDOW_CODE:

@@ -30,6 +30,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from . import metrics
 from .store import REDIS_DOWN, StoreUnavailable
 
 MAX_ENTRIES = 500
@@ -178,6 +179,7 @@ class AuditLog:
             by_order.setdefault(note.number, []).append(AuditEntry.of(note, who, at))
         for number, entries in by_order.items():
             await self.record(number, entries)
+            metrics.count_changes(entries)
 
     async def read(self, number: str) -> list[AuditEntry]:
         """The order's log, newest last."""

@@ -61,6 +61,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from conversation import metrics
 from conversation.types import Button, Channel, LinkButton, Reply
 
 log = logging.getLogger(__name__)
@@ -492,6 +493,7 @@ class _Consumer:
                     log.warning("outbox: consumer group missing (stream deleted?); recreating")
                     grouped = False
                 except _REDIS_DOWN:
+                    metrics.STORE_ERRORS.labels("redis").inc()
                     pause = min(max(pause * 2, 0.1), 5.0)
                     log.warning("outbox: Redis unavailable, retrying in %.1fs", pause)
                     with contextlib.suppress(TimeoutError):
