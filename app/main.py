@@ -78,6 +78,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                    trusted_hosts=[str(n) for n in settings.trusted_proxies]),
         Middleware(RequestContext),
     ]
+    if settings.otel_exporter_otlp_endpoint:  # optional: imported only when asked for
+        from app import tracing
+
+        middleware[:0] = tracing.middleware(tracing.configure(settings.otel_exporter_otlp_endpoint))
     if settings.web_allowed_origins:  # else the chat API is for the bot's own origin only
         middleware.append(Middleware(ChatCORS, origins=settings.web_allowed_origins))
     app = Starlette(

@@ -188,4 +188,8 @@ async def _serve(settings: Settings) -> None:
 def main(settings: Settings) -> None:
     """`python -m app worker`: `REDIS_URL`, or the embedded Valkey in `DATA_DIR`
     (shared with the web process). SIGINT/SIGTERM finish the delivery in hand."""
+    if settings.otel_exporter_otlp_endpoint:  # optional: imported only when asked for
+        from app import tracing
+
+        tracing.configure(settings.otel_exporter_otlp_endpoint)
     asyncio.run(_serve(settings))

@@ -35,11 +35,11 @@ def conversation_tag(conversation: str) -> str:
     return hashlib.sha256(conversation.encode()).hexdigest()[:10]
 
 
-def _no_span(channel: str) -> AbstractContextManager[object]:
+def no_span(channel: str) -> AbstractContextManager[object]:
     return contextlib.nullcontext()
 
 
-turn_span: Callable[[str], AbstractContextManager[object]] = _no_span
+turn_span: Callable[[str], AbstractContextManager[object]] = no_span
 """Replaced by `app.tracing` when tracing is on: a span named `turn`."""
 
 Handle = TypeVar("Handle", bound=Callable[..., Coroutine[Any, Any, TurnResult]])
