@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--locale", help="language of the replies, e.g. en or hi")
 
     commands.add_parser("worker", help="run the background sender (outbox)")
+    health = commands.add_parser("healthcheck", help="exit 0 when this container's web "
+                                 "server (or, with --worker, its worker) is alive")
+    health.add_argument("--worker", action="store_true", help="check the worker's heartbeat")
     commands.add_parser("schema", help="print the JSON Schema of the orders file")
     commands.add_parser("bench", help="run the benchmark (benchmarks/; `bench --help`)")
 
@@ -175,8 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"Bad settings (environment or .env):\n{exc}", file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(settings)
     command = args.command or "serve"
+    if command == "healthcheck":
+        from app.healthcheck import check
+
+        problem = check(settings.port, worker=args.worker)
+        if problem:
+            print(problem, file=sys.stderr)
+        return EXIT_FAILED if problem else EXIT_OK
+    _configure_logging(settings)
 
     if command == "serve":
         return _serve(settings, getattr(args, "host", None), getattr(args, "port", None))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
+from app.healthcheck import touch_beat_file
 from app.resources import REDIS_DOWN
 from conversation import metrics
 
@@ -56,6 +57,7 @@ async def keep_beating(
     while not stop.is_set():
         try:
             await redis.set(heartbeat_key(prefix), name, ex=BEAT_TTL_S)
+            touch_beat_file()  # the container's HEALTHCHECK reads it
             if board is not None:
                 await board.publish()
         except REDIS_DOWN:

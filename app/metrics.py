@@ -236,7 +236,7 @@ async def exposition(resources: Resources, board: Board) -> bytes:
 
 def allowed(request: Request, settings: Settings) -> bool:
     token = settings.metrics_token
-    if token is not None:
+    if token is not None and token.get_secret_value():
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(

@@ -190,6 +190,12 @@ class Settings(BaseSettings):
                     f"{entry!r} is not an address or network such as 10.0.0.0/8") from None
         return networks
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`METRICS_TOKEN=` in a .env file means no token, never the empty one."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:

@@ -5,7 +5,8 @@
 Dockerfile, and platforms without uv). After changing dependencies, one command
 brings both back in step (it needs the package index):
 
-    uv lock && uv export --frozen --no-emit-project --format requirements-txt -o deploy/requirements.txt
+    uv lock && uv export --frozen --no-emit-project --format requirements-txt \
+        -o deploy/requirements.txt
 """
 
 from __future__ import annotations

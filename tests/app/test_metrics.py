@@ -224,3 +224,14 @@ async def test_each_delivery_attempt_is_counted_by_result() -> None:
     after: dict[str, Any] = {r: count(r) - before[r] for r in before}
     assert after == {"sent": 1, "rate_limited": 1, "retried": 1, "failed": 1,
                      "dead_lettered": 1}
+
+
+async def test_an_empty_token_setting_is_no_token(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """`METRICS_TOKEN=` as .env.example has it: only this machine, never `Bearer `."""
+    settings = make_settings(redis_url, tmp_path, metrics_token="")
+    assert settings.metrics_token is None
+    async with app_client(settings, client=("203.0.113.9", 4000)) as stranger:
+        assert (await stranger.get("/metrics", headers={"Authorization": "Bearer "})
+                ).status_code == 403
