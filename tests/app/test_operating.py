@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from inbox_harness import WebShopper, api_login, inbox_settings
 
 from app.heartbeat import heartbeat_key
 from app.observe import REQUEST_ID, ContextFilter, JsonFormatter, outbound_hook
-from tests.live import eventually
+from tests.live import eventually, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,3 +162,24 @@ async def test_outbound_calls_carry_the_request_id() -> None:
         finally:
             REQUEST_ID.reset(token)
     assert seen == [None, "req-abcdef123456"]
+
+
+async def test_the_container_healthcheck_asks_the_web_server_and_reads_the_worker_beat(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import healthcheck
+    from app.main import create_app
+
+    async with serving(create_app(make_settings(redis_url, tmp_path))) as (url, _server):
+        port = int(url.rsplit(":", 1)[1])
+        assert await anyio.to_thread.run_sync(lambda: healthcheck.check(port, worker=False)) is None
+    problem = await anyio.to_thread.run_sync(lambda: healthcheck.check(port, worker=False))
+    assert problem is not None and "/healthz did not answer" in problem
+
+    monkeypatch.setattr(healthcheck, "BEAT_FILE", tmp_path / "worker.beat")
+    assert healthcheck.check(port, worker=True) == "no worker heartbeat yet"
+    healthcheck.touch_beat_file()
+    assert healthcheck.check(port, worker=True) is None
+    stale = time.time() - healthcheck.BEAT_MAX_AGE_S - 5
+    os.utime(healthcheck.BEAT_FILE, (stale, stale))
+    assert "last worker heartbeat" in (healthcheck.check(port, worker=True) or "")
