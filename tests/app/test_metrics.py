@@ -5,6 +5,8 @@ Redis, and no answer at all for a stranger."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -29,6 +31,7 @@ from conversation.types import Channel, Reply
 from tests.channel_payloads import telegram_update
 
 LOCAL = ("127.0.0.1", 50000)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @asynccontextmanager
@@ -235,3 +238,16 @@ async def test_an_empty_token_setting_is_no_token(
     async with app_client(settings, client=("203.0.113.9", 4000)) as stranger:
         assert (await stranger.get("/metrics", headers={"Authorization": "Bearer "})
                 ).status_code == 403
+
+
+async def test_the_grafana_dashboard_asks_only_for_metrics_the_bot_serves(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    asked = {re.sub(r"_(bucket|sum|count)$", "", name)
+             for e in exprs for name in re.findall(r"orderhelp_[a-z_]+", e)}
+    async with app_client(make_settings(redis_url, tmp_path)) as client:
+        served = (await client.get("/metrics")).text
+    typed = set(re.findall(r"^# TYPE (orderhelp_[a-z_]+) ", served, flags=re.MULTILINE))
+    assert asked and asked <= typed, asked - typed
