@@ -3,6 +3,7 @@ inbox banner when none runs, request ids, JSON logs without personal data."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -21,7 +23,9 @@ from app_harness import make_settings, running
 from inbox_harness import WebShopper, api_login, inbox_settings
 
 from app.heartbeat import heartbeat_key
+from app.main import create_app
 from app.observe import REQUEST_ID, ContextFilter, JsonFormatter, outbound_hook
+from app.settings import Settings
 from tests.live import eventually, serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,7 +172,6 @@ async def test_the_container_healthcheck_asks_the_web_server_and_reads_the_worke
     redis: aioredis.Redis, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app import healthcheck
-    from app.main import create_app
 
     async with serving(create_app(make_settings(redis_url, tmp_path))) as (url, _server):
         port = int(url.rsplit(":", 1)[1])
@@ -183,3 +186,35 @@ async def test_the_container_healthcheck_asks_the_web_server_and_reads_the_worke
     stale = time.time() - healthcheck.BEAT_MAX_AGE_S - 5
     os.utime(healthcheck.BEAT_FILE, (stale, stale))
     assert "last worker heartbeat" in (healthcheck.check(port, worker=True) or "")
+
+
+async def test_login_limits_count_the_address_a_trusted_proxy_forwarded(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Behind a proxy, each member of staff is their own address, not the proxy's;
+    a client that is not a trusted proxy cannot choose its address."""
+    def address_key(address: str) -> bytes:
+        tag = hashlib.sha256(address.encode()).hexdigest()[:20]
+        return f"ohb:login-failures:address:{tag}".encode()
+
+    async def fail_login_from(settings: Settings, peer: str, forwarded: str) -> None:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app) as state:
+            async def with_state(scope: Any, receive: Any, send: Any) -> None:
+                scope["state"] = dict(state or {})
+                await app(scope, receive, send)
+
+            transport = httpx.ASGITransport(app=with_state, client=(peer, 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                answer = await client.post("/api/inbox/session", json={
+                    "email": "admin@shop.example", "password": "wrong password"},
+                    headers={"X-Forwarded-For": forwarded})
+        assert answer.status_code == 401
+
+    behind = inbox_settings(redis_url, tmp_path, trusted_proxies="10.0.0.0/16")
+    await fail_login_from(behind, "10.0.3.3", "198.51.100.7")
+    assert await redis.exists(address_key("198.51.100.7"))
+    assert not await redis.exists(address_key("10.0.3.3"))
+    await fail_login_from(behind, "203.0.113.50", "198.51.100.99")  # not a proxy of ours
+    assert await redis.exists(address_key("203.0.113.50"))
+    assert not await redis.exists(address_key("198.51.100.99"))
