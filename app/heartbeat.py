@@ -53,8 +53,11 @@ async def keep_beating(
     redis: aioredis.Redis, prefix: str, name: str, stop: asyncio.Event,
     board: Board | None = None, every: float = BEAT_EVERY_S,
 ) -> None:
-    """The worker's side: beat (and publish its numbers) until `stop`."""
-    while not stop.is_set():
+    """The worker's side: beat (and publish its numbers) until `stop`, or until
+    cancelled (redis-py may report a cancellation inside a command as a failed
+    command, so the loop also asks whether its task is being cancelled)."""
+    me = asyncio.current_task()
+    while not stop.is_set() and not (me and me.cancelling()):
         try:
             await redis.set(heartbeat_key(prefix), name, ex=BEAT_TTL_S)
             touch_beat_file()  # the container's HEALTHCHECK reads it
