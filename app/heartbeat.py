@@ -54,8 +54,8 @@ async def keep_beating(
     board: Board | None = None, every: float = BEAT_EVERY_S,
 ) -> None:
     """The worker's side: beat (and publish its numbers) until `stop`, or until
-    cancelled (redis-py may report a cancellation inside a command as a failed
-    command, so the loop also asks whether its task is being cancelled)."""
+    cancelled (a cancellation can get lost on the way, in Python 3.11's wait_for
+    or a client library, so the loop also asks whether its task is cancelled)."""
     me = asyncio.current_task()
     while not stop.is_set() and not (me and me.cancelling()):
         try:
@@ -124,8 +124,8 @@ async def watching(
 
     await once()  # at start, before the first request: the warning comes at once
 
-    # Stopped by its event, not by cancelling: redis-py may take a cancellation
-    # that arrives inside a command as a failed command, and the loop goes on.
+    # Stopped by its event, not by cancelling: a cancellation can get lost on the
+    # way (see keep_beating), and the loop would go on.
     task = asyncio.create_task(loop(), name="worker-watch")
     try:
         yield watch

@@ -479,8 +479,13 @@ class _Consumer:
     async def loop(self) -> None:
         pause = 0.0
         grouped = False
+        me = asyncio.current_task()
         try:
             while not self.stop.is_set():
+                # A cancellation can get lost on the way (Python 3.11's wait_for when
+                # its timeout fires at the same moment): the task still says so.
+                if me is not None and me.cancelling():
+                    raise asyncio.CancelledError
                 try:
                     if not grouped:
                         await self.o.ensure_group()
