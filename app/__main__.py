@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--locale", help="language of the replies, e.g. en or hi")
 
     commands.add_parser("worker", help="run the background sender (outbox)")
+    health = commands.add_parser("healthcheck", help="exit 0 when this container's web "
+                                 "server (or, with --worker, its worker) is alive")
+    health.add_argument("--worker", action="store_true", help="check the worker's heartbeat")
     commands.add_parser("schema", help="print the JSON Schema of the orders file")
     commands.add_parser("bench", help="run the benchmark (benchmarks/; `bench --help`)")
 
@@ -76,11 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from app.observe import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:
@@ -94,11 +95,12 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        proxy_headers=True,  # X-Forwarded-For/-Proto, from TRUSTED_PROXIES only
+        forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
         lifespan="on",
         # Event streams stay open; without a limit a restart would wait for them.
         timeout_graceful_shutdown=5,
-        log_config=uvicorn_log_config(),
+        log_config=uvicorn_log_config(settings.log_format),
     )
     return EXIT_OK
 
@@ -165,8 +167,14 @@ async def _audit(settings: Settings, number: str, *, as_json: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # a development tool with its own options
-        from benchmarks.cli import main as bench
-
+        try:  # imported only here: it is not in the wheel, and nothing else needs it
+            from benchmarks.cli import main as bench
+        except ModuleNotFoundError as exc:
+            if exc.name != "benchmarks" and not (exc.name or "").startswith("benchmarks."):
+                raise
+            print("The benchmark is a development tool: run it from a checkout of the "
+                  "repository (benchmarks/ is not installed with the package).", file=sys.stderr)
+            return EXIT_USAGE
         return bench(argv[1:])
     args = _parser().parse_args(argv)
     try:
@@ -174,8 +182,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"Bad settings (environment or .env):\n{exc}", file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(settings)
     command = args.command or "serve"
+    if command == "healthcheck":
+        from app.healthcheck import check
+
+        problem = check(settings.port, worker=args.worker)
+        if problem:
+            print(problem, file=sys.stderr)
+        return EXIT_FAILED if problem else EXIT_OK
+    _configure_logging(settings)
 
     if command == "serve":
         return _serve(settings, getattr(args, "host", None), getattr(args, "port", None))

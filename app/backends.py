@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import httpx
 import redis.asyncio as aioredis
 
+from app.observe import outbound_hook
 from orders.backend import OrderBackend
 from orders.demo import DemoBackend
 from orders.policy import Policy
@@ -45,7 +46,8 @@ async def open_backend(
     limits = httpx.Limits(
         max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
     )
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=timeout, limits=limits,
+                                 event_hooks={"request": [outbound_hook]}) as client:
         inner: OrderBackend
         if kind == "http":
             from orders.http_backend import HttpBackend

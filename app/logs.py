@@ -29,8 +29,18 @@ class AccessLogFilter(logging.Filter):
         return True
 
 
-def uvicorn_log_config() -> dict[str, Any]:
+def uvicorn_log_config(log_format: str = "text") -> dict[str, Any]:
+    """uvicorn's own logging, with the private access log, the request id on each
+    record, and JSON lines when `LOG_FORMAT=json`."""
+    from app.observe import ContextFilter, JsonFormatter
+
     config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["private"] = {"()": AccessLogFilter}
-    config["handlers"]["access"]["filters"] = ["private"]
+    filters = config.setdefault("filters", {})
+    filters["private"] = {"()": AccessLogFilter}
+    filters["context"] = {"()": ContextFilter}
+    config["handlers"]["access"]["filters"] = ["private", "context"]
+    config["handlers"]["default"]["filters"] = ["context"]
+    if log_format == "json":
+        for name in ("default", "access"):
+            config["formatters"][name] = {"()": JsonFormatter}
     return config

@@ -17,7 +17,9 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.templating import Jinja2Templates
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app import metrics
 from app.channels import Channels, open_channels
 from app.cors import ChatCORS
 from app.errors import exception_handlers
@@ -25,6 +27,8 @@ from app.inbox import api as inbox_api
 from app.inbox import events as inbox_events
 from app.inbox import pages as inbox_pages
 from app.inbox.notify import open_staff_senders
+from app.observe import RequestContext
+from app.operating import observing
 from app.resources import Resources, log_features, open_resources
 from app.routes import health, logistics, pages, pushes, webchat, webhooks, widget
 from app.settings import Settings
@@ -51,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             open_resources(settings) as resources,
             open_channels(settings, resources.redis) as channels,
             open_staff_senders(settings) as staff_senders,
+            observing(app, settings, resources.redis),
         ):
             state: State = {"resources": resources, "channels": channels}
             if not settings.runs_worker_in_process:
@@ -68,14 +73,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(Exception):  # a crash was logged when it happened
                     await asyncio.wait_for(task, timeout=10)
 
-    middleware = []
+    middleware = [  # outermost first: the client's address is known before anything logs
+        Middleware(ProxyHeadersMiddleware,
+                   trusted_hosts=[str(n) for n in settings.trusted_proxies]),
+        Middleware(RequestContext),
+    ]
+    if settings.otel_exporter_otlp_endpoint:  # optional: imported only when asked for
+        from app import tracing
+
+        middleware[:0] = tracing.middleware(tracing.configure(settings.otel_exporter_otlp_endpoint))
     if settings.web_allowed_origins:  # else the chat API is for the bot's own origin only
         middleware.append(Middleware(ChatCORS, origins=settings.web_allowed_origins))
     app = Starlette(
         routes=[
             *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes, *logistics.routes,
             *widget.routes, *pages.routes, *inbox_pages.routes, *inbox_events.routes,
-            *inbox_api.routes,
+            *inbox_api.routes, *metrics.routes,
         ],
         middleware=middleware,
         exception_handlers=exception_handlers(),

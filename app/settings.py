@@ -8,6 +8,7 @@ Redis URLs carry a password.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -25,6 +26,9 @@ from orders.refund_timing import parse_refund_timing
 
 ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:\d{1,5})?|https?://\[[0-9a-f:.]+\](:\d{1,5})?")
 SAMPLE_ORDERS_FILE = Path(orders.__file__).resolve().parent / "data" / "demo_orders.json"
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _split(value: object) -> object:
@@ -179,10 +183,50 @@ class Settings(BaseSettings):
                 raise ValueError(f"{code!r}: a reason code is letters, digits and _ (at most 40)")
         return codes
 
+    # Operating it: logs, metrics, proxies, traces (app/observe.py, app/metrics.py).
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: SecretStr | None = Field(
+        default=None, description="GET /metrics wants `Authorization: Bearer <token>`")
+    metrics_allow: Annotated[list[IPNetwork], NoDecode] = Field(
+        default=[], description="addresses or networks that may read /metrics without the "
+        "token; with neither set, only this machine (loopback, not through a proxy)")
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(
+        default=[ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")],
+        description="proxies whose X-Forwarded-For / X-Forwarded-Proto are believed")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, description="traces go to this OTLP endpoint (needs the `otel` extra)")
+
     @field_validator("web_allowed_origins", "allowed_actions", "manual_actions", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("metrics_allow", "trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """`10.0.0.0/8, 192.0.2.7, fd00::/8`: addresses and networks, comma-separated."""
+        entries = _split(value)
+        if not isinstance(entries, list):
+            return entries
+        networks = []
+        for entry in entries:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or network such as 10.0.0.0/8") from None
+        return networks
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`METRICS_TOKEN=` in a .env file means no token, never the empty one."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("web_allowed_origins")
     @classmethod

@@ -13,8 +13,9 @@ import json
 import re
 import sys
 
+import httpx
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import TelegramError, TimedOut
 
 from app.channels import TELEGRAM_WEBHOOK_PATH, make_bot, redact_bot_tokens_in_logs
 from app.settings import Settings
@@ -39,9 +40,20 @@ async def run(settings: Settings, action: str) -> int:
             return EXIT_OK
     except TelegramError as exc:  # `InvalidToken`'s text quotes the token: name only
         what = type(exc).__name__
+        if unreachable(exc):
+            print(f"cannot reach Telegram at {settings.telegram_api_url} ({what}); check the "
+                  "network, a proxy, or TELEGRAM_API_URL", file=sys.stderr)
+            return EXIT_FAILED
         detail = "" if what == "InvalidToken" else f": {exc.message}"
         print(f"Telegram refused ({what}{detail})", file=sys.stderr)
         return EXIT_FAILED
+
+
+def unreachable(exc: TelegramError) -> bool:
+    """The request never got an answer (no connection, DNS, a timeout): PTB wraps
+    httpx's transport errors in `NetworkError`, which is also the base of answers
+    such as `BadRequest`, so look at the cause."""
+    return isinstance(exc, TimedOut) or isinstance(exc.__cause__, httpx.TransportError)
 
 
 async def _set_webhook(settings: Settings, bot: Bot) -> int:

@@ -29,8 +29,10 @@ from collections.abc import Awaitable, Callable, Mapping
 import redis.asyncio as aioredis
 
 from app.channels import open_channels
+from app.heartbeat import keep_beating
 from app.inbox.notify import open_staff_senders
-from app.resources import open_redis
+from app.metrics import Board, counting_deliveries
+from app.resources import REDIS_DOWN, open_redis
 from app.settings import Settings
 from channels.web_push import WebPushLog
 from conversation.delivery import DeliveryStates, tracking
@@ -83,23 +85,32 @@ async def run_worker(
     consumer_name: str,
     senders: Mapping[Channel, Sender] | None = None,
     outbox: Outbox | None = None,
+    board: Board | None = None,
 ) -> None:
     """Deliver until `stop` is set. `outbox` lets tests and tuning pass their
-    own timings; by default the outbox's production defaults."""
+    own timings; by default the outbox's production defaults. `board`: where a
+    worker of its own publishes its metrics (the web process publishes its own)."""
     outbox = outbox or Outbox(redis, prefix=prefix)
     deliver = dispatcher(default_senders(redis, prefix) if senders is None else senders)
     # each attempt's outcome is written down, so the inbox shows sent / failed
     deliver = tracking(deliver, DeliveryStates(redis, prefix=prefix), outbox.retry)
+    deliver = counting_deliveries(deliver, outbox.retry)
     log.info("outbox worker %s started", consumer_name)
     releasing = asyncio.create_task(release_held(NoticeDesk(redis, outbox, prefix=prefix), stop),
                                     name="notice-release")
+    beating = asyncio.create_task(keep_beating(redis, prefix, consumer_name, stop, board),
+                                  name="worker-heartbeat")
     try:
         await outbox.run(deliver, consumer=consumer_name, stop=stop)
     finally:
-        if not stop.is_set():  # the sender failed: the release loop goes with it
-            releasing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await releasing
+        for task in (releasing, beating):
+            if not stop.is_set():  # the sender failed: the loops go with it
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if board is not None:
+            with contextlib.suppress(*REDIS_DOWN):
+                await board.withdraw()
     log.info("outbox worker %s stopped", consumer_name)
 
 
@@ -160,12 +171,14 @@ async def _serve(settings: Settings) -> None:
         ):
             senders = {**default_senders(redis, settings.redis_prefix), **channels.senders(),
                        **staff}
+            name = consumer_name()
             await run_worker(
                 redis,
                 prefix=settings.redis_prefix,
                 stop=stop,
-                consumer_name=consumer_name(),
+                consumer_name=name,
                 senders=senders,
+                board=Board(redis, settings.redis_prefix, f"worker-{name}"),
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -175,4 +188,8 @@ async def _serve(settings: Settings) -> None:
 def main(settings: Settings) -> None:
     """`python -m app worker`: `REDIS_URL`, or the embedded Valkey in `DATA_DIR`
     (shared with the web process). SIGINT/SIGTERM finish the delivery in hand."""
+    if settings.otel_exporter_otlp_endpoint:  # optional: imported only when asked for
+        from app import tracing
+
+        tracing.configure(settings.otel_exporter_otlp_endpoint)
     asyncio.run(_serve(settings))

@@ -56,6 +56,7 @@ from channels.authorship import signed
 from channels.reachability import Reachability
 from channels.telegram import chat_id_of
 from channels.telegram_render import ASKS_FOR_ORDER, Outgoing, SharePhone, render
+from conversation import metrics
 from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater, Undeliverable
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,7 @@ class TelegramSender:
                 wait = retry_after_seconds(exc)
                 await self._redis.set(self._hold_key(chat_id), 1, px=max(1, int(wait * 1000)))
                 log.warning("telegram: 429, asked to wait %.1fs", wait)
+                metrics.PROVIDER_THROTTLED.labels("telegram").inc()
                 if wait > self._max_wait:
                     raise ChannelUnavailable(f"Telegram asked to wait {wait:.0f}s") from exc
             except Forbidden as exc:

@@ -37,6 +37,7 @@ from twilio.rest import Client
 from channels.authorship import signed
 from channels.reachability import Reachability
 from channels.whatsapp_content import ContentTemplates, WhatsAppMessage, out_of_window, plan
+from conversation import metrics
 from conversation.outbox import ChannelUnavailable, OutboxMessage, Undeliverable
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,8 @@ class WhatsAppSender:
         try:
             await self._client.messages.create_async(**fields)
         except TwilioRestException as exc:
+            if exc.status == 429:
+                metrics.PROVIDER_THROTTLED.labels("twilio").inc()
             if exc.status == 429 or exc.status >= 500:
                 raise ChannelUnavailable(f"Twilio answered {exc.status}") from exc
             if exc.code == OUTSIDE_WINDOW_CODE:

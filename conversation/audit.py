@@ -40,6 +40,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from records.db import Database, DatabaseUnavailable
 from records.schema import audit_entries
 
+from . import metrics
 from .store import REDIS_DOWN, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -264,6 +265,7 @@ class AuditLog:
             return
         for number, entries in by_order.items():
             await self._buffer(number, entries)
+            metrics.count_changes(entries)
 
     async def read(self, number: str) -> list[AuditEntry]:
         """The order's log, oldest first (entries still waiting in Redis included:

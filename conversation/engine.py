@@ -23,7 +23,7 @@ from orders.models import Address, Order, ReturnLine
 from orders.phones import normalise_phone
 from orders.policy import Action, Policy
 
-from . import machine
+from . import machine, metrics, observe
 from .audit import AuditLog, Note, shopper
 from .catalogue import Catalogue, T
 from .effects import (
@@ -160,6 +160,7 @@ class Engine:
             classifier=self._classifier is not None,
         )
 
+    @observe.observed_turn
     async def handle(self, inbound: Inbound, *, also: KeyWrite | None = None) -> TurnResult:
         """`also`: a key of the conversation the channel wants written in the same
         round trip that starts the turn (see `store.KeyWrite`)."""
@@ -416,6 +417,7 @@ class Engine:
             priority=effect.priority,
         ), origin=origin_of(inbound.conversation, inbound.message_id))
         log.info("ticket %s opened (%s, %s)", ticket.id, ticket.kind, ticket.channel)
+        metrics.TICKETS_OPENED.labels(ticket.kind, ticket.channel).inc()
         if self._notify_staff and self._outbox is not None:
             await self._notify(ticket)
         return TicketOpened(ticket.id, effect.kind, effect.request)

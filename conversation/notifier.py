@@ -41,6 +41,7 @@ import redis.asyncio as aioredis
 from orders.models import Fulfilment, Order, Package
 from orders.tracking import ChangeKind, OrderChange
 
+from . import metrics
 from .catalogue import T, Text
 from .effects import Link, Option, Say
 from .keys import Keys
@@ -145,6 +146,7 @@ class NoticeDesk:
             await self._store.release(notice.conversation, begun.token)
             raise
         await self._remember_told(notice)
+        metrics.NOTIFICATIONS.labels(notice.channel.value).inc()
         return True
 
     async def _remember_told(self, notice: Notice) -> None:

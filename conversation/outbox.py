@@ -61,6 +61,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from conversation import metrics
 from conversation.types import Button, Channel, LinkButton, Reply
 
 log = logging.getLogger(__name__)
@@ -480,8 +481,13 @@ class _Consumer:
     async def loop(self) -> None:
         pause = 0.0
         grouped = False
+        me = asyncio.current_task()
         try:
             while not self.stop.is_set():
+                # A cancellation can get lost on the way (Python 3.11's wait_for when
+                # its timeout fires at the same moment): the task still says so.
+                if me is not None and me.cancelling():
+                    raise asyncio.CancelledError
                 try:
                     if not grouped:
                         await self.o.ensure_group()
@@ -494,6 +500,7 @@ class _Consumer:
                     log.warning("outbox: consumer group missing (stream deleted?); recreating")
                     grouped = False
                 except _REDIS_DOWN:
+                    metrics.STORE_ERRORS.labels("redis").inc()
                     pause = min(max(pause * 2, 0.1), 5.0)
                     log.warning("outbox: Redis unavailable, retrying in %.1fs", pause)
                     with contextlib.suppress(TimeoutError):

@@ -176,7 +176,7 @@ class StaffStore:
             email = ""
         row = await self._record(email) if email else None
         if row is None:
-            await _verify(_dummy_hash(), password)
+            await _verify(await anyio.to_thread.run_sync(_dummy_hash), password)
             return None
         if not await _verify(row.password_hash, password):
             return None

@@ -32,6 +32,7 @@ from app.inbox.auth import (
 from app.inbox.canned import load_canned
 from app.inbox.http import desk, page_route
 from app.inbox.views import ListFilter, Reads, list_tickets, request_words, ticket_detail
+from app.operating import worker_missing
 from app.resources import Resources
 from conversation.staff import AlreadyDecided, NotARequest, ShopDeclined, ShopDown
 from conversation.tickets import TicketStatus
@@ -81,7 +82,8 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
         env = _environment(resources.settings.timezone)
         request.app.state.inbox_pages = env
     nonce = secrets.token_urlsafe(16)
-    html = env.get_template(name).render({**context, "nonce": nonce})
+    html = env.get_template(name).render(
+        {**context, "nonce": nonce, "worker_missing": worker_missing(request.app)})
     response = HTMLResponse(html, status_code=status)
     response.headers["Content-Security-Policy"] = (
         f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
