@@ -39,7 +39,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -469,23 +469,30 @@ class TicketStore:
         return Page([_ticket(row) for row in rows], count, page, page_size)
 
     def _search(self, query: str) -> Any:
-        """The condition for a search box text; None when it cannot match anything."""
+        """The condition for a search box text; None when it cannot match anything.
+
+        One `number IN (… UNION …)` with a branch per way of matching, each on its own
+        index, rather than `OR`s: PostgreSQL cannot use an index for `x = … OR number
+        IN (subquery)` and reads every ticket (0.3 s at 100,000 tickets)."""
         text = query.strip()
-        matches: list[Any] = []
+        other = tickets.alias("matched")  # never correlated with the outer query
+        number = other.c.number
+        branches: list[Any] = []
         with contextlib.suppress(TicketNotFound):
-            matches.append(tickets.c.number == ticket_number(text))
+            branches.append(select(number).where(number == ticket_number(text)))
         bare = text.lstrip("#")
         if bare:
-            matches.append(tickets.c.order_number == bare[:64])
+            branches.append(select(number).where(other.c.order_number == bare[:64]))
         if "@" in text:
-            matches.append(tickets.c.contact_email == text.casefold()[:320])
+            branches.append(select(number).where(
+                other.c.contact_email == text.casefold()[:320]))
         digits = sum(c.isdigit() for c in text)
         if digits >= 7 and (phone := normalise_phone(text)):
-            matches.append(tickets.c.contact_phone == phone)
+            branches.append(select(number).where(other.c.contact_phone == phone))
         found = search.matching(self._db.dialect, text)
         if found is not None:
-            matches.append(tickets.c.number.in_(select(found.c.ticket)))
-        return or_(*matches) if matches else None
+            branches.append(select(found.c.ticket))
+        return tickets.c.number.in_(union(*branches)) if branches else None
 
     async def others_of(self, ticket: Ticket, limit: int = 20) -> list[Ticket]:
         """The shopper's other tickets: same conversation, or the same proven phone
