@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(data_dir, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"records-{results['engine']}-{args.tickets}-{stamp}.json"
+    path = args.out / f"records-{results['engine']}-{results['tickets']}-{stamp}.json"
     path.write_text(json.dumps(results, indent=2, default=str))
     print(table(results))
     print(f"\nresults: {path}")
