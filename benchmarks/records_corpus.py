@@ -247,8 +247,9 @@ class Corpus:
     def _log(self, number: int, who: Shopper, order: str, at: datetime) -> list[dict[str, Any]]:
         rng = self.rng
         agent = rng.choice(AGENTS)
-        lines = [("staff", self.fill(rng.choice(STAFF_LINES), who, order),
-                  {"author": agent, "outbox": f"o-{rng.randrange(16**10):010x}"})]
+        reply = self.fill(rng.choice(STAFF_LINES), who, order)
+        lines: list[tuple[str, str, dict[str, str] | None]] = [
+            ("staff", reply, {"author": agent, "outbox": f"o-{rng.randrange(16**10):010x}"})]
         if rng.random() < 0.6:
             lines.append(("shopper", rng.choice(FOLLOW_UPS), None))
         return [{"ticket": number, "part": "log", "message_id": f"m-{rng.randrange(16**12):012x}",
