@@ -1,4 +1,5 @@
 """`python -m app bench [--quick | --full]`: the whole benchmark in one run.
+(`python -m app bench records ...` is the records database's: `benchmarks.records`.)
 
     1. a Redis-protocol server: an embedded Valkey in a temp folder (REDIS_URL if set,
        with a prefix of its own, so nothing else in that Redis is touched)
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m app bench",
         description="Measure bot turns against the bare Starlette ceiling, in one run.",
+        epilog="`python -m app bench records --help`: the records database's benchmark.",
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--quick", dest="mode", action="store_const", const="quick",
@@ -451,6 +453,10 @@ async def _drop_prefix(url: str, prefix: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv and argv[0] == "records":  # `bench records`: the SQL records' own benchmark
+        from benchmarks.records import main as records
+
+        return records(argv[1:])
     args = _parser().parse_args(argv)
     try:
         import uvloop

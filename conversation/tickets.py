@@ -39,7 +39,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import Row, and_, func, insert, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -467,9 +467,12 @@ class TicketStore:
                 return Page([], 0, 1, page_size)
             conditions.append(found)
         page = max(1, page)
-        listed = (select(tickets).where(*conditions)
-                  .order_by(tickets.c.updated_at.desc(), tickets.c.number.desc())
+        newest_first = (tickets.c.updated_at.desc(), tickets.c.number.desc())
+        # sort the matches' numbers only, then read the page's rows: the sort holds two
+        # columns, not whole tickets (a word in 7% of 100,000 tickets: 90 ms -> 30 ms)
+        chosen = (select(tickets.c.number).where(*conditions).order_by(*newest_first)
                   .limit(page_size).offset((page - 1) * page_size))
+        listed = select(tickets).where(tickets.c.number.in_(chosen)).order_by(*newest_first)
         total = select(func.count()).select_from(tickets).where(*conditions)
         try:
             async with self._db.connect() as conn:
@@ -480,23 +483,30 @@ class TicketStore:
         return Page([_ticket(row) for row in rows], count, page, page_size)
 
     def _search(self, query: str) -> Any:
-        """The condition for a search box text; None when it cannot match anything."""
+        """The condition for a search box text; None when it cannot match anything.
+
+        One `number IN (… UNION …)` with a branch per way of matching, each on its own
+        index, rather than `OR`s: PostgreSQL cannot use an index for `x = … OR number
+        IN (subquery)` and reads every ticket (0.3 s at 100,000 tickets)."""
         text = search.storable(query).strip()
-        matches: list[Any] = []
+        other = tickets.alias("matched")  # never correlated with the outer query
+        number = other.c.number
+        branches: list[Any] = []
         with contextlib.suppress(TicketNotFound):
-            matches.append(tickets.c.number == ticket_number(text))
+            branches.append(select(number).where(number == ticket_number(text)))
         bare = text.lstrip("#")
         if bare:
-            matches.append(tickets.c.order_number == bare[:64])
+            branches.append(select(number).where(other.c.order_number == bare[:64]))
         if "@" in text:
-            matches.append(tickets.c.contact_email == text.casefold()[:320])
+            branches.append(select(number).where(
+                other.c.contact_email == text.casefold()[:320]))
         digits = sum(c.isdigit() for c in text)
         if digits >= 7 and (phone := normalise_phone(text)):
-            matches.append(tickets.c.contact_phone == phone)
+            branches.append(select(number).where(other.c.contact_phone == phone))
         found = search.matching(self._db.dialect, text)
         if found is not None:
-            matches.append(tickets.c.number.in_(select(found.c.ticket)))
-        return or_(*matches) if matches else None
+            branches.append(select(found.c.ticket))
+        return tickets.c.number.in_(union(*branches)) if branches else None
 
     async def others_of(self, ticket: Ticket, limit: int = 20) -> list[Ticket]:
         """The shopper's other tickets: same conversation, or the same proven phone

@@ -171,3 +171,20 @@ async def test_fields_without_a_column_of_their_own_are_kept(tickets: TicketStor
     assert back is not None and back.priority and back.closed_reason == "withdrawn"
     [listed] = (await tickets.page(statuses=[TicketStatus.RESOLVED])).tickets
     assert listed.priority and listed.closed_reason == "withdrawn"
+
+
+async def test_words_of_a_search_may_come_from_different_texts_of_a_ticket(
+    tickets: TicketStore,
+) -> None:
+    snapshot = {"customer": {"name": "Priya Sharma"}}
+    made = await tickets.create(ticket(order="5000001", order_verified=True,
+                                       order_snapshot=snapshot, issue="Where is my refund?"))
+    await tickets.add_message(made.id, "shopper", "the courier never came", AT)
+
+    async def found(query: str) -> list[str]:
+        return [t.id for t in (await tickets.page(query=query)).tickets]
+
+    assert await found("priya refund") == [made.id]  # the name and the issue
+    assert await found("5000001 refund") == [made.id]  # the order and the issue
+    assert await found("refund courier") == [made.id]  # the issue and a later message
+    assert await found("priya bicycle") == []
