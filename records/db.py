@@ -22,6 +22,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
+# aiosqlite logs every call with its arguments at DEBUG: the SQL parameters, that is
+# what shoppers typed. Never below INFO, whatever the app's log level.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 SQLITE_FILE = "records.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -64,7 +67,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # hide_parameters: what shoppers typed never reaches a log line or an error message
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True, "hide_parameters": True}
         if self.dialect == "sqlite":
             path = make_url(url).database
             if path and path != ":memory:":

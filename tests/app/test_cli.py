@@ -223,7 +223,8 @@ async def test_the_default_command_serves_on_the_embedded_valkey(workdir: Path) 
                         break
                     except httpx.TransportError:
                         await anyio.sleep(0.1)
-            assert ready.json() == {"redis": "ok", "worker": "ok"}  # the in-process consumer
+            # the in-process consumer is the worker
+            assert ready.json() == {"redis": "ok", "database": "ok", "worker": "ok"}
             session = await client.post("/api/chat/sessions")
             token = session.json()["token"]
             answer = await client.post(

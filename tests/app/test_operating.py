@@ -41,7 +41,7 @@ async def test_readyz_says_worker_missing_until_a_worker_runs(
     env.update(PYTHONPATH=str(ROOT), REDIS_URL=redis_url, DATA_DIR=str(tmp_path / "worker"))
     async with running(settings) as client:
         ready = await client.get("/readyz")
-        assert (ready.status_code, ready.json()) == (200, {"redis": "ok", "worker": "missing"})
+        assert (ready.status_code, ready.json()) == (200, {"redis": "ok", "database": "ok", "worker": "missing"})
         with (tmp_path / "worker.log").open("wb") as log_file:
             process = await anyio.open_process([sys.executable, "-m", "app", "worker"],
                                                cwd=tmp_path, env=env, stdout=log_file,
@@ -63,7 +63,7 @@ async def test_the_embedded_default_counts_its_own_consumer_as_the_worker(
     settings = make_settings(redis_url, tmp_path, worker_in_process=True)
     with caplog.at_level(logging.WARNING, logger="app.heartbeat"):
         async with running(settings) as client:
-            assert (await client.get("/readyz")).json() == {"redis": "ok", "worker": "ok"}
+            assert (await client.get("/readyz")).json() == {"redis": "ok", "database": "ok", "worker": "ok"}
     assert "no worker heartbeat" not in caplog.text
 
 
@@ -195,7 +195,7 @@ async def test_login_limits_count_the_address_a_trusted_proxy_forwarded(
     a client that is not a trusted proxy cannot choose its address."""
     def address_key(address: str) -> bytes:
         tag = hashlib.sha256(address.encode()).hexdigest()[:20]
-        return f"ohb:login-failures:address:{tag}".encode()
+        return f"ohb:login:{{login}}:address:{tag}".encode()
 
     async def fail_login_from(settings: Settings, peer: str, forwarded: str) -> None:
         app = create_app(settings)
