@@ -41,7 +41,8 @@ async def test_readyz_says_worker_missing_until_a_worker_runs(
     env.update(PYTHONPATH=str(ROOT), REDIS_URL=redis_url, DATA_DIR=str(tmp_path / "worker"))
     async with running(settings) as client:
         ready = await client.get("/readyz")
-        assert (ready.status_code, ready.json()) == (200, {"redis": "ok", "database": "ok", "worker": "missing"})
+        assert (ready.status_code, ready.json()) == (
+            200, {"redis": "ok", "database": "ok", "worker": "missing"})
         with (tmp_path / "worker.log").open("wb") as log_file:
             process = await anyio.open_process([sys.executable, "-m", "app", "worker"],
                                                cwd=tmp_path, env=env, stdout=log_file,
