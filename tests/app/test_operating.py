@@ -64,7 +64,8 @@ async def test_the_embedded_default_counts_its_own_consumer_as_the_worker(
     settings = make_settings(redis_url, tmp_path, worker_in_process=True)
     with caplog.at_level(logging.WARNING, logger="app.heartbeat"):
         async with running(settings) as client:
-            assert (await client.get("/readyz")).json() == {"redis": "ok", "database": "ok", "worker": "ok"}
+            assert (await client.get("/readyz")).json() == {
+                "redis": "ok", "database": "ok", "worker": "ok"}
     assert "no worker heartbeat" not in caplog.text
 
 
