@@ -278,7 +278,8 @@ async def test_an_unreachable_redis_gives_503s_not_tracebacks(
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
         assert (ready.status_code, ready.json()) == (
-            503, {"redis": "unreachable", "database": "starting", "worker": "unknown"})
+            503, {"redis": "unreachable", "database": "starting",
+                  "worker": "unknown"})
 
         token, _ = await start_session(client)  # the secret is set: no Redis needed
         response = await send(client, token, "m1", text="menu")
@@ -294,7 +295,8 @@ async def test_readyz_and_healthz_when_redis_is_up(api: httpx.AsyncClient) -> No
     assert (await api.get("/healthz")).json() == {"status": "ok"}
     ready = await api.get("/readyz")
     # these tests run no worker (WORKER_IN_PROCESS=false): still ready, and it says so
-    assert (ready.status_code, ready.json()) == (200, {"redis": "ok", "database": "ok", "worker": "missing"})
+    assert (ready.status_code, ready.json()) == (
+        200, {"redis": "ok", "database": "ok", "worker": "missing"})
 
 
 async def test_a_busy_conversation_asks_the_client_to_retry(
