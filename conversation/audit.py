@@ -197,6 +197,18 @@ class AuditLog:
                 added += max(result.rowcount, 0)
         return added
 
+    async def _insert_all(self, entries: Sequence[tuple[str, AuditEntry]]) -> None:
+        """Many entries, each with its once-token, in one statement (executemany):
+        the flush's way, so the database's write lock is held for one call."""
+        rows = [{"order_number": number[:64], "at": entry.at, "who": entry.who,
+                 "action": entry.action, "what": entry.what, "detail": entry.detail,
+                 "once": entry.once} for number, entry in entries]
+        module = sqlite_dialect if self._db.dialect == "sqlite" else postgresql_dialect
+        statement = module.insert(audit_entries).on_conflict_do_nothing(
+            index_elements=["order_number", "once"])
+        async with self._db.begin() as conn:
+            await conn.execute(statement, rows)
+
     async def _buffer(self, number: str, entries: Sequence[AuditEntry]) -> None:
         """One XADD per entry, pipelined: one round trip. Every entry gets a
         once-token, so flushing it twice writes it once."""
@@ -227,7 +239,7 @@ class AuditLog:
             for batch in batches:
                 entries = [(i, f) for i, f in batch if f]
                 if entries:
-                    await self._insert([_pending_entry(f) for _i, f in entries])
+                    await self._insert_all([_pending_entry(f) for _i, f in entries])
                     ids = [i for i, _f in entries]
                     async with self._redis.pipeline(transaction=False) as pipe:
                         pipe.xack(self._pending_key, PENDING_GROUP, *ids)

@@ -68,14 +68,14 @@ class Database:
         self.url = url
         self.dialect = make_url(url).get_backend_name()
         # hide_parameters: what shoppers typed never reaches a log line or an error message
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True, "hide_parameters": True}
-        if self.dialect == "sqlite":
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+        if self.dialect == "sqlite":  # a file: nothing to ping before each use
             path = make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            options.update(pool_size=10, max_overflow=10, pool_timeout=10,
+            options.update(pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=10,
                            connect_args={"timeout": 5, "command_timeout": 30})
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.dialect == "sqlite":
