@@ -236,7 +236,8 @@ class Engine:
     async def _file_on_ticket(self, session: Session, inbound: Inbound, now: datetime) -> None:
         """While a person has the conversation, the shopper's words go to the ticket;
         once staff resolved it, the bot is back."""
-        ticket = await self._tickets.get(session.ticket) if session.ticket else None
+        ticket = (await self._tickets.get(session.ticket, transcript=False)
+                  if session.ticket else None)
         if ticket is None or ticket.status is TicketStatus.RESOLVED:
             session.reset_task()
             session.ticket = None

@@ -361,8 +361,9 @@ class TicketStore:
 
     # ---- reading ---------------------------------------------------------------
 
-    async def get(self, ticket_id: str) -> Ticket | None:
-        """The whole ticket, with the transcript it opened with."""
+    async def get(self, ticket_id: str, *, transcript: bool = True) -> Ticket | None:
+        """The whole ticket, with the transcript it opened with (`transcript=False`:
+        without, one query: what a shopper's turn needs to know of its ticket)."""
         try:
             number = ticket_number(ticket_id)
         except TicketNotFound:
@@ -371,8 +372,8 @@ class TicketStore:
             async with self._db.connect() as conn:
                 row = (await conn.execute(
                     select(tickets).where(tickets.c.number == number))).first()
-                if row is None:
-                    return None
+                if row is None or not transcript:
+                    return _ticket(row) if row is not None else None
                 lines = (await conn.execute(
                     select(ticket_messages)
                     .where(ticket_messages.c.ticket == number,
