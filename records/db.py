@@ -9,6 +9,7 @@ raises when the server is gone or the file cannot be opened becomes
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -78,6 +79,10 @@ class Database:
             options.update(pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=10,
                            connect_args={"timeout": 5, "command_timeout": 30})
         self.engine: AsyncEngine = create_async_engine(url, **options)
+        # SQLite has one writer at a time, and a writer that finds the file locked
+        # sleeps in growing steps (up to 100 ms each): in one process, writers take
+        # turns on this lock instead, so a busy moment costs a wait, not a back-off.
+        self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
 
@@ -103,12 +108,20 @@ class Database:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         try:
-            async with self.engine.begin() as conn:
+            async with self._writing(), self.engine.begin() as conn:
                 yield conn
         except Exception as exc:
             if is_unavailable(exc):
                 raise DatabaseUnavailable("the records database is unreachable") from exc
             raise
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        if self._writer is None:
+            yield
+            return
+        async with self._writer:
+            yield
 
     async def ping(self) -> bool:
         from sqlalchemy import text
