@@ -97,23 +97,13 @@ class Database:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self.engine.connect() as conn:
-                yield conn
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise DatabaseUnavailable("the records database is unreachable") from exc
-            raise
+        async with _unavailable_as_one_error(), self.engine.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._writing(), self.engine.begin() as conn:
-                yield conn
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise DatabaseUnavailable("the records database is unreachable") from exc
-            raise
+        async with _unavailable_as_one_error(), self._writing(), self.engine.begin() as conn:
+            yield conn
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
@@ -135,6 +125,16 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _unavailable_as_one_error() -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise DatabaseUnavailable("the records database is unreachable") from exc
+        raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
