@@ -279,7 +279,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         settings, client, settings.policy()
     ) as backend:
         policy = settings.policy()
-        tickets = TicketStore(db, client, prefix=settings.redis_prefix)
+        tickets = TicketStore(db, client, prefix=settings.redis_prefix, desk=settings.desk())
         outbox = Outbox(client, prefix=settings.redis_prefix)
         engine = Engine(
             client,

@@ -32,8 +32,9 @@ from records.schema import FIRST_TICKET
 
 pytest.register_assert_rewrite("tests.demo_orders")  # its asserts say what they saw
 
-RECORD_TABLES = ("ticket_search", "ticket_messages", "ticket_history", "audit_entries",
-                 "staff", "records_meta", "tickets")
+RECORD_TABLES = ("ticket_desk", "ticket_tags", "staff_desk", "conversation_days",
+                 "privacy_requests", "ticket_search", "ticket_messages", "ticket_history",
+                 "audit_entries", "staff", "records_meta", "tickets")
 
 
 @pytest.fixture(scope="session")
