@@ -18,8 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 import orders
 from channels.whatsapp_content import ContentTemplates
-from conversation.hours import BusinessHours
 from conversation.desk import DeskPolicy, PriorityRules, SlaTargets
+from conversation.hours import BusinessHours
 from conversation.quiet_hours import QuietHours
 from orders.policy import Action, Policy
 

@@ -3,6 +3,7 @@ out itself and which become a request for staff, and the return window."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
@@ -37,6 +38,11 @@ class Policy(BaseModel):
     )
     timezone: str = Field("UTC", description="IANA name; day counts and business hours use it")
     currency_symbol: dict[str, str] = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£"}
+
+    def money(self, amount: Decimal, currency: str) -> str:
+        """An amount as the shop writes it: ₹2,147.00, or 2,147.00 XYZ without a symbol."""
+        symbol = self.currency_symbol.get(currency)
+        return f"{symbol}{amount:,.2f}" if symbol else f"{amount:,.2f} {currency}"
 
     def is_automatic(self, action: Action, supported: frozenset[Action]) -> bool:
         """True when the bot itself carries the action out through the back-end."""
