@@ -5,13 +5,25 @@ from staff, SLA times and the overdue flag."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from app_harness import running
 from inbox_harness import WebShopper, api_login, inbox_settings
+
+from conversation.desk import (
+    DeskPolicy,
+    Priority,
+    PriorityRules,
+    SlaTargets,
+    business_seconds,
+)
+from conversation.hours import BusinessHours
+from conversation.tickets import Ticket, TicketStore
 
 
 @pytest.fixture
@@ -98,3 +110,38 @@ async def test_the_first_staff_reply_is_the_first_response(client: httpx.AsyncCl
     after = (await client.get("/api/inbox/tickets/T-1001")).json()
     assert after["first_response_at"] and after["due_kind"] == "resolution"
     assert after["first_response_by"] == "admin@shop.example"
+
+
+def old_ticket(hours_ago: float, issue: str) -> Ticket:
+    at = datetime.now(UTC) - timedelta(hours=hours_ago)
+    return Ticket(id="", kind="handoff", channel="web", conversation=f"web:{issue}",
+                  created_at=at, updated_at=at, issue=issue)
+
+
+async def test_overdue_tickets_stand_out_and_sort_first_by_due(
+    client: httpx.AsyncClient, tickets: TicketStore
+) -> None:
+    await tickets.create(old_ticket(1, "fresh one"))
+    late = await tickets.create(old_ticket(10, "waited ten hours"))  # normal: reply in 8h
+    await api_login(client)
+    listed = (await client.get("/api/inbox/tickets?sort=due")).json()["tickets"]
+    assert [t["id"] for t in listed] == [late.id, "T-1001"]
+    assert [t["overdue"] for t in listed] == [True, False]
+    page = (await client.get("/inbox?sort=due")).text
+    assert page.count('data-overdue="true"') == 1
+    assert f'data-ticket="{late.id}" data-priority="normal" data-overdue="true"' in page
+
+
+def test_business_hours_stop_the_sla_clock() -> None:
+    hours = BusinessHours.parse("Mon-Fri 09:00-18:00", "Asia/Kolkata")
+    policy = DeskPolicy(PriorityRules(), SlaTargets.parse("normal=4h/1d"), hours)
+    friday_5pm = datetime(2026, 12, 4, 17, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+    first, resolution = policy.due(friday_5pm, Priority.NORMAL)
+    assert first == datetime(2026, 12, 7, 12, 0, tzinfo=ZoneInfo("Asia/Kolkata"))  # Monday
+    assert business_seconds(hours, friday_5pm, first) == 4 * 3600
+    # 24 business hours: Fri 1h, Mon 9h, Tue 9h, Wed 5h
+    assert resolution == datetime(2026, 12, 9, 14, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+    with pytest.raises(ValueError, match="high=4h/1d"):
+        SlaTargets.parse("high=4h")
+    with pytest.raises(ValueError, match="refusal:window_closed=high"):
+        PriorityRules.parse("lost=very")
