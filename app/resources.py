@@ -32,6 +32,7 @@ from app.records_import import import_from_redis
 from app.redis_server import EmbeddedValkey, ensure_server
 from app.settings import Settings
 from channels.web import TokenSigner
+from conversation.activity import keep_rolling_up
 from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
@@ -305,7 +306,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         resources = Resources(settings, client, db, backend, catalogue, tickets, engine, shop,
                               notifier)
         tasks: list[asyncio.Task[None]] = [
-            asyncio.create_task(resources.keep_flushing_audit(), name="audit-flush")]
+            asyncio.create_task(resources.keep_flushing_audit(), name="audit-flush"),
+            asyncio.create_task(keep_rolling_up(engine.days, db), name="conversation-days")]
         try:
             await resources.ready()
         except REDIS_DOWN:

@@ -11,6 +11,7 @@ first answer and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -24,6 +25,7 @@ from orders.phones import normalise_phone
 from orders.policy import Action, Policy
 
 from . import machine
+from .activity import ConversationDays
 from .audit import AuditLog, Note, shopper
 from .catalogue import Catalogue, T
 from .effects import (
@@ -108,6 +110,7 @@ class Engine:
         self._support_url = support_url
         self._notify_staff = notify_staff
         self._clock = clock
+        self.days = ConversationDays(redis, prefix=prefix, timezone=policy.timezone)
         self._subscriptions = subscriptions or Subscriptions(redis, prefix)
 
     @property
@@ -167,6 +170,7 @@ class Engine:
         says: list[Say] = []
         lines = [TranscriptLine("shopper", _shopper_line(inbound), now.isoformat())]
         fresh = session.last_seen is None
+        first_today = self.days.first_of_day(session.last_seen, now)
         if fresh:
             session.locale = self._catalogue.language_for(inbound.locale)
             says.append(machine.greeting())
@@ -204,10 +208,15 @@ class Engine:
             session.offered = [o.payload for say in says for o in say.options]
         replies = tuple(self._render(session.locale, say) for say in says)
         lines.extend(TranscriptLine("bot", r.text, now.isoformat(), r.key) for r in replies)
-        await self._store.finish(
+        saved = self._store.finish(
             inbound.conversation, inbound.message_id, token, session,
             replies_to_data(replies), lines,
         )
+        if first_today:  # counted for the reports alongside the save, not after it
+            await asyncio.gather(saved, self.days.mark(inbound.conversation,
+                                                       inbound.channel.value, now))
+        else:
+            await saved
         return TurnResult(replies, handed_off=session.step is Step.HANDED_OFF)
 
     def _apply_identity(self, session: Session, inbound: Inbound) -> bool:

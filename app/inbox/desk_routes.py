@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from app.inbox import desk_api
+from app.inbox import desk_api, reports
 
-routes = [*desk_api.routes]
+routes = [*desk_api.routes, *reports.routes]
