@@ -55,7 +55,8 @@ class Period:
     last: date
 
     @classmethod
-    def parse(cls, first: str | None, last: str | None, today: date) -> Period:
+    def parse(cls, first: str | None, last: str | None, today: date,
+              max_days: int = MAX_DAYS) -> Period:
         """`from` and `to` as YYYY-MM-DD; both default to the last 30 days."""
         try:
             end = date.fromisoformat(last) if last else today
@@ -68,8 +69,8 @@ class Period:
             raise BadPeriod("'from' is after 'to'")
         if start < EARLIEST or end > today + timedelta(days=1):
             raise BadPeriod(f"dates must lie between {EARLIEST.isoformat()} and today")
-        if (end - start).days + 1 > MAX_DAYS:
-            raise BadPeriod(f"a report covers at most {MAX_DAYS} days")
+        if (end - start).days + 1 > max_days:
+            raise BadPeriod(f"a period covers at most {max_days} days")
         return cls(start, end)
 
     def days(self) -> list[date]:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from app.inbox import desk_api, reports
+from app.inbox import desk_api, export, reports
 
-routes = [*desk_api.routes, *reports.routes]
+routes = [*desk_api.routes, *reports.routes, *export.routes]

@@ -3,6 +3,9 @@ rated; with the audit log's changes and refusals; dates are checked."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,7 +15,14 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from app_harness import running
-from inbox_harness import WebShopper, api_login, inbox_settings
+from inbox_harness import (
+    AGENT,
+    AGENT_PASSWORD,
+    WebShopper,
+    add_agent,
+    api_login,
+    inbox_settings,
+)
 
 ZONE = ZoneInfo("Asia/Kolkata")
 
@@ -131,3 +141,48 @@ async def test_the_reports_page_draws_its_charts_on_the_server(
     assert page.text.count("<svg") == 5 and "<script src" not in page.text
     assert 'id="conversations">6<' in page.text
     assert "settled by the bot" in page.text
+
+
+async def test_admins_export_one_csv_row_per_ticket_and_json_lines(
+    client: httpx.AsyncClient
+) -> None:
+    await scripted_day(client)
+    response = await client.get(f"/api/inbox/export/tickets.csv?from={today()}&to={today()}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [row["id"] for row in rows] == ["T-1001", "T-1002"]
+    assert rows[0]["rating"] == "5" and rows[1]["rating"] == "2"
+    assert rows[0]["issue"] == "My parcel 100006 arrived open"
+    assert rows[0]["first_response_at"] and rows[0]["priority"] == "normal"
+    lines = (await client.get(
+        f"/api/inbox/export/tickets.jsonl?from={today()}&to={today()}")).text.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["id"] for r in records] == ["T-1001", "T-1002"]
+    assert any(line["who"] == "shopper" for line in records[0]["transcript"])
+    assert [line["text"] for line in records[0]["log"] if line["who"] == "staff"] == [
+        "Sorry, a new one is coming"]
+    bad = await client.get("/api/inbox/export/tickets.csv?from=2026-02-30")
+    assert bad.status_code == 422
+
+
+async def test_a_formula_in_a_shoppers_words_is_not_a_formula_in_the_csv(
+    client: httpx.AsyncClient
+) -> None:
+    shopper = WebShopper(client)
+    await shopper.hand_off('=HYPERLINK("http://evil.example","click")')
+    await api_login(client)
+    text = (await client.get("/api/inbox/export/tickets.csv")).text
+    [row] = list(csv.DictReader(io.StringIO(text)))
+    assert row["issue"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+
+
+async def test_agents_may_read_reports_but_not_export(client: httpx.AsyncClient) -> None:
+    csrf = await api_login(client)
+    await add_agent(client, csrf)
+    await client.delete("/api/inbox/session", headers=csrf)
+    await api_login(client, AGENT, AGENT_PASSWORD)
+    assert (await client.get("/api/inbox/reports")).status_code == 200
+    assert (await client.get("/api/inbox/export/tickets.csv")).status_code == 403
+    assert (await client.get("/api/inbox/export/tickets.jsonl")).status_code == 403
