@@ -99,6 +99,17 @@ class ConversationDays:
         return added
 
 
+async def roll_up_everything(redis: aioredis.Redis, db: Database, prefix: str) -> int:
+    """Roll up every day set still in Redis, whatever its date (before an erasure)."""
+    days = ConversationDays(redis, prefix=prefix)
+    found: list[date] = []
+    glob = "".join(f"[{c}]" if c in "*?[]\\" else c for c in prefix)
+    async for key in redis.scan_iter(match=f"{glob}stats:[{{]days[}}]:*"):
+        with contextlib.suppress(ValueError):
+            found.append(date.fromisoformat(_text(key).rsplit(":", 1)[1]))
+    return await days.roll_up(db, found)
+
+
 async def _insert(db: Database, day: date, members: list[str]) -> int:
     rows = []
     for member in members:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from app.inbox import desk_api, export, reports
+from app.inbox import desk_api, export, privacy, reports
 
-routes = [*desk_api.routes, *reports.routes, *export.routes]
+routes = [*desk_api.routes, *reports.routes, *export.routes,
+          *privacy.routes]
