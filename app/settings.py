@@ -220,7 +220,8 @@ class Settings(BaseSettings):
     def desk(self) -> DeskPolicy:
         return DeskPolicy(PriorityRules.parse(self.priority_rules),
                           SlaTargets.parse(self.sla_targets),
-                          BusinessHours.parse(self.business_hours, self.timezone))
+                          BusinessHours.parse(self.business_hours, self.timezone),
+                          auto_assign=self.desk_auto_assign)
 
     @field_validator("quiet_hours")
     @classmethod

@@ -149,6 +149,7 @@ class DeskPolicy:
     targets: SlaTargets = field(default_factory=lambda: SlaTargets.parse(""))
     hours: BusinessHours = field(
         default_factory=lambda: BusinessHours({}, ZoneInfo("UTC")))
+    auto_assign: bool = False
 
     def due(self, opened: datetime, priority: Priority) -> tuple[datetime, datetime]:
         """When the first reply and the resolution are due, for a ticket opened then."""

@@ -48,6 +48,7 @@ from records import search
 from records.db import Database, DatabaseUnavailable
 from records.schema import ticket_desk, ticket_history, ticket_messages, ticket_tags, tickets
 
+from .assignment import next_agent
 from .desk import MAX_TAGS, DeskPolicy, Priority, bot_tags, clean_tag
 from .keys import Keys
 from .store import REDIS_DOWN, StoreUnavailable
@@ -289,6 +290,9 @@ class TicketStore:
                     found = await self._by_origin(conn, origin)
                     if found is not None:
                         return found
+                if self.desk.auto_assign and ticket.assignee is None:
+                    ticket = ticket.model_copy(update={
+                        "assignee": await next_agent(conn, ticket.team)})
                 values = row_values(ticket)
                 values.update(origin=origin, version=1)
                 try:

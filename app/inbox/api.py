@@ -47,6 +47,7 @@ from app.inbox.auth import (
 )
 from app.inbox.canned import load_canned
 from app.inbox.http import api_route, desk, read_json, readable
+from app.inbox.team import StaffDesk
 from app.inbox.views import ListFilter, Reads, list_tickets, ticket_detail
 from app.resources import Resources
 from conversation.staff import MAX_REASON_CHARS, MAX_REPLY_CHARS
@@ -110,6 +111,8 @@ async def attempt_login(
                               headers={"Retry-After": str(wait)})
     store = resources.staff
     member = await store.authenticate(email, password)
+    if member is not None and await StaffDesk(resources.db).is_disabled(member.email):
+        member = None  # a disabled account: the same answer as a wrong password
     if member is None:
         await limiter.failed(email, address)
         return error_response(401, "bad_credentials", "wrong email or password")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.inbox import desk_api, export, privacy, reports
+from app.inbox import desk_api, export, presence, privacy, reports, staff_pages
 
 routes = [*desk_api.routes, *reports.routes, *export.routes,
-          *privacy.routes]
+          *privacy.routes, *staff_pages.routes,
+          *presence.routes]
