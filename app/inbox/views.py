@@ -16,6 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from app.inbox.readable import Readable
+from app.inbox.team import StaffDesk
 from conversation.delivery import DeliveryStates
 from conversation.desk import MAX_TAG_CHARS, Priority
 from conversation.tickets import Ticket, TicketStatus, TicketStore
@@ -49,7 +50,7 @@ def mask_name(name: str) -> str:
 class ListFilter:
     status: TicketStatus = TicketStatus.OPEN
     channel: str | None = None
-    who: str | None = None  # mine | unassigned
+    who: str | None = None  # mine | unassigned | team (the queue of my team)
     query: str | None = None
     page: int = 1
     tag: str | None = None
@@ -70,7 +71,8 @@ class ListFilter:
             status=TicketStatus(status) if status in TicketStatus._value2member_map_ else
             TicketStatus.OPEN,
             channel=params.get("channel") or None,
-            who=params.get("who") if params.get("who") in ("mine", "unassigned") else None,
+            who=params.get("who") if params.get("who") in ("mine", "unassigned", "team")
+            else None,
             query=" ".join((params.get("q") or "").split())[:MAX_QUERY_CHARS] or None,
             page=_page_number(params.get("page")),
         )
@@ -122,6 +124,9 @@ async def list_tickets(
 ) -> Listing:
     """A search (any status) or one status's tickets, newest activity first, a page
     at a time, with the channel and assignee filters applied in the database."""
+    team = wanted.team
+    if wanted.who == "team":
+        team = (await StaffDesk(tickets.database).get(me)).team or "\x00none"
     found = await tickets.page(
         statuses=() if wanted.query else (wanted.status,),
         query=wanted.query,
@@ -131,7 +136,7 @@ async def list_tickets(
         page=wanted.page,
         tag=wanted.tag,
         priority=wanted.priority,
-        team=wanted.team,
+        team=team,
         sort=wanted.sort,
     )
     unread = await reads.unread(me, found.tickets)

@@ -101,3 +101,21 @@ async def test_others_viewing_and_typing_are_shown_but_not_oneself(
     assert (await client.post(url, headers=csrf, json={"state": "dancing"})).status_code == 422
     assert (await client.get("/api/inbox/tickets/nope/presence")).status_code == 404
     await agent.aclose()
+
+
+async def test_an_agent_sees_their_teams_queue(client: httpx.AsyncClient) -> None:
+    csrf = await api_login(client)
+    await add_agent(client, csrf)
+    await client.post(f"/api/inbox/staff/{AGENT}/desk", headers=csrf, json={"team": "returns"})
+    await WebShopper(client).hand_off("First")
+    await WebShopper(client).hand_off("Second")
+    moved = await client.post("/api/inbox/tickets/T-1002/team", headers=csrf,
+                              json={"team": "returns"})
+    assert moved.json()["team"] == "returns"
+    agent = httpx.AsyncClient(transport=client._transport, base_url=client.base_url)
+    await api_login(agent, AGENT, AGENT_PASSWORD)
+    queue = (await agent.get("/api/inbox/tickets?who=team")).json()["tickets"]
+    assert [t["id"] for t in queue] == ["T-1002"]
+    mine = (await client.get("/api/inbox/tickets?who=team")).json()["tickets"]
+    assert mine == []  # the admin has no team
+    await agent.aclose()
