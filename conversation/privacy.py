@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -389,8 +390,11 @@ class Privacy:
 
 
 def _holds(text: str, needles: Iterable[str]) -> bool:
+    """True when a needle is in the text as a whole (`telegram:7001` is not in
+    `telegram:70012`)."""
     folded = text.casefold()
-    return any(n and n.casefold() in folded for n in needles)
+    return any(n and re.search(re.escape(n.casefold()) + r"(?![\w-])", folded)
+               for n in needles)
 
 
 def _jsonable(value: Any) -> Any:

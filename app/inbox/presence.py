@@ -50,15 +50,24 @@ async def tell(request: Request, staff: Staff) -> Response:
     resources: Resources = request.state.resources
     ticket_id = _ticket_id(request)
     body = await read_json(request, Presence)
-    value = json.dumps({"state": body.state, "at": time.time(),
-                        "name": staff.member.shown_name})
+    now = time.time()
+    key = _key(resources.settings.redis_prefix, ticket_id)
+    value = json.dumps({"state": body.state, "at": now, "name": staff.member.shown_name})
     async with resources.redis.pipeline(transaction=False) as pipe:
-        pipe.hset(_key(resources.settings.redis_prefix, ticket_id), staff.email, value)
-        pipe.expire(_key(resources.settings.redis_prefix, ticket_id), VIEWING_S * 2)
-        pipe.xadd(Keys(resources.settings.redis_prefix).inbox_events(),
-                  {"type": "presence", "ticket": ticket_id, "state": body.state},
-                  maxlen=EVENTS_MAXLEN, approximate=True)
-        await pipe.execute()
+        pipe.hget(key, staff.email)
+        pipe.hset(key, staff.email, value)
+        pipe.expire(key, VIEWING_S * 2)
+        before, *_ = await pipe.execute()
+    try:
+        old = json.loads(before) if before else {}
+    except ValueError:
+        old = {}
+    # a heartbeat of the same state is not news: only a change wakes the open pages
+    if old.get("state") != body.state or now - float(old.get("at", 0)) > VIEWING_S:
+        await resources.redis.xadd(
+            Keys(resources.settings.redis_prefix).inbox_events(),
+            {"type": "presence", "ticket": ticket_id, "state": body.state},
+            maxlen=EVENTS_MAXLEN, approximate=True)
     return Response(status_code=204)
 
 

@@ -115,6 +115,30 @@ class Readable:
             words += f"; new date: {_day(request['delivery_date'])}"
         return words
 
+    # ---- a refusal -------------------------------------------------------------------
+
+    def refusal_words(self, refusal: str, snapshot: dict[str, Any] | None) -> str | None:
+        """`window_closed: window_days=30; …` (or one such per item, `2: code (facts)`)
+        as the bot's own sentence in English; None when it cannot be read."""
+        parts = []
+        for piece in re.split(r";\s(?=[^=;()]+:\s)", refusal) if "(" in refusal else [refusal]:
+            item = None
+            match = re.match(r"^(?P<line>[^:()]+):\s(?P<code>\w+)\s\((?P<facts>.*)\)$", piece)
+            if match:
+                item = _items(snapshot).get(match["line"].strip(), {}).get("name") \
+                    or f"item {match['line'].strip()}"
+            else:
+                match = re.match(r"^(?P<code>\w+):\s?(?P<facts>.*)$", piece)
+            if not match:
+                return None
+            facts = dict(pair.split("=", 1) for pair in match["facts"].split("; ")
+                         if "=" in pair)
+            said = self._say(STAFF_LANGUAGE, T(f"reason.{match['code']}", **facts))
+            if said is None:
+                return None
+            parts.append(f"{item}: {said}" if item else said)
+        return " ".join(p[:1].upper() + p[1:] for p in parts)
+
     # ---- the order -------------------------------------------------------------------
 
     def money(self, amount: Any, currency: str) -> str:

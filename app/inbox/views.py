@@ -228,6 +228,8 @@ def _in_words(data: dict[str, Any], ticket: Ticket, readable: Readable) -> None:
         if line["who"] == "shopper" and (found := readable.tapped(
                 line["text"], ticket.locale, snapshot)):
             line["text"], line["payload"], line["tapped"] = found[0], found[1], True
+    if ticket.refusal:
+        data["refusal_words"] = readable.refusal_words(ticket.refusal, snapshot)
     if ticket.request:
         data["request_words"] = readable.request_words(ticket.request, snapshot)
         data["preview"] = data["request_words"][:PREVIEW_CHARS]

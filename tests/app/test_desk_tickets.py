@@ -15,6 +15,8 @@ import redis.asyncio as aioredis
 from app_harness import running
 from inbox_harness import WebShopper, api_login, inbox_settings
 
+from app.inbox.readable import Readable
+from conversation.catalogue import Catalogue
 from conversation.desk import (
     DeskPolicy,
     Priority,
@@ -24,6 +26,8 @@ from conversation.desk import (
 )
 from conversation.hours import BusinessHours
 from conversation.tickets import Ticket, TicketStore
+from orders.policy import Policy
+from templates import MESSAGES_DIR
 
 
 @pytest.fixture
@@ -145,3 +149,28 @@ def test_business_hours_stop_the_sla_clock() -> None:
         SlaTargets.parse("high=4h")
     with pytest.raises(ValueError, match="refusal:window_closed=high"):
         PriorityRules.parse("lost=very")
+
+
+def test_codes_become_the_words_the_shopper_and_staff_read() -> None:
+    words = Readable(Catalogue.load(MESSAGES_DIR), Policy())
+    snapshot = {"items": [{"line_id": "2", "name": "Cotton Kurta", "quantity": 1}]}
+    assert words.label("i:2", "en", snapshot) == "Cotton Kurta × 1"
+    assert words.label("r:DAMAGED", "en", snapshot) == "Arrived damaged"
+    assert words.label("m:track", "hi", None) not in (None, "Track order")  # in Hindi
+    assert words.label("x:unknown", "en", None) is None
+    assert words.tapped("[media]", "en", None) is None
+    assert words.tapped("I typed [brackets] myself", "en", None) is None
+    facts = ("window_days=30; window_starts=delivery; counted_from=2026-10-01; "
+             "days_since=63; last_day=2026-10-31")
+    said = words.refusal_words(f"2: window_closed ({facts})", {"items": snapshot["items"]})
+    assert said is not None and said.startswith("Cotton Kurta: the return window has closed")
+    assert words.refusal_words("window_closed: nonsense", None) is None  # shown as it is
+    order = words.order({"currency": "INR", "payment": {"amount": "2147.00"}, "packages": [
+        {"status": "delivered", "estimated_delivery": "2026-11-20",
+         "delivered_at": "2026-11-19T10:00:00+05:30"},
+        {"status": "out_for_delivery", "estimated_delivery": "2026-12-04"},
+        {"status": "lost", "estimated_delivery": "2026-11-01"}]})
+    assert order["total_words"] == "₹2,147.00"
+    assert [p["state_words"] for p in order["packages"]] == [
+        "delivered 19 Nov 2026", "expected 4 Dec 2026", ""]
+    assert words.money("12.5", "XYZ") == "12.50 XYZ"
