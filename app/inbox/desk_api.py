@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from app.inbox.auth import Staff
 from app.inbox.http import api_route, desk, page_route, read_json, readable
+from app.inbox.pages import ticket_page
 from app.inbox.views import ticket_detail
 from app.resources import Resources
 from conversation.desk import MAX_TAGS, Priority
@@ -83,8 +84,6 @@ def _api(what: str) -> Any:
 
 def _form(what: str) -> Any:
     async def endpoint(request: Request, staff: Staff) -> Response:
-        from app.inbox.pages import ticket_page  # the page shows the error in place
-
         form = await request.form()
         ticket_id = request.path_params["ticket_id"]
         match what:

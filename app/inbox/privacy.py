@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from app.errors import error_response
 from app.inbox.auth import Staff
 from app.inbox.http import api_route, page_route, read_json
+from app.inbox.pages import _render
 from app.resources import Resources
 from conversation.privacy import Identity, Privacy
 
@@ -70,8 +71,6 @@ def _forbidden() -> Response:
 
 async def page(request: Request, staff: Staff, *, result: dict[str, Any] | None = None,
                error: str | None = None, status: int = 200) -> Response:
-    from app.inbox.pages import _render
-
     if not staff.is_admin:
         return _forbidden()
     return _render(request, "inbox/privacy.html", {

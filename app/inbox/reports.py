@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from app.inbox.auth import Staff
 from app.inbox.charts import horizontal_bars, stacked_bars
 from app.inbox.http import api_route, page_route
+from app.inbox.pages import _render
 from app.resources import Resources
 from conversation import reports
 from conversation.hours import BusinessHours
@@ -43,8 +44,6 @@ def _hours(seconds: int | None) -> str:
 
 
 async def report_page(request: Request, staff: Staff) -> Response:
-    from app.inbox.pages import _render
-
     try:
         report = await _report(request)
     except reports.BadPeriod as exc:

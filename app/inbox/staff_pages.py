@@ -24,6 +24,7 @@ from app.errors import error_response
 from app.inbox.accounts import AccountError, Role
 from app.inbox.auth import Staff
 from app.inbox.http import api_route, page_route, read_json
+from app.inbox.pages import _render
 from app.inbox.team import MAX_TEAM_CHARS, StaffDesk
 from app.resources import Resources
 
@@ -89,8 +90,6 @@ async def availability_api(request: Request, staff: Staff) -> Response:
 
 async def page(request: Request, staff: Staff, *, error: str | None = None,
                status: int = 200) -> Response:
-    from app.inbox.pages import _render
-
     if not staff.is_admin:
         return error_response(403, "forbidden", "only an admin can manage staff")
     resources = _resources(request)
