@@ -237,6 +237,11 @@ class Resources:
             try:
                 await self.ready()
             except REDIS_DOWN as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # cancelled during `ready()`, whose `finally` raised a Redis error
+                    # over the CancelledError: stop as asked, do not retry for ever
+                    raise asyncio.CancelledError from exc
                 pause = SETUP_RETRY_S[min(attempt, len(SETUP_RETRY_S) - 1)]
                 if attempt == 0:
                     log.warning("start-up set-up waits for %s; chat answers 503 until then",
