@@ -68,6 +68,8 @@ class Identity:
     @classmethod
     def of(cls, kind: str, value: str) -> Identity:
         text = value.strip()
+        if not text.isprintable():
+            raise ValueError("an identity cannot hold control characters")
         if kind == "email":
             if "@" not in text or len(text) > 320 or any(c.isspace() for c in text):
                 raise ValueError("that is not an email address")

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from app.inbox.auth import Staff
 from app.inbox.http import api_route, desk, page_route, read_json, readable
 from app.inbox.pages import ticket_page
+from app.inbox.team import clean_team
 from app.inbox.views import ticket_detail
 from app.resources import Resources
 from conversation.desk import MAX_TAGS, Priority
@@ -64,7 +65,7 @@ async def _apply(request: Request, staff: Staff, what: str, body: dict[str, Any]
             return await tickets.set_priority(ticket_id, Priority(level) if level else None,
                                               staff.email, now)
         case _:
-            team = (Team.model_validate(body).team or "").strip() or None
+            team = clean_team(Team.model_validate(body).team)
             return await tickets.set_team(ticket_id, team, staff.email, now)
 
 

@@ -33,6 +33,8 @@ class DeskProfile:
 
 def clean_team(team: str | None) -> str | None:
     name = " ".join((team or "").split())
+    if not name.isprintable():
+        raise ValueError("a team name cannot hold control characters")
     if len(name) > MAX_TEAM_CHARS:
         raise ValueError(f"a team name is at most {MAX_TEAM_CHARS} characters")
     return name or None

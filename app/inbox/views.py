@@ -62,11 +62,11 @@ class ListFilter:
     def parse(cls, params: Any) -> ListFilter:
         status = params.get("status") or "open"
         priority = params.get("priority")
-        tag = " ".join((params.get("tag") or "").split()).casefold()[:MAX_TAG_CHARS]
+        tag = _printable(" ".join((params.get("tag") or "").split()).casefold())[:MAX_TAG_CHARS]
         return cls(
             tag=tag or None,
             priority=Priority(priority) if priority in Priority._value2member_map_ else None,
-            team=(params.get("team") or "").strip()[:64] or None,
+            team=_printable((params.get("team") or "").strip())[:64] or None,
             sort="due" if params.get("sort") == "due" else "activity",
             status=TicketStatus(status) if status in TicketStatus._value2member_map_ else
             TicketStatus.OPEN,
@@ -76,6 +76,11 @@ class ListFilter:
             query=" ".join((params.get("q") or "").split())[:MAX_QUERY_CHARS] or None,
             page=_page_number(params.get("page")),
         )
+
+
+def _printable(text: str) -> str:
+    """Without control characters (PostgreSQL refuses NUL in text)."""
+    return "".join(c for c in text if c.isprintable())
 
 
 class Reads:
@@ -126,7 +131,9 @@ async def list_tickets(
     at a time, with the channel and assignee filters applied in the database."""
     team = wanted.team
     if wanted.who == "team":
-        team = (await StaffDesk(tickets.database).get(me)).team or "\x00none"
+        team = (await StaffDesk(tickets.database).get(me)).team
+        if team is None:  # no team, no team queue
+            return Listing([], 0, 1, 1)
     found = await tickets.page(
         statuses=() if wanted.query else (wanted.status,),
         query=wanted.query,

@@ -119,3 +119,15 @@ async def test_an_agent_sees_their_teams_queue(client: httpx.AsyncClient) -> Non
     mine = (await client.get("/api/inbox/tickets?who=team")).json()["tickets"]
     assert mine == []  # the admin has no team
     await agent.aclose()
+
+
+async def test_control_characters_in_filters_and_names_are_refused_or_dropped(
+    client: httpx.AsyncClient
+) -> None:
+    csrf = await api_login(client)
+    await WebShopper(client).hand_off()
+    listed = await client.get("/api/inbox/tickets", params={"team": "a\x00b", "tag": "x\x00"})
+    assert listed.status_code == 200 and listed.json()["tickets"] == []
+    bad = await client.post("/api/inbox/tickets/T-1001/team", headers=csrf,
+                            json={"team": "re\x00turns"})
+    assert bad.status_code == 422
