@@ -1,5 +1,5 @@
 """The command line: `python -m app [serve|chat|worker|schema|tickets|staff|db|telegram|audit
-|bench]`, and `reference-shop` (the order API contract over the demo orders).
+|privacy|bench]`, and `reference-shop` (the order API contract over the demo orders).
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
 2 bad usage or bad settings.
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from app.db_cli import add_parser as add_db_parser
 from app.inbox.cli import add_parser as add_staff_parser
+from app.privacy_cli import add_parser as add_privacy_parser
 from app.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="an order's audit log: who did what, and when")
     audit.add_argument("number", metavar="ORDER", help="the order number")
     audit.add_argument("--json", action="store_true", help="print one JSON array")
+    add_privacy_parser(commands)
     return parser
 
 
@@ -235,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.db_cli import run as db_command
 
         return asyncio.run(db_command(settings, args))
+    if command == "privacy":
+        from app.privacy_cli import run as privacy_command
+
+        return asyncio.run(privacy_command(settings, args))
     if command == "audit":
         return asyncio.run(_audit(settings, args.number, as_json=args.json))
     if command == "telegram":

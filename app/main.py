@@ -24,6 +24,7 @@ from app.channels import Channels, open_channels
 from app.cors import ChatCORS
 from app.errors import exception_handlers
 from app.inbox import api as inbox_api
+from app.inbox import desk_routes as inbox_desk
 from app.inbox import events as inbox_events
 from app.inbox import pages as inbox_pages
 from app.inbox.notify import open_staff_senders
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes, *logistics.routes,
             *widget.routes, *pages.routes, *inbox_pages.routes, *inbox_events.routes,
-            *inbox_api.routes, *metrics.routes,
+            *inbox_api.routes, *inbox_desk.routes, *metrics.routes,
         ],
         middleware=middleware,
         exception_handlers=exception_handlers(),

@@ -33,6 +33,7 @@ from app.records_import import import_from_redis
 from app.settings import Settings
 from app.valkey_keeper import ValkeyKeeper
 from channels.web import TokenSigner
+from conversation.activity import keep_rolling_up
 from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
@@ -250,6 +251,11 @@ class Resources:
             try:
                 await self.ready()
             except REDIS_DOWN as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # cancelled during `ready()`, whose `finally` raised a Redis error
+                    # over the CancelledError: stop as asked, do not retry for ever
+                    raise asyncio.CancelledError from exc
                 pause = SETUP_RETRY_S[min(attempt, len(SETUP_RETRY_S) - 1)]
                 if attempt == 0:
                     log.warning("start-up set-up waits for %s; chat answers 503 until then",
@@ -294,7 +300,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         settings, client, settings.policy()
     ) as backend, open_classifier(settings) as classifier:
         policy = settings.policy()
-        tickets = TicketStore(db, client, prefix=settings.redis_prefix)
+        tickets = TicketStore(db, client, prefix=settings.redis_prefix, desk=settings.desk())
         outbox = Outbox(client, prefix=settings.redis_prefix)
         engine = Engine(
             client,
@@ -321,7 +327,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         resources = Resources(settings, client, db, backend, catalogue, tickets, engine, shop,
                               notifier, keeper)
         tasks: list[asyncio.Task[None]] = [
-            asyncio.create_task(resources.keep_flushing_audit(), name="audit-flush")]
+            asyncio.create_task(resources.keep_flushing_audit(), name="audit-flush"),
+            asyncio.create_task(keep_rolling_up(engine.days, db), name="conversation-days")]
         try:
             await resources.ready()
         except REDIS_DOWN:

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 import orders
 from channels.whatsapp_content import ContentTemplates
+from conversation.desk import DeskPolicy, PriorityRules, SlaTargets
 from conversation.hours import BusinessHours
 from conversation.quiet_hours import QuietHours
 from orders.policy import Action, Policy
@@ -170,6 +171,16 @@ class Settings(BaseSettings):
     store_credit_refunds: bool = False
     cancel_reasons: Annotated[tuple[str, ...], NoDecode] = ()
 
+    # The support desk (conversation/desk.py).
+    priority_rules: str = Field(
+        default="package:lost=high, refusal:window_closed=high, action:refund=high",
+        description="tag=priority pairs: the highest whose tag a new ticket has is its priority")
+    sla_targets: str = Field(
+        default="urgent=1h/4h, high=4h/1d, normal=8h/3d, low=1d/5d",
+        description="per priority: business time to the first reply / to resolution")
+    desk_auto_assign: bool = Field(
+        default=False, description="give each new ticket to an available agent, round robin")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("cancel_reasons", mode="before")
@@ -266,6 +277,24 @@ class Settings(BaseSettings):
     def _readable_refund_timing(cls, value: str) -> str:
         parse_refund_timing(value)  # raises a ValueError that says how to write it
         return value
+
+    @field_validator("priority_rules")
+    @classmethod
+    def _readable_rules(cls, value: str) -> str:
+        PriorityRules.parse(value)
+        return value
+
+    @field_validator("sla_targets")
+    @classmethod
+    def _readable_targets(cls, value: str) -> str:
+        SlaTargets.parse(value)
+        return value
+
+    def desk(self) -> DeskPolicy:
+        return DeskPolicy(PriorityRules.parse(self.priority_rules),
+                          SlaTargets.parse(self.sla_targets),
+                          BusinessHours.parse(self.business_hours, self.timezone),
+                          auto_assign=self.desk_auto_assign)
 
     @field_validator("quiet_hours")
     @classmethod

@@ -153,7 +153,7 @@ class TelegramSender:
         reason, keyboard_shown, done = await self._redis.mget(
             self.reachability.unreachable_key(conversation), keyboard_key, progress_key)
         if reason is not None:
-            raise Undeliverable(f"Telegram: {_text(reason)}")
+            raise Undeliverable(f"Telegram: {_text(reason)}", reason=f"Telegram: {_text(reason)}")
         share = None
         private = chat_id > 0  # groups and channels have negative ids
         if private and self._share_phone and any(r.key == ASKS_FOR_ORDER for r in message.replies):
@@ -214,7 +214,7 @@ class TelegramSender:
             except Forbidden as exc:
                 await self.reachability.mark_unreachable(conversation, BLOCKED)
                 log.info("telegram: a chat blocked the bot; marked unreachable")
-                raise Undeliverable(f"Telegram: {BLOCKED}") from exc
+                raise Undeliverable(f"Telegram: {BLOCKED}", reason=f"Telegram: {BLOCKED}") from exc
             except BadRequest as exc:
                 if "can't parse entities" in exc.message.lower() and parse_mode is not None:
                     log.warning("telegram: HTML refused; sending as plain text")

@@ -26,6 +26,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import httpx
 import redis.asyncio as aioredis
@@ -123,24 +124,26 @@ class WhatsAppSender:
         else:
             template = out_of_window(signed(message.replies), self._templates)
             if template is None:
-                raise Undeliverable(
-                    "WhatsApp: outside the 24-hour customer-service window and no "
-                    "out_of_window template is configured; the shopper must write first"
-                )
+                why = ("WhatsApp: outside the 24-hour customer-service window and no "
+                       "out_of_window template is configured; the shopper must write first")
+                raise Undeliverable(why, reason=why)
             messages = [template]
         progress_key = f"{self._prefix}conv:{{{conversation}}}:wa-sent:{message.id}"
         done = int(await self._redis.get(progress_key) or 0)
         for index, outgoing in enumerate(messages):
             if index < done:
                 continue  # sent by an earlier attempt
-            await self._send(conversation, outgoing)
+            await self._send(conversation, outgoing, message.id)
             await self._redis.set(progress_key, index + 1, ex=PROGRESS_TTL_S)
         await self._redis.delete(progress_key)
 
-    async def _send(self, to: str, outgoing: WhatsAppMessage) -> None:
+    async def _send(self, to: str, outgoing: WhatsAppMessage, outbox_id: str) -> None:
         fields: dict[str, str] = {"from_": self._from, "to": to}
         if self._status_callback:
-            fields["status_callback"] = self._status_callback
+            # the outbox id rides in the URL (Twilio signs it with the form), so the
+            # callback can update that staff message's delivery state
+            fields["status_callback"] = (f"{self._status_callback}?"
+                                         f"{urlencode({'outbox': outbox_id})}")
         if outgoing.content_sid:
             fields["content_sid"] = outgoing.content_sid
             fields["content_variables"] = json.dumps(outgoing.variables, ensure_ascii=False)
@@ -154,11 +157,10 @@ class WhatsAppSender:
             if exc.status == 429 or exc.status >= 500:
                 raise ChannelUnavailable(f"Twilio answered {exc.status}") from exc
             if exc.code == OUTSIDE_WINDOW_CODE:
-                raise Undeliverable(
-                    "WhatsApp: outside the 24-hour window (Twilio 63016); the shopper must "
-                    "write first"
-                ) from exc
-            raise Undeliverable(f"Twilio refused the message (status {exc.status}, "
-                                f"code {exc.code})") from exc
+                why = ("WhatsApp: outside the 24-hour window (Twilio 63016); the shopper must "
+                       "write first")
+                raise Undeliverable(why, reason=why) from exc
+            why = f"Twilio refused the message (status {exc.status}, code {exc.code})"
+            raise Undeliverable(why, reason=why) from exc
         except httpx.HTTPError as exc:
             raise ChannelUnavailable(f"Twilio unreachable ({type(exc).__name__})") from exc

@@ -11,6 +11,7 @@ first answer and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -24,8 +25,10 @@ from orders.phones import normalise_phone
 from orders.policy import Action, Policy
 
 from . import machine, metrics, observe
+from .activity import ConversationDays
 from .audit import AuditLog, Note, shopper
 from .catalogue import Catalogue, T
+from .desk import Priority
 from .effects import (
     Carried,
     CarryOut,
@@ -116,6 +119,7 @@ class Engine:
         self._support_url = support_url
         self._notify_staff = notify_staff
         self._clock = clock
+        self.days = ConversationDays(redis, prefix=prefix, timezone=policy.timezone)
         self._subscriptions = subscriptions or Subscriptions(redis, prefix)
         self._classifier = classifier  # NLU_URL: reads what the rules did not
 
@@ -178,6 +182,7 @@ class Engine:
         says: list[Say] = []
         lines = [TranscriptLine("shopper", _shopper_line(inbound), now.isoformat())]
         fresh = session.last_seen is None
+        first_today = self.days.first_of_day(session.last_seen, now)
         if fresh:
             session.locale = self._catalogue.language_for(inbound.locale)
             says.append(machine.greeting())
@@ -215,10 +220,15 @@ class Engine:
             session.offered = [o.payload for say in says for o in say.options]
         replies = tuple(self._render(session.locale, say) for say in says)
         lines.extend(TranscriptLine("bot", r.text, now.isoformat(), r.key) for r in replies)
-        await self._store.finish(
+        saved = self._store.finish(
             inbound.conversation, inbound.message_id, token, session,
             replies_to_data(replies), lines,
         )
+        if first_today:  # counted for the reports alongside the save, not after it
+            await asyncio.gather(saved, self.days.mark(inbound.conversation,
+                                                       inbound.channel.value, now))
+        else:
+            await saved
         return TurnResult(replies, handed_off=session.step is Step.HANDED_OFF)
 
     def _apply_identity(self, session: Session, inbound: Inbound) -> bool:
@@ -415,7 +425,8 @@ class Engine:
             transcript=transcript,
             contact_phone=session.phone,
             contact_email=session.email,
-            priority=effect.priority,
+            # a late or lost parcel: staff take it first (the bot sets it, not the rules)
+            **({"priority": Priority.HIGH, "priority_by": "bot"} if effect.priority else {}),
         ), origin=origin_of(inbound.conversation, inbound.message_id))
         log.info("ticket %s opened (%s, %s)", ticket.id, ticket.kind, ticket.channel)
         metrics.TICKETS_OPENED.labels(ticket.kind, ticket.channel).inc()

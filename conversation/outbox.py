@@ -98,7 +98,13 @@ class ChannelUnavailable(DeliveryError):
 
 
 class Undeliverable(DeliveryError):
-    pass
+    """The channel will never take this message. `reason`: words that are safe to
+    show staff (ours, or the provider's codes; never a provider's free text, which
+    may quote the shopper)."""
+
+    def __init__(self, *args: object, reason: str | None = None) -> None:
+        super().__init__(*args)
+        self.reason = reason
 
 
 class SendLater(OutboxError):

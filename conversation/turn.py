@@ -142,8 +142,7 @@ def after_options(s: Session) -> list[Option]:
 
 
 def money(t: Turn, order: Order, amount: Decimal) -> str:
-    symbol = t.ctx.policy.currency_symbol.get(order.currency)
-    return f"{symbol}{amount:,.2f}" if symbol else f"{amount:,.2f} {order.currency}"
+    return t.ctx.policy.money(amount, order.currency)
 
 
 def miss(t: Turn, why: Text) -> None:

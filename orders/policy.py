@@ -3,6 +3,7 @@ out itself and which become a request for staff, and the return window."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
@@ -64,6 +65,11 @@ class Policy(BaseModel):
                               "empty: the catalogue's words, in the shopper's language")
     late_compensation: str = Field("", description="offered after that apology, e.g. a voucher; "
                                    "empty: none")
+
+    def money(self, amount: Decimal, currency: str) -> str:
+        """An amount as the shop writes it: ₹2,147.00, or 2,147.00 XYZ without a symbol."""
+        symbol = self.currency_symbol.get(currency)
+        return f"{symbol}{amount:,.2f}" if symbol else f"{amount:,.2f} {currency}"
 
     def is_automatic(self, action: Action, supported: frozenset[Action]) -> bool:
         """True when the bot itself carries the action out through the back-end."""

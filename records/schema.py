@@ -170,3 +170,64 @@ records_meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# ---- the support desk (migration 0002) ----------------------------------------------
+# New tables rather than new columns on `tickets`: migration 0001 creates `tickets`
+# from this module's definition, so a column added to it here would already exist on
+# a fresh database when 0002 ran.
+
+ticket_desk = Table(
+    "ticket_desk", metadata,
+    Column("ticket", Integer, ForeignKey("tickets.number", ondelete="CASCADE"),
+           primary_key=True),
+    Column("priority", String(8), nullable=False, default="normal"),
+    Column("priority_by", String(320)),  # None: set by the merchant's rules
+    Column("team", String(64)),
+    Column("first_response_at", UTC_TIME),
+    Column("first_response_by", String(320)),
+    Column("first_response_due", UTC_TIME),
+    Column("resolution_due", UTC_TIME),
+    Index("ix_ticket_desk_first_response_due", "first_response_due"),
+    Index("ix_ticket_desk_resolution_due", "resolution_due"),
+    Index("ix_ticket_desk_team", "team"),
+)
+
+ticket_tags = Table(
+    "ticket_tags", metadata,
+    Column("ticket", Integer, ForeignKey("tickets.number", ondelete="CASCADE"),
+           primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Column("by", String(320)),  # None: the bot
+    Column("at", UTC_TIME, nullable=False),
+    Index("ix_ticket_tags_tag", "tag"),
+)
+
+staff_desk = Table(
+    "staff_desk", metadata,
+    Column("email", String(320), primary_key=True),
+    Column("team", String(64)),
+    Column("available", Boolean, nullable=False, default=False),
+    Column("max_open", Integer, nullable=False, default=10),
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+conversation_days = Table(
+    "conversation_days", metadata,
+    Column("day", String(10), primary_key=True),  # the shop's local date, YYYY-MM-DD
+    Column("conversation", String(64), primary_key=True),  # a keyed hash, never the id
+    Column("channel", String(32), nullable=False),
+    Column("ticketed", Boolean, nullable=False, default=False),
+)
+
+privacy_requests = Table(
+    "privacy_requests", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTC_TIME, nullable=False),
+    Column("by", String(320), nullable=False),  # a staff email, or "cli"
+    Column("action", String(16), nullable=False),  # export | erase
+    Column("identity_kind", String(16), nullable=False),  # email | phone | conversation
+    Column("identity_hash", String(64), nullable=False),
+    Column("found", JSON),  # counts of what was found / erased, never the data
+)
+
+DESK_TABLES = (ticket_desk, ticket_tags, staff_desk, conversation_days, privacy_requests)

@@ -38,8 +38,9 @@ from records.schema import FIRST_TICKET
 
 pytest.register_assert_rewrite("tests.demo_orders")  # its asserts say what they saw
 
-RECORD_TABLES = ("ticket_search", "ticket_messages", "ticket_history", "audit_entries",
-                 "staff", "records_meta", "tickets")
+RECORD_TABLES = ("ticket_desk", "ticket_tags", "staff_desk", "conversation_days",
+                 "privacy_requests", "ticket_search", "ticket_messages", "ticket_history",
+                 "audit_entries", "staff", "records_meta", "tickets")
 
 MARKER = "orderhelp-tests:claimed"
 """Set in a `TEST_REDIS_URL` database the suite may empty; nothing else writes it."""

@@ -46,7 +46,8 @@ from app.inbox.auth import (
     log_out,
 )
 from app.inbox.canned import load_canned
-from app.inbox.http import api_route, desk, read_json
+from app.inbox.http import api_route, desk, read_json, readable
+from app.inbox.team import StaffDesk
 from app.inbox.views import ListFilter, Reads, list_tickets, ticket_detail
 from app.resources import Resources
 from conversation.staff import MAX_REASON_CHARS, MAX_REPLY_CHARS
@@ -110,6 +111,8 @@ async def attempt_login(
                               headers={"Retry-After": str(wait)})
     store = resources.staff
     member = await store.authenticate(email, password)
+    if member is not None and await StaffDesk(resources.db).is_disabled(member.email):
+        member = None  # a disabled account: the same answer as a wrong password
     if member is None:
         return error_response(401, "bad_credentials", "wrong email or password")
     await limiter.succeeded(email, address)
@@ -158,7 +161,7 @@ async def ticket(request: Request, staff: Staff) -> Response:
         raise TicketNotFound(request.path_params["ticket_id"])
     await Reads(resources.redis, resources.settings.redis_prefix).mark(staff.email, found)
     data = await ticket_detail(found, resources.tickets, desk(request).deliveries,
-                               resources.backend)
+                               resources.backend, readable(request))
     audit = await resources.engine.audit.read(found.order) if found.order else []
     data["audit"] = [entry.as_dict() for entry in audit]  # the order's, newest last
     return JSONResponse(data)
@@ -170,7 +173,7 @@ async def _answer(request: Request, ticket_id: str) -> Response:
     if found is None:
         raise TicketNotFound(ticket_id)
     return JSONResponse(await ticket_detail(found, resources.tickets, desk(request).deliveries,
-                                            resources.backend))
+                                            resources.backend, readable(request)))
 
 
 async def reply(request: Request, staff: Staff) -> Response:

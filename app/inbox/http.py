@@ -21,6 +21,7 @@ from starlette.routing import Route
 from app.errors import error_response
 from app.inbox.accounts import AccountError, AccountExists, NoSuchAccount, WeakPassword
 from app.inbox.auth import CSRF_FIELD, CSRF_HEADER, CsrfFailed, Staff, check_csrf, current_staff
+from app.inbox.readable import Readable
 from app.resources import Resources
 from app.routes.body import read_limited
 from channels import json_body
@@ -30,6 +31,11 @@ from conversation.tickets import TicketNotFound
 Handler = Callable[[Request, Staff], Awaitable[Response]]
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 MAX_BODY_BYTES = 32 * 1024
+
+
+def readable(request: Request) -> Readable:
+    resources: Resources = request.state.resources
+    return Readable(resources.catalogue, resources.settings.policy())
 
 
 def desk(request: Request) -> Desk:

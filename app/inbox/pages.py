@@ -30,7 +30,7 @@ from app.inbox.auth import (
     login_token,
 )
 from app.inbox.canned import load_canned
-from app.inbox.http import desk, page_route
+from app.inbox.http import desk, page_route, readable
 from app.inbox.views import ListFilter, Reads, list_tickets, request_words, ticket_detail
 from app.operating import worker_missing
 from app.resources import Resources
@@ -181,7 +181,7 @@ async def ticket_page(request: Request, staff: Staff, *, error: str | None = Non
         }, 404)
     await Reads(resources.redis, resources.settings.redis_prefix).mark(staff.email, found)
     detail = await ticket_detail(found, resources.tickets, desk(request).deliveries,
-                                 resources.backend)
+                                 resources.backend, readable(request))
     canned = load_canned()
     members = await resources.staff.list()
     audit = await resources.engine.audit.read(found.order) if found.order else []
@@ -189,7 +189,8 @@ async def ticket_page(request: Request, staff: Staff, *, error: str | None = Non
         "staff": staff, "t": detail, "o": detail["order_snapshot"], "canned": canned,
         "canned_texts": [c.text for c in canned], "members": members,
         "reply_id": secrets.token_hex(8), "error": error,
-        "request_words": request_words(found.request) if found.request else "",
+        "request_words": detail.get("request_words") or (
+            request_words(found.request) if found.request else ""),
         "audit": [entry.as_dict() for entry in audit],  # the order's, newest last
     }, status)
 

@@ -10,12 +10,15 @@ does not answer, the snapshot kept on the ticket is shown, and says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from app.inbox.readable import Readable
+from app.inbox.team import StaffDesk
 from conversation.delivery import DeliveryStates
+from conversation.desk import MAX_TAG_CHARS, Priority
 from conversation.tickets import Ticket, TicketStatus, TicketStore
 from orders.backend import BackendUnavailable, OrderBackend
 
@@ -47,21 +50,37 @@ def mask_name(name: str) -> str:
 class ListFilter:
     status: TicketStatus = TicketStatus.OPEN
     channel: str | None = None
-    who: str | None = None  # mine | unassigned
+    who: str | None = None  # mine | unassigned | team (the queue of my team)
     query: str | None = None
     page: int = 1
+    tag: str | None = None
+    priority: Priority | None = None
+    team: str | None = None
+    sort: str = "activity"  # activity | due
 
     @classmethod
     def parse(cls, params: Any) -> ListFilter:
         status = params.get("status") or "open"
+        priority = params.get("priority")
+        tag = _printable(" ".join((params.get("tag") or "").split()).casefold())[:MAX_TAG_CHARS]
         return cls(
+            tag=tag or None,
+            priority=Priority(priority) if priority in Priority._value2member_map_ else None,
+            team=_printable((params.get("team") or "").strip())[:64] or None,
+            sort="due" if params.get("sort") == "due" else "activity",
             status=TicketStatus(status) if status in TicketStatus._value2member_map_ else
             TicketStatus.OPEN,
             channel=params.get("channel") or None,
-            who=params.get("who") if params.get("who") in ("mine", "unassigned") else None,
+            who=params.get("who") if params.get("who") in ("mine", "unassigned", "team")
+            else None,
             query=" ".join((params.get("q") or "").split())[:MAX_QUERY_CHARS] or None,
             page=_page_number(params.get("page")),
         )
+
+
+def _printable(text: str) -> str:
+    """Without control characters (PostgreSQL refuses NUL in text)."""
+    return "".join(c for c in text if c.isprintable())
 
 
 class Reads:
@@ -110,6 +129,11 @@ async def list_tickets(
 ) -> Listing:
     """A search (any status) or one status's tickets, newest activity first, a page
     at a time, with the channel and assignee filters applied in the database."""
+    team = wanted.team
+    if wanted.who == "team":
+        team = (await StaffDesk(tickets.database).get(me)).team
+        if team is None:  # no team, no team queue
+            return Listing([], 0, 1, 1)
     found = await tickets.page(
         statuses=() if wanted.query else (wanted.status,),
         query=wanted.query,
@@ -117,6 +141,10 @@ async def list_tickets(
         assignee=me if wanted.who == "mine" else None,
         unassigned=wanted.who == "unassigned",
         page=wanted.page,
+        tag=wanted.tag,
+        priority=wanted.priority,
+        team=team,
+        sort=wanted.sort,
     )
     unread = await reads.unread(me, found.tickets)
     return Listing([summary(t, t.id in unread) for t in found.tickets], found.total,
@@ -138,6 +166,13 @@ def summary(ticket: Ticket, unread: bool = False) -> dict[str, Any]:
         "unread": unread,
         "rating": ticket.rating,
         "decision": ticket.decision.value if ticket.decision else None,
+        "priority": ticket.priority.value,
+        "tags": ticket.tags,
+        "team": ticket.team,
+        "due": _iso(ticket.due),
+        "due_kind": None if ticket.due is None else (
+            "first_response" if ticket.first_response_at is None else "resolution"),
+        "overdue": ticket.overdue(datetime.now(UTC)),
     }
 
 
@@ -151,7 +186,8 @@ def request_words(request: dict[str, Any]) -> str:
 
 
 async def ticket_detail(
-    ticket: Ticket, tickets: TicketStore, states: DeliveryStates, backend: OrderBackend
+    ticket: Ticket, tickets: TicketStore, states: DeliveryStates, backend: OrderBackend,
+    readable: Readable | None = None,
 ) -> dict[str, Any]:
     log = await tickets.log(ticket.id)
     delivery = await states.get_many([m["outbox"] for m in log if m.get("outbox")])
@@ -181,10 +217,35 @@ async def ticket_detail(
         "decision_reason": ticket.decision_reason,
         "transcript": [_line(line, before=True) for line in ticket.transcript]
         + [_line(line, delivery=delivery) for line in log],
+        "priority_by": ticket.priority_by,
+        "first_response_at": _iso(ticket.first_response_at),
+        "first_response_by": ticket.first_response_by,
         "history": await tickets.history(ticket.id),
         "others": [summary(t) for t in await tickets.others_of(ticket)],
     })
+    if readable is not None:
+        _in_words(data, ticket, readable)
     return data
+
+
+def _in_words(data: dict[str, Any], ticket: Ticket, readable: Readable) -> None:
+    """Tapped buttons as their labels, the request and the order in words."""
+    snapshot = data.get("order_snapshot") or ticket.order_snapshot
+    for line in data["transcript"]:
+        if line["who"] == "shopper" and (found := readable.tapped(
+                line["text"], ticket.locale, snapshot)):
+            line["text"], line["payload"], line["tapped"] = found[0], found[1], True
+    if ticket.refusal:
+        data["refusal_words"] = readable.refusal_words(ticket.refusal, snapshot)
+    if ticket.request:
+        data["request_words"] = readable.request_words(ticket.request, snapshot)
+        data["preview"] = data["request_words"][:PREVIEW_CHARS]
+    if data.get("order_snapshot"):
+        data["order_snapshot"] = readable.order(data["order_snapshot"])
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def _line(

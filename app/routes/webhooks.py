@@ -27,6 +27,7 @@ How replies leave, and why:
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -50,6 +51,7 @@ from app.routes.body import read_limited
 from app.routes.webchat import conversation_tag
 from channels import telegram, whatsapp
 from channels.telegram_render import callback_answer
+from conversation.delivery import DeliveryState, DeliveryStates, twilio_reason
 from conversation.store import KeyWrite
 from conversation.types import Channel, Inbound, Reply, TurnResult
 
@@ -228,7 +230,21 @@ async def whatsapp_status(request: Request) -> Response:
     if moved and status.status in ("failed", "undelivered"):
         log.warning("whatsapp: message %s %s (error %s)", status.message_sid, status.status,
                     status.error_code or "-")
+    outbox_id = request.query_params.get("outbox") or ""
+    state = PROVIDER_STATES.get(status.status)
+    if state is not None and OUTBOX_ID.fullmatch(outbox_id):
+        resources: Resources = request.state.resources
+        reason = (twilio_reason(status.status, status.error_code)
+                  if state is DeliveryState.FAILED else None)
+        await DeliveryStates(resources.redis, prefix=resources.settings.redis_prefix).reported(
+            outbox_id, state, reason)
     return Response(status_code=204)
+
+
+OUTBOX_ID = re.compile(r"\d{1,20}-\d{1,20}")
+PROVIDER_STATES = {"sent": DeliveryState.SENT, "delivered": DeliveryState.DELIVERED,
+                   "read": DeliveryState.READ, "failed": DeliveryState.FAILED,
+                   "undelivered": DeliveryState.FAILED}
 
 
 routes = [

@@ -159,7 +159,7 @@ async def test_a_proactive_whatsapp_message_goes_through_twilio_rest(
     assert sent["To"] == "whatsapp:+919812345678"
     assert sent["From"] == WHATSAPP_FROM
     assert sent["Body"] == "Your request T-1001 has been resolved.\n1. Track order\n2. Menu"
-    assert sent["StatusCallback"] == PUBLIC_URL + "/webhooks/whatsapp/status"
+    assert sent["StatusCallback"].startswith(PUBLIC_URL + "/webhooks/whatsapp/status?outbox=")
 
 
 async def test_outside_the_window_without_a_template_nothing_is_sent(
