@@ -229,6 +229,9 @@ class AuditLog:
         run in many processes at once."""
         if self._redis is None:
             return 0
+        if not await self._redis.exists(self._pending_key):
+            self._group_ready = False  # nothing waits (or Redis was wiped): made on the next
+            return 0
         await self._ensure_group()
         moved = 0
         claimed: Any = await self._redis.xautoclaim(
