@@ -6,6 +6,7 @@ read them: they hold counts and times, nothing about a shopper. Malformed dates,
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from app.inbox.auth import Staff
 from app.inbox.charts import horizontal_bars, stacked_bars
 from app.inbox.http import api_route, page_route
 from app.inbox.pages import _render
-from app.resources import Resources
+from app.resources import REDIS_DOWN, Resources
 from conversation import reports
 from conversation.hours import BusinessHours
 
@@ -28,6 +29,8 @@ async def _report(request: Request) -> dict[str, Any]:
                                   request.query_params.get("to"),
                                   datetime.now(days.zone).date())
     hours = BusinessHours.parse(resources.settings.business_hours, resources.settings.timezone)
+    with contextlib.suppress(*REDIS_DOWN):  # the latest turns' audit entries count too
+        await resources.engine.audit.flush_pending()
     return await reports.build(resources.db, days, hours, period)
 
 
