@@ -24,6 +24,7 @@ from inbox_harness import (
     api_login,
     inbox_settings,
 )
+from playwright.async_api import Error as PlaywrightError
 
 from app.main import create_app
 from conversation.tickets import Ticket, TicketStore
@@ -95,7 +96,7 @@ async def test_an_agent_tags_and_prioritises_a_ticket(
     await desk.get_by_role("button", name="Remove tag courier").click()
     await page.wait_for_function(
         "document.querySelectorAll('#tags .tag').length === 1")
-    await page.locator("#side").screenshot(path=str(shots / "desk-ticket.png"))
+    await shoot(page.locator("#side"), shots / "desk-ticket.png")
 
     await page.goto(base_url + "/inbox?tag=broken+item")
     row = page.locator('tr[data-ticket="T-1001"]')
@@ -125,7 +126,7 @@ async def test_an_overdue_ticket_stands_out_on_the_list(
     colour = await late.locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor")
     assert colour != await fresh.locator("td").first.evaluate(
         "e => getComputedStyle(e).backgroundColor")
-    await page.locator("table").screenshot(path=str(shots / "desk-overdue.png"))
+    await shoot(page.locator("table"), shots / "desk-overdue.png")
     assert problems == [], problems
 
 
@@ -180,5 +181,17 @@ async def test_the_reports_page_shows_its_charts(
     assert await bars.count() >= 2
     box = await page.locator("#chart-conversations svg").bounding_box()
     assert box is not None and box["height"] > 100
-    await page.locator("main").screenshot(path=str(shots / "desk-reports.png"))
+    await shoot(page.locator("main"), shots / "desk-reports.png")
     assert problems == [], problems
+
+
+async def shoot(locator: Any, path: Path) -> None:
+    """A picture of a live area: a live update may swap it for a fresh copy while the
+    picture is taken (the element is then detached); take it again."""
+    for attempt in range(3):
+        try:
+            await locator.screenshot(path=str(path))
+            return
+        except PlaywrightError:
+            if attempt == 2:
+                raise
