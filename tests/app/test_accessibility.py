@@ -83,6 +83,9 @@ AUDITED = [
             then=canned_replies_open),
     Audited("inbox ticket after a reply", "/inbox/tickets/T-1001", staff=True,
             then=staff_replied),
+    Audited("reports", "/inbox/reports", staff=True),
+    Audited("staff accounts", "/inbox/staff", staff=True),
+    Audited("privacy requests", "/inbox/privacy", staff=True),
 ]
 
 
