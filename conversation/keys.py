@@ -36,21 +36,6 @@ class Keys:
     def verify_failures(self, order_number: str) -> str:
         return f"{self.prefix}verify:{{{order_number}}}:failures"
 
-    def ticket(self, ticket_id: str) -> str:
-        return f"{self.prefix}ticket:{{{ticket_id}}}"
-
-    def ticket_log(self, ticket_id: str) -> str:
-        return f"{self.prefix}ticket:{{{ticket_id}}}:log"
-
-    def ticket_sequence(self) -> str:
-        return f"{self.prefix}tickets:sequence"
-
-    def tickets_by_status(self, status: str) -> str:
-        return f"{self.prefix}tickets:{status}"
-
-    def tickets_by_order(self, number: str) -> str:
-        return f"{self.prefix}tickets:order:{number}"
-
     def inbox_events(self) -> str:
         return f"{self.prefix}inbox:events"
 

@@ -630,23 +630,6 @@ class TicketStore:
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    async def get_many(self, ids: list[str]) -> list[Ticket]:
-        numbers = []
-        for i in ids:
-            try:
-                numbers.append(ticket_number(i))
-            except TicketNotFound:
-                continue
-        if not numbers:
-            return []
-        try:
-            async with self._db.connect() as conn:
-                found = {t.number: t for t in await _tickets(conn, (await conn.execute(
-                    _select().where(tickets.c.number.in_(numbers)))).all())}
-        except DatabaseUnavailable as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        return [found[n] for n in numbers if n in found]
-
     # ---- the desk: priority, tags, team ---------------------------------------------
 
     async def set_priority(self, ticket_id: str, priority: Priority | None, by: str,
