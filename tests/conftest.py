@@ -30,10 +30,11 @@ from records import migrate
 from records.db import Database, database_url
 from records.schema import FIRST_TICKET
 
+pytest_plugins = ("tests.s3",)  # the local S3-compatible server (media store tests)
 pytest.register_assert_rewrite("tests.demo_orders")  # its asserts say what they saw
 
-RECORD_TABLES = ("ticket_search", "ticket_messages", "ticket_history", "audit_entries",
-                 "staff", "records_meta", "tickets")
+RECORD_TABLES = ("attachments", "ticket_search", "ticket_messages", "ticket_history",
+                 "audit_entries", "staff", "records_meta", "tickets")
 
 
 @pytest.fixture(scope="session")
