@@ -10,15 +10,17 @@ the log outlives the conversation and is shown to every member of staff.
 Storage: the `audit_entries` table of the records database (`records`), one row
 an entry, kept as long as the shop keeps its records. A note may carry a `once`
 token: `(order, once)` is unique, so a change the shop made once (a repeated
-approval, a turn retried after its answer was lost) is logged once. While the
-database is down, entries wait in Redis (`AuditLog.flush_pending`), so a shopper's
-turn never fails for want of its log line.
+approval, a turn retried after its answer was lost) is logged once. A shopper's
+turn never waits for SQL: its entries go through a Redis stream that every web
+process drains into the table (`AuditLog.flush_pending`), and while the database is
+down they simply wait there.
 
 Errors: `StoreUnavailable` (from `store`) when neither store can be reached.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,6 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -137,31 +140,44 @@ class AuditEntry:
 
 
 PENDING_BATCH = 200
+PENDING_GROUP = "records"
+PENDING_IDLE_MS = 30_000  # a flusher that held entries this long without writing them died
 
 
 class AuditLog:
-    """The audit log in the records database, with a Redis buffer for when the
-    database is down: a shopper's change is never refused because the log cannot be
-    written; its entries wait in `{prefix}audit:pending` and `flush_pending` moves
-    them into SQL later (each with a once-token, so a flush retried after a crash
-    writes each entry once)."""
+    """The audit log in the records database.
+
+    A shopper's turn does not wait for SQL: `write` (the engine's path) appends the
+    turn's entries to a Redis stream, `{prefix}audit:pending`, in one round trip (as
+    the log always cost), and `flush_pending` (a background task of every web
+    process, and every `read`) moves them into the table. Each entry carries a
+    once-token, and the stream a consumer group, so entries are written once
+    however many processes flush, and a flusher that dies mid-way leaves its
+    entries to the next one. `record` (staff, carriers) writes to SQL directly and
+    falls back on the stream while the database is down."""
 
     def __init__(self, db: Database, redis: aioredis.Redis | None = None, *,
                  prefix: str = "ohb:") -> None:
         self._db = db
         self._redis = redis
         self._pending_key = f"{prefix}audit:pending"
+        self._consumer = f"flusher-{secrets.token_hex(4)}"
+        self._group_ready = False
 
     async def record(self, number: str, entries: Sequence[AuditEntry]) -> int:
         """Append `entries` to the order's log in one transaction; returns how many
         were new (an entry whose `once` token was written before is skipped)."""
         if not entries:
             return 0
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.flush_pending()  # what shoppers did before stays before
         try:
             return await self._insert([(number, _clip(e)) for e in entries])
         except DatabaseUnavailable as exc:
             if self._redis is None:
                 raise StoreUnavailable(str(exc)) from exc
+            log.warning("records database unreachable: %d audit entries wait in Redis",
+                        len(entries))
             await self._buffer(number, entries)
             return len(entries)
 
@@ -181,47 +197,81 @@ class AuditLog:
         return added
 
     async def _buffer(self, number: str, entries: Sequence[AuditEntry]) -> None:
-        assert self._redis is not None
-        log.warning("records database unreachable: %d audit entries kept in Redis until "
-                    "it is back", len(entries))
-        rows = [json.dumps([number, *json.loads(_clip(e).dump()),
-                            e.once or f"pending:{secrets.token_hex(8)}"])
-                for e in entries]
+        """One XADD per entry, pipelined: one round trip. Every entry gets a
+        once-token, so flushing it twice writes it once."""
+        if self._redis is None:
+            raise StoreUnavailable("no Redis to keep the audit entries in")
         try:
-            await self._redis.rpush(self._pending_key, *rows)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for entry in entries:
+                    once = entry.once or f"pending:{secrets.token_hex(8)}"
+                    row = json.dumps([number, *json.loads(_clip(entry).dump()), once])
+                    pipe.xadd(self._pending_key, {"e": row})
+                await pipe.execute()
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc
 
     async def flush_pending(self) -> int:
-        """Move buffered entries into the database; returns how many moved."""
+        """Move waiting entries into the database; returns how many moved. Safe to
+        run in many processes at once."""
         if self._redis is None:
             return 0
+        await self._ensure_group()
         moved = 0
+        claimed: Any = await self._redis.xautoclaim(
+            self._pending_key, PENDING_GROUP, self._consumer, PENDING_IDLE_MS,
+            start_id="0-0", count=PENDING_BATCH)
+        batches = [claimed[1]]
         while True:
-            raw = await self._redis.lrange(self._pending_key, 0, PENDING_BATCH - 1)
-            if not raw:
+            for batch in batches:
+                entries = [(i, f) for i, f in batch if f]
+                if entries:
+                    await self._insert([_pending_entry(f) for _i, f in entries])
+                    ids = [i for i, _f in entries]
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        pipe.xack(self._pending_key, PENDING_GROUP, *ids)
+                        pipe.xdel(self._pending_key, *ids)
+                        await pipe.execute()
+                    moved += len(entries)
+            response: Any = await self._redis.xreadgroup(
+                PENDING_GROUP, self._consumer, {self._pending_key: ">"}, count=PENDING_BATCH)
+            batches = [entries for _stream, entries in
+                       (response.items() if isinstance(response, dict) else response or ())]
+            if not any(batches):
                 return moved
-            batch = []
-            for item in raw:
-                number, at, who, action, what, *rest = json.loads(item)
-                detail, once = (rest[0], rest[1]) if len(rest) == 2 else ("", rest[0])
-                batch.append((number, AuditEntry(datetime.fromtimestamp(at, UTC), who,
-                                                 action, what, detail, once)))
-            await self._insert(batch)
-            await self._redis.ltrim(self._pending_key, len(raw), -1)
-            moved += len(raw)
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        assert self._redis is not None
+        try:
+            await self._redis.xgroup_create(self._pending_key, PENDING_GROUP, id="0",
+                                            mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
 
     async def write(self, notes: Iterable[Note], who: str, at: datetime) -> None:
-        """The dialogue's notes of one turn, each order's in one call (a turn
-        touches one order in practice)."""
+        """The dialogue's notes of one turn: kept in Redis in one round trip, moved
+        to the database by `flush_pending` (a shopper's turn never waits for SQL)."""
         by_order: dict[str, list[AuditEntry]] = {}
         for note in notes:
             by_order.setdefault(note.number, []).append(AuditEntry.of(note, who, at))
+        if self._redis is None:
+            for number, entries in by_order.items():
+                await self.record(number, entries)
+            return
         for number, entries in by_order.items():
-            await self.record(number, entries)
+            await self._buffer(number, entries)
 
     async def read(self, number: str) -> list[AuditEntry]:
-        """The order's log, oldest first."""
+        """The order's log, oldest first (entries still waiting in Redis included:
+        they are moved first)."""
+        try:
+            await self.flush_pending()
+        except (*REDIS_DOWN, DatabaseUnavailable):
+            pass  # what is in the database is still worth showing
         query = (select(audit_entries).where(audit_entries.c.order_number == number)
                  .order_by(audit_entries.c.seq))
         try:
@@ -230,6 +280,14 @@ class AuditLog:
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [AuditEntry(r.at, r.who, r.action, r.what, r.detail) for r in rows]
+
+
+def _pending_entry(fields: dict[Any, Any]) -> tuple[str, AuditEntry]:
+    raw = fields.get(b"e") or fields.get("e")
+    assert raw is not None, "an audit stream entry without its field"
+    number, at, who, action, what, *rest = json.loads(raw)
+    detail, once = (rest[0], rest[1]) if len(rest) == 2 else ("", rest[0])
+    return number, AuditEntry(datetime.fromtimestamp(at, UTC), who, action, what, detail, once)
 
 
 def _insert_once(dialect: str, values: dict[str, Any]) -> Any:

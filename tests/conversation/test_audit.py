@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy import select
@@ -241,19 +242,19 @@ async def test_record_skips_a_once_token_seen_before_and_keeps_orders_apart(
     assert kept[2].at == at
 
 
-async def test_a_database_outage_keeps_entries_in_redis_and_writes_them_once_later(
+async def test_entries_wait_in_redis_while_the_database_is_down_and_are_written_once(
     redis: aioredis.Redis, db: Database,
 ) -> None:
     broken = AuditLog(_Unreachable(db), redis)  # type: ignore[arg-type]
     at = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
     note = Note("100001", "cancel", What.CARRIED_OUT, "R-9", once="carried:x")
     await broken.write([Note("100001", "cancel", What.CONFIRMED), note], "shopper via web", at)
-    assert await redis.llen("ohb:audit:pending") == 2
+    assert await redis.xlen("ohb:audit:pending") == 2
+    assert await AuditLog(db).read("100001") == []  # not in the database yet
     working = AuditLog(db, redis)
-    assert await working.read("100001") == []
     assert await working.flush_pending() == 2
     assert await working.flush_pending() == 0
-    assert await redis.llen("ohb:audit:pending") == 0
+    assert await redis.xlen("ohb:audit:pending") == 0
     # the carried-out entry was written once, although it came twice
     await working.write([note], "shopper via web", at)
     assert steps(await working.read("100001")) == [("cancel", "confirmed"),
@@ -279,9 +280,10 @@ async def stored_text(db: Database) -> str:
     return "\n".join(" ".join(str(v) for v in row) for row in rows)
 
 
-async def test_a_turn_that_logs_costs_no_redis_round_trip_more(
+async def test_a_turn_that_logs_costs_one_round_trip_more_and_no_sql(
     engine: Engine, redis: aioredis.Redis, catalogue: Catalogue, clock: Clock,
     far_shop: tuple[DemoBackend, ValkeyServer], redis_commands: RedisCommands,
+    monkeypatch: pytest.MonkeyPatch, db: Database,
 ) -> None:
     backend, _server = far_shop  # the shop's calls go to its own server: not counted
     chat = Chat(Engine(redis, backend, policy=Policy(timezone="Asia/Kolkata"),
@@ -290,8 +292,19 @@ async def test_a_turn_that_logs_costs_no_redis_round_trip_more(
     await chat.say("cancel 100001")
     await chat.say(PLACED_UPI[1])  # logs "asked" and "eligible" (the script is loaded now)
     calls = redis_commands.count(redis)
+    pipelines: list[int] = []
+    execute = Pipeline.execute
+
+    async def counted(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        if self.connection_pool is redis.connection_pool:  # not the far shop's
+            pipelines.append(len(self.command_stack))
+        return await execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", counted)
     await chat.tap("Yes, go ahead")
     assert chat.keys[0] == "done.cancel"
-    assert calls == ["EVALSHA", "EVALSHA"]  # begin, finish: the log is in SQL now
-    assert steps(await chat.engine.audit.read("100001"))[-2:] == [
+    assert calls == ["EVALSHA", "EVALSHA"]  # begin, finish
+    assert pipelines == [2]  # and the turn's two log entries, in one round trip
+    assert await AuditLog(db).read("100001") == []  # the turn did not wait for SQL
+    assert steps(await chat.engine.audit.read("100001"))[-2:] == [  # moved when read
         ("cancel", "confirmed"), ("cancel", "carried_out")]
