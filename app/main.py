@@ -23,10 +23,11 @@ from app.cors import ChatCORS
 from app.errors import exception_handlers
 from app.inbox import api as inbox_api
 from app.inbox import events as inbox_events
+from app.inbox import files as inbox_files
 from app.inbox import pages as inbox_pages
 from app.inbox.notify import open_staff_senders
 from app.resources import Resources, log_features, open_resources
-from app.routes import health, logistics, pages, pushes, webchat, webhooks, widget
+from app.routes import health, logistics, pages, pushes, uploads, webchat, webhooks, widget
 from app.settings import Settings
 from app.worker import default_senders, start_in_process
 from templates import PAGES_DIR
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes, *logistics.routes,
             *widget.routes, *pages.routes, *inbox_pages.routes, *inbox_events.routes,
-            *inbox_api.routes,
+            *inbox_api.routes, *uploads.routes, *inbox_files.routes,
         ],
         middleware=middleware,
         exception_handlers=exception_handlers(),

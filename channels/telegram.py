@@ -22,8 +22,10 @@ What each update becomes, and why:
 - an edited message -> ignored. The bot answered the original already; answering
   the edit too would answer twice, and could repeat a step (confirm a
   cancellation again) that the shopper did not mean to repeat.
-- media without a caption, stickers, voice, a location -> `Turn` with the media
-  or location flag and no text ("I read text" plus the menu). A caption is text.
+- a photo or a document -> `Turn` with a `MediaRef` to fetch (the largest photo
+  size under the media limit); stickers, voice, video -> `Turn` with the media
+  flag and `media_refused` (photos and PDFs only). A caption is text. A location
+  -> the location flag.
 - anything in a group, supergroup or channel -> `GroupChat`: the bot talks about
   orders only in private chats, and says so once per group.
 - `my_chat_member` of a private chat -> `Reachability`: "kicked" (PTB calls it
@@ -37,13 +39,14 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Message, Update
+from telegram import Message, PhotoSize, Update
 from telegram.constants import ChatMemberStatus, ChatType
 
-from conversation.types import Channel, Identity, Inbound
+from conversation.types import Channel, Identity, Inbound, MediaRef
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 CONVERSATION_PREFIX = "telegram:"
@@ -119,10 +122,11 @@ def parse(body: bytes) -> Update:
     return update
 
 
-def interpret(update: Update) -> Event:
+def interpret(update: Update, *, max_bytes: int | None = None) -> Event:
+    """`max_bytes`: the media limit, to pick the largest photo size under it."""
     message_id = str(update.update_id)
     if update.message is not None:
-        return _message(update.message, message_id)
+        return _message(update.message, message_id, max_bytes)
     if update.edited_message is not None:
         return Ignored("edited message")
     if (query := update.callback_query) is not None:
@@ -151,7 +155,7 @@ def interpret(update: Update) -> Event:
     return Ignored("update type not handled")
 
 
-def _message(message: Message, message_id: str) -> Event:
+def _message(message: Message, message_id: str, max_bytes: int | None = None) -> Event:
     chat = message.chat
     sender = message.from_user
     if chat.type != ChatType.PRIVATE:
@@ -179,9 +183,25 @@ def _message(message: Message, message_id: str) -> Event:
         return turn(text=_start_parameter(message.text))
     if message.location is not None or message.venue is not None:
         return turn(text=message.caption or "", has_location=True)
-    if message.effective_attachment is not None:
-        return turn(text=message.caption or "", has_media=True)
+    if message.photo:
+        return turn(text=message.caption or "", has_media=True,
+                    media=(_largest_photo(message.photo, max_bytes),))
+    if (document := message.document) is not None:
+        return turn(text=message.caption or "", has_media=True, media=(MediaRef(
+            document.file_id, document.mime_type, document.file_name, document.file_size),))
+    if message.effective_attachment is not None:  # stickers, voice, video: not files we take
+        return turn(text=message.caption or "", has_media=True, media_refused="unsupported")
     return Ignored("service message")
+
+
+def _largest_photo(sizes: Sequence[PhotoSize], max_bytes: int | None) -> MediaRef:
+    """Telegram sends a photo in several sizes: the largest under the limit (or, if
+    none is, the smallest, which is then refused as too large)."""
+    by_area = sorted(sizes, key=lambda s: (s.width * s.height, s.file_size or 0))
+    fitting = [s for s in by_area
+               if max_bytes is None or s.file_size is None or s.file_size <= max_bytes]
+    chosen = fitting[-1] if fitting else by_area[0]
+    return MediaRef(chosen.file_id, "image/jpeg", None, chosen.file_size)
 
 
 def _start_parameter(text: str) -> str:

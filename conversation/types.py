@@ -33,6 +33,18 @@ class Identity:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaRef:
+    """A file the provider says came with a message, not fetched yet: a Twilio
+    media URL or a Telegram file id. `content_type`, `filename` and `size` are the
+    provider's word, for a quick refusal only; the bytes decide."""
+
+    source: str
+    content_type: str | None = None
+    filename: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Inbound:
     channel: Channel
     conversation: str = field(metadata={"doc": "stable per shopper and channel, e.g. 'web:abc'"})
@@ -44,6 +56,9 @@ class Inbound:
     has_media: bool = False
     has_location: bool = False
     received_at: datetime | None = None
+    media: tuple[MediaRef, ...] = ()  # what the adapter saw; the app fetches it
+    attachments: tuple[str, ...] = ()  # the files kept (ids in the media store)
+    media_refused: str | None = None  # why a file was not kept: too_large|unsupported|unavailable
 
 
 @dataclass(frozen=True, slots=True)

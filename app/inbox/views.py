@@ -15,8 +15,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from conversation.attachments import ATTACHMENTS, split
 from conversation.delivery import DeliveryStates
 from conversation.tickets import Ticket, TicketStatus, TicketStore
+from media.store import Attachment, MediaStore
 from orders.backend import BackendUnavailable, OrderBackend
 
 PREVIEW_CHARS = 90
@@ -151,9 +153,13 @@ def request_words(request: dict[str, Any]) -> str:
 
 
 async def ticket_detail(
-    ticket: Ticket, tickets: TicketStore, states: DeliveryStates, backend: OrderBackend
+    ticket: Ticket, tickets: TicketStore, states: DeliveryStates, backend: OrderBackend,
+    media: MediaStore | None = None,
 ) -> dict[str, Any]:
     log = await tickets.log(ticket.id)
+    files = await media.many(
+        i for line in [*ticket.transcript, *log] for i in split(line.get(ATTACHMENTS))
+    ) if media is not None else {}
     delivery = await states.get_many([m["outbox"] for m in log if m.get("outbox")])
     order, order_live = await _order(ticket, backend)
     verified = ticket.order_verified or bool(ticket.contact_phone or ticket.contact_email)
@@ -179,8 +185,8 @@ async def ticket_detail(
         "resolved_by": ticket.resolved_by,
         "decided_by": ticket.decided_by,
         "decision_reason": ticket.decision_reason,
-        "transcript": [_line(line, before=True) for line in ticket.transcript]
-        + [_line(line, delivery=delivery) for line in log],
+        "transcript": [_line(line, before=True, files=files) for line in ticket.transcript]
+        + [_line(line, delivery=delivery, files=files) for line in log],
         "history": await tickets.history(ticket.id),
         "others": [summary(t) for t in await tickets.others_of(ticket)],
     })
@@ -190,6 +196,7 @@ async def ticket_detail(
 def _line(
     line: dict[str, str], *, before: bool = False,
     delivery: dict[str, dict[str, str]] | None = None,
+    files: dict[str, Attachment] | None = None,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "who": line.get("who", "system"),
@@ -197,6 +204,8 @@ def _line(
         "at": line.get("at"),
         "author": line.get("author"),
         "before_handoff": before,
+        "attachments": [(files or {})[i].as_json() for i in split(line.get(ATTACHMENTS))
+                        if i in (files or {})],
     }
     if line.get("outbox"):
         state = (delivery or {}).get(line["outbox"], {})
