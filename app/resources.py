@@ -303,6 +303,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             return_policy_url=settings.return_policy_url,
             support_url=settings.support_url,
             notify_staff=settings.inbox_notify_url is not None,
+            media=media,
         )
         notifier = ShopperNotifier(
             NoticeDesk(client, outbox, prefix=settings.redis_prefix),
