@@ -186,6 +186,7 @@ async def test_a_telegram_photo_reaches_the_ticket_in_its_largest_size(
     assert providers.telegram.downloads == ["AgACAgUAAxkBAAIBZ2Vy"]  # 800x600, not 90x67
 
     [(attachment, download)] = await staff_files(client, "T-1001")
+    assert attachment["content_type"] == "image/jpeg"
     assert_served_safely(download, "image/jpeg")
     assert download.content == PHOTO_AS_STAFF_SEE_IT
 
