@@ -61,7 +61,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from conversation.types import Button, Channel, LinkButton, Reply
+from conversation.types import Button, Channel, LinkButton, Reply, SharedFile
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +142,19 @@ def replies_to_data(replies: Iterable[Reply]) -> list[dict[str, Any]]:
             "text": r.text,
             "buttons": [{"label": b.label, "payload": b.payload} for b in r.buttons],
             "links": [{"label": link.label, "url": link.url} for link in r.links],
+            **({"file": {"id": r.file.id, "url": r.file.url, "content_type": r.file.content_type,
+                         "size": r.file.size, "name": r.file.name}} if r.file else {}),
         }
         for r in replies
     ]
+
+
+def _file(data: Any) -> SharedFile | None:
+    if data is None:
+        return None
+    return SharedFile(id=str(data["id"]), url=str(data["url"]),
+                      content_type=str(data["content_type"]), size=int(data["size"]),
+                      name=str(data["name"]))
 
 
 def replies_from_data(data: Any) -> tuple[Reply, ...]:
@@ -162,6 +172,7 @@ def replies_from_data(data: Any) -> tuple[Reply, ...]:
                     LinkButton(label=str(link["label"]), url=str(link["url"]))
                     for link in item.get("links", ())
                 ),
+                file=_file(item.get("file")),
             )
             for item in data
         )

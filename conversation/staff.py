@@ -49,7 +49,7 @@ from .store import TranscriptLine
 from .tasks import on_carried
 from .tickets import Decision, Ticket, TicketNotFound, TicketStatus, log_line
 from .turn import Turn, action_name
-from .types import Channel, Reply
+from .types import Channel, Reply, SharedFile
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,40 @@ class Desk:
         return outbox_id
 
     # ---- the ticket itself -----------------------------------------------------
+
+    async def send_file(self, ticket_id: str, author: str, text: str, file: SharedFile, *,
+                        reply_id: str) -> Ticket:
+        """Send a file (with `text` as its caption, may be empty) to the shopper on
+        their channel, and file it on the ticket like a reply (`attachments` names
+        it, so the ticket shows it); the file is already kept and on the ticket."""
+        text = text.strip()[:MAX_REPLY_CHARS]
+        ticket = await self._ticket(ticket_id)
+        now = self._engine.now()
+
+        def pause_bot(session: Session) -> None:
+            if ticket.kind == "handoff":
+                _hand_off(session, ticket_id)
+
+        def replies(_session: Session) -> list[Reply]:
+            return [Reply(STAFF_REPLY_KEY, text, file=file)]
+
+        async def filed(outbox_id: str) -> None:
+            await self._states.queued(outbox_id)
+
+            def change(t: Ticket) -> Ticket:
+                return t.model_copy(update={
+                    "updated_at": now, "status": TicketStatus.PENDING, "resolved_at": None,
+                    "assignee": t.assignee or author})
+
+            await self._tickets.update(
+                ticket_id, change,
+                line=log_line("staff", text, now, author=author, outbox=outbox_id,
+                              attachments=file.id),
+                event="reopened" if ticket.status is TicketStatus.RESOLVED else "message")
+
+        await self._tell(ticket, f"staff:{ticket_id}:{reply_id}", replies, who="staff",
+                         change_session=pause_bot, then=filed)
+        return await self._ticket(ticket_id)
 
     async def note(self, ticket_id: str, author: str, text: str) -> dict[str, str]:
         """An internal note: staff read it, the shopper never does."""

@@ -74,6 +74,22 @@ class LinkButton:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedFile:
+    """A file for the shopper (staff sent it): a signed link their channel fetches
+    it from (Telegram and Twilio fetch by URL; the widget shows it), and what it is."""
+
+    id: str
+    url: str
+    content_type: str
+    size: int
+    name: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One message to the shopper. `key` is the catalogue key it was made from
     (tests and analytics use it); `text` is already in the shopper's language."""
@@ -82,6 +98,7 @@ class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
     links: tuple[LinkButton, ...] = ()
+    file: SharedFile | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -49,9 +50,30 @@ async def upload(request: Request) -> Response:
     session = (await resources.token_signer()).verify(token)
     resources.require_ready(records=True)
     try:
-        body = await read_limited(request, resources.media.max_bytes + MULTIPART_OVERHEAD)
+        form = await read_file_form(request, resources.media.max_bytes)
     except BodyTooLarge:
         return _refused(resources, session.locale, "too_large")
+    try:
+        kept = await resources.media.accept(
+            form.data, conversation=session.conversation, channel="web", source="upload",
+            filename=form.filename)
+    except MediaRefused as exc:
+        return _refused(resources, session.locale, exc.why)
+    return JSONResponse({"upload": kept.id, "content_type": kept.content_type,
+                         "size": kept.size}, status_code=201)
+
+
+@dataclass(frozen=True, slots=True)
+class FileForm:
+    data: bytes
+    filename: str | None
+    fields: dict[str, str]
+
+
+async def read_file_form(request: Request, max_bytes: int) -> FileForm:
+    """A multipart form with one file (field `file`) and a few short fields, read
+    to `max_bytes` (plus the form's own overhead) and no further: BodyTooLarge."""
+    body = await read_limited(request, max_bytes + MULTIPART_OVERHEAD)
     sent = False
 
     async def replay() -> Message:
@@ -61,23 +83,15 @@ async def upload(request: Request) -> Response:
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    try:
-        async with Request(request.scope, replay).form(max_files=1, max_fields=2) as form:
-            file = form.get("file")
-            if file is None or isinstance(file, str):
-                raise web.InvalidMessage("send the file as the multipart field 'file'")
-            data = await file.read()
-            filename = file.filename
-    except (AssertionError, ValueError) as exc:  # Starlette: not multipart, or malformed
-        raise web.MalformedBody("send the file as multipart/form-data") from exc
-    try:
-        kept = await resources.media.accept(
-            data, conversation=session.conversation, channel="web", source="upload",
-            filename=filename)
-    except MediaRefused as exc:
-        return _refused(resources, session.locale, exc.why)
-    return JSONResponse({"upload": kept.id, "content_type": kept.content_type,
-                         "size": kept.size}, status_code=201)
+    async with Request(request.scope, replay).form(max_files=1, max_fields=8,
+                                                   max_part_size=64 * 1024) as form:
+        file = form.get("file")
+        if file is None or isinstance(file, str):
+            raise web.InvalidMessage("send the file as the multipart field 'file'",
+                                     [{"field": "file", "problem": "missing"}])
+        data = await file.read()
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        return FileForm(data, file.filename, fields)
 
 
 # --- links to files for the shopper ---------------------------------------------------

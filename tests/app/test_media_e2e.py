@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 from app_harness import auth, running, start_session
 from channel_harness import (
+    PUBLIC_URL,
     TELEGRAM_TOKEN,
     TWILIO_SID,
     TWILIO_TOKEN,
@@ -31,8 +32,9 @@ from sqlalchemy import func, select
 
 from records.db import Database
 from records.schema import attachments
-from tests.live import serving
+from tests.live import eventually, serving
 from tests.media_files import HTML_AS_JPEG, LATITUDE, PHOTO_JPEG, exif_tiff, jpeg_with, png
+from tests.media_files import PDF as PDF_BYTES
 from tests.s3 import S3
 
 GPS_AT = 38  # where exif_tiff()'s GPS directory starts: from there on, all of it is GPS
@@ -46,21 +48,23 @@ class Providers:
     twilio_url: str
     twilio_files: TwilioMediaFiles
     telegram: FakeTelegramWithFiles
+    twilio: FakeTwilio
 
 
 @pytest.fixture
 async def providers() -> AsyncIterator[Providers]:
     files = TwilioMediaFiles(TWILIO_SID, TWILIO_TOKEN)
     telegram = FakeTelegramWithFiles(TELEGRAM_TOKEN)
+    twilio = FakeTwilio(TWILIO_SID, TWILIO_TOKEN)
     async with (
-        serving(twilio_with_media(FakeTwilio(TWILIO_SID, TWILIO_TOKEN), files),
+        serving(twilio_with_media(twilio, files),
                 lifespan="off") as (api_url, _api),
         serving(files.cdn_app(), lifespan="off") as (cdn_url, _cdn),
         serving(telegram.app(), lifespan="off") as (telegram_url, _tg),
     ):
         files.cdn_url = cdn_url.replace("127.0.0.1", "localhost")  # another host
         telegram.url = telegram_url
-        yield Providers(api_url, files, telegram)
+        yield Providers(api_url, files, telegram, twilio)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -285,3 +289,68 @@ async def test_an_oversized_or_disguised_file_is_refused_on_every_channel(
                              files={"file": ("photo.jpg", HTML_AS_JPEG, "image/jpeg")})
     assert html.status_code == 415 and html.json()["error"]["code"] == "unsupported"
     assert await stored_files(db) == 0
+
+
+# --- staff send a file back ----------------------------------------------------------
+
+
+@pytest.fixture
+async def worker_client(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path, providers: Providers,
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = settings_for(redis_url, tmp_path, providers, {}, worker_in_process=True)
+    async with running(settings) as client:
+        yield client
+
+
+async def send_file(client: httpx.AsyncClient, ticket: str, data: bytes, name: str,
+                    text: str = "") -> httpx.Response:
+    async with httpx.AsyncClient(transport=client._transport,
+                                 base_url="https://testserver") as staff:
+        csrf = await api_login(staff)
+        return await staff.post(f"/api/inbox/tickets/{ticket}/files", headers=csrf,
+                                files={"file": (name, data, "application/octet-stream")},
+                                data={"text": text, "reply_id": "r1"})
+
+
+async def test_staff_send_a_photo_and_a_pdf_back_on_telegram_and_whatsapp(
+    worker_client: httpx.AsyncClient, redis: aioredis.Redis, providers: Providers
+) -> None:
+    client = worker_client
+    telegram = TelegramShopper(client, redis)
+    await telegram.say("agent")
+    await telegram.say("Wrong colour: I ordered blue and got red")
+    sent = await send_file(client, "T-1001", PHOTO_WITH_GPS, "label.jpg",
+                           "Is this the label on your parcel?")
+    assert sent.status_code == 201, sent.text
+    await eventually(lambda: len(providers.telegram.uploads) == 1)
+    [(method, params, _)] = providers.telegram.uploads
+    assert method == "sendPhoto" and params["caption"] == "Is this the label on your parcel?"
+    link = params["photo"].removeprefix(PUBLIC_URL)
+    fetched = await client.get(link)  # what Telegram fetches
+    assert fetched.status_code == 200 and fetched.content == PHOTO_AS_STAFF_SEE_IT
+    assert (await client.get(link[:-4] + "0000")).status_code == 404  # a forged signature
+    staff_line = [line for line in sent.json()["transcript"] if line["who"] == "staff"]
+    assert staff_line[-1]["attachments"][0]["content_type"] == "image/jpeg"
+
+    whatsapp = WhatsAppShopper(client)
+    await whatsapp.say("agent")
+    await whatsapp.say("Where is the invoice for my order?")
+    assert "T-1002" in whatsapp.text
+    sent = await send_file(client, "T-1002", PDF_BYTES, "invoice.pdf")
+    assert sent.status_code == 201, sent.text
+    await eventually(lambda: any("MediaUrl" in m for m in providers.twilio.messages))
+    [message] = [m for m in providers.twilio.messages if "MediaUrl" in m]
+    fetched = await client.get(message["MediaUrl"].removeprefix(PUBLIC_URL))  # Twilio's fetch
+    assert fetched.content == PDF_BYTES
+    assert fetched.headers["content-disposition"].startswith("attachment;")
+
+
+async def test_staff_cannot_send_a_page_as_a_file(
+    worker_client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    telegram = TelegramShopper(worker_client, redis)
+    await telegram.say("agent")
+    await telegram.say("Wrong colour: I ordered blue and got red")
+    sent = await send_file(worker_client, "T-1001", HTML_AS_JPEG, "x.jpg")
+    assert sent.status_code == 415
