@@ -1,4 +1,4 @@
-"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|db|telegram|audit
+"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|db|media|telegram|audit
 |bench]`, and `reference-shop` (the order API contract over the demo orders).
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from app.db_cli import add_parser as add_db_parser
 from app.inbox.cli import add_parser as add_staff_parser
+from app.media_cli import add_parser as add_media_parser
 from app.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("ticket_id")
     add_staff_parser(commands)
     add_db_parser(commands)
+    add_media_parser(commands)
 
     audit = commands.add_parser("audit", help="an order's audit log: who did what, and when")
     audit.add_argument("number", metavar="ORDER", help="the order number")
@@ -220,6 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.db_cli import run as db_command
 
         return asyncio.run(db_command(settings, args))
+    if command == "media":
+        from app.media_cli import run as media_command
+
+        return asyncio.run(media_command(settings, args))
     if command == "audit":
         return asyncio.run(_audit(settings, args.number, as_json=args.json))
     if command == "telegram":
