@@ -39,6 +39,11 @@ from conversation.types import Channel
 from templates import PAGES_DIR
 
 SHOPPER_CHANNELS = [c.value for c in Channel if c is not Channel.STAFF_WEBHOOK]
+# Where focus goes on the ticket page after a form posted and came back (the page's
+# script focuses the element the fragment names): the box that was just sent from,
+# or else the ticket's heading. Without it focus would start over on the body.
+FOCUS_AFTER = {"reply": "reply-text", "note": "note-text"}
+FOCUS_OTHERWISE = "ticket-title"
 
 
 def _environment(timezone: str) -> jinja2.Environment:
@@ -215,7 +220,8 @@ def _ticket_form(name: str) -> Any:
         except ShopDown:
             return await ticket_page(request, staff, status=503, error=(
                 "The shop's system did not answer. Nothing was changed; please try again."))
-        return RedirectResponse(f"/inbox/tickets/{ticket_id}", 303)
+        focus = FOCUS_AFTER.get(name, FOCUS_OTHERWISE)
+        return RedirectResponse(f"/inbox/tickets/{ticket_id}#{focus}", 303)
 
     return act
 

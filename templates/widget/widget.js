@@ -34,7 +34,7 @@
       send: "Send", typing: "Reply on its way", sending: "Sending…", you: "You",
       offline: "Can't reach the chat. Retrying…", unread: (n) => n + (n === 1 ? " unread message" : " unread messages"),
       failed: "Something went wrong. Please try again.", newTab: "opens in a new tab",
-      log: "Conversation", attach: "Attach a photo or PDF", remove: "Remove the file",
+      log: "Conversation", replies: "Quick replies", attach: "Attach a photo or PDF", remove: "Remove the file",
       uploading: (p) => "Uploading… " + p + "%", caption: "Add a message (optional)", file: "File",
     },
     hi: {
@@ -43,7 +43,7 @@
       send: "भेजें", typing: "जवाब आ रहा है", sending: "भेजा जा रहा है…", you: "आप",
       offline: "चैट से जुड़ नहीं पा रहे। फिर से कोशिश कर रहे हैं…", unread: (n) => n + " नए संदेश",
       failed: "कुछ गड़बड़ हो गई। कृपया फिर से कोशिश करें।", newTab: "नए टैब में खुलता है",
-      log: "बातचीत", attach: "फ़ोटो या PDF जोड़ें", remove: "फ़ाइल हटाएँ",
+      log: "बातचीत", replies: "झटपट जवाब", attach: "फ़ोटो या PDF जोड़ें", remove: "फ़ाइल हटाएँ",
       uploading: (p) => "अपलोड हो रहा है… " + p + "%", caption: "संदेश जोड़ें (वैकल्पिक)", file: "फ़ाइल",
     },
   };
@@ -122,20 +122,34 @@
   const ICON_CLIP = "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z";
   const ICON_OUT = "M14 3h7v7h-2V6.4l-8.3 8.3-1.4-1.4L17.6 5H14zM5 5h6v2H6v11h11v-5h2v7H4V5z";
 
-  function contrast(hex) {
+  function rgb(hex) {
     let h = hex.slice(1);
     if (h.length === 3) h = h.replace(/./g, "$&$&");
-    const [r, g, b] = [0, 2, 4].map((i) => {
-      const c = parseInt(h.slice(i, i + 2), 16) / 255;
+    return [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16));
+  }
+  function luminance([r, g, b]) {
+    const [lr, lg, lb] = [r, g, b].map((v) => {
+      const c = v / 255;
       return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
     });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.4 ? "#111" : "#fff";
+    return 0.2126 * lr + 0.7152 * lg + 0.0722 * lb;
+  }
+  // Text on the accent: whichever of near-black and white reads better (WCAG ratio).
+  function contrast(hex) {
+    const l = luminance(rgb(hex));
+    return (l + 0.05) / 0.0556 > 1.05 / (l + 0.05) ? "#111" : "#fff";
+  }
+  // The accent as text on white (quick replies): darkened until it reaches 4.5:1.
+  function ink(hex) {
+    let color = rgb(hex);
+    while (1.05 / (luminance(color) + 0.05) < 4.5) color = color.map((v) => Math.floor(v * 0.9));
+    return "#" + color.map((v) => v.toString(16).padStart(2, "0")).join("");
   }
 
   const CSS = `
 :host{all:initial}
 *{box-sizing:border-box}
-.root{--a:${ACCENT};--on-a:${contrast(ACCENT)};position:fixed;${data.position === "left" ? "left" : "right"}:20px;bottom:20px;z-index:2147483000;
+.root{--a:${ACCENT};--on-a:${contrast(ACCENT)};--a-ink:${ink(ACCENT)};position:fixed;${data.position === "left" ? "left" : "right"}:20px;bottom:20px;z-index:2147483000;
  font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans Devanagari",sans-serif;color:#1d2327;-webkit-font-smoothing:antialiased}
 button,input{font:inherit;color:inherit}
 .launcher{width:56px;height:56px;border-radius:50%;border:0;background:var(--a);color:var(--on-a);cursor:pointer;display:grid;place-items:center;
@@ -170,9 +184,9 @@ h2{font-size:16px;font-weight:650;margin:0;line-height:1.25}
  border:1px solid #e6e8eb;border-bottom-left-radius:5px}
 .me .bubble{background:var(--a);color:var(--on-a);border-color:transparent;border-radius:16px;border-bottom-right-radius:5px}
 .note .bubble{background:#fdecea;border-color:#f6c6c1;color:#8a1c12;font-size:13.5px;border-radius:10px;text-align:center}
-.meta{font-size:11.5px;color:#6b7280;margin:3px 6px 2px}
+.meta{font-size:11.5px;color:#4b5563;margin:3px 6px 2px}
 .choices{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}
-.choice,.link{border:1.5px solid var(--a);background:#fff;color:var(--a);border-radius:18px;padding:6px 13px;font-size:14px;cursor:pointer;
+.choice,.link{border:1.5px solid var(--a);background:#fff;color:var(--a-ink);border-radius:18px;padding:6px 13px;font-size:14px;cursor:pointer;
  text-decoration:none;display:inline-flex;align-items:center;gap:5px;line-height:1.3;text-align:left}
 .choice:hover{background:var(--a);color:var(--on-a)}
 .link{background:var(--a);color:var(--on-a)}
@@ -195,6 +209,7 @@ input:focus{border-color:var(--a);box-shadow:0 0 0 3px color-mix(in srgb,var(--a
 .filechip{display:inline-block;padding:6px 10px;border-radius:10px;background:#fff;border:1px solid #e6e8eb;color:inherit;font-size:13px;margin-bottom:4px;text-decoration:none}
 .send{width:44px;height:44px;border-radius:50%;border:0;background:var(--a);color:var(--on-a);cursor:pointer;display:grid;place-items:center;flex:none}
 button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a) 55%,#000);outline-offset:2px}
+.scroll:focus-visible{outline:3px solid color-mix(in srgb,var(--a) 55%,#000);outline-offset:-3px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:480px){
  .root{right:14px;left:auto;bottom:14px}
@@ -214,26 +229,73 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
   const title = el("h2", { id: "ohb-title", text: TITLE });
   const closeBtn = el("button", { class: "icon-btn", type: "button", "aria-label": T.close, on: { click: () => setOpen(false, true) } }, icon(ICON_CLOSE));
   const banner = el("div", { class: "banner", role: "status", hidden: true });
-  const log = el("div", { class: "log", role: "log", "aria-live": "off", "aria-label": T.log });
+  const log = el("div", { class: "log" });
   const typing = el("div", { class: "typing", role: "status", "aria-label": T.typing, hidden: true }, el("i"), el("i"), el("i"));
-  const scroller = el("div", { class: "scroll" }, log, typing);
+  // The conversation scrolls, so it is a stop in the tab order of its own (arrow keys
+  // scroll it). New messages are read out by `live`, not by the log itself, which is
+  // rebuilt on every change.
+  const scroller = el("div", { class: "scroll", role: "log", "aria-live": "off", "aria-label": T.log, tabindex: "0" }, log, typing);
   const input = el("input", { type: "text", maxlength: MAX_TEXT, placeholder: T.placeholder, "aria-label": T.message, autocomplete: "off", enterkeyhint: "send" });
   const picker = el("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/heic,application/pdf", hidden: true, "aria-hidden": "true", tabindex: "-1", on: { change: onPicked } });
   const attachBtn = el("button", { class: "attach", type: "button", "aria-label": T.attach, title: T.attach, on: { click: () => picker.click() } }, icon(ICON_CLIP, 22));
   const pending = el("div", { class: "pending", hidden: true });
   const form = el("form", { on: { submit: onSubmit } }, attachBtn, picker, input, el("button", { class: "send", type: "submit", "aria-label": T.send }, icon(ICON_SEND, 22)));
   const live = el("div", { class: "sr", "aria-live": "polite", "aria-atomic": "true" });
-  const panel = el("div", { class: "panel", id: "ohb-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "ohb-title", hidden: true, on: { keydown: onKeydown } },
+  // Inside the panel too: while it is modal, a screen reader may ignore what is outside.
+  const liveInPanel = el("div", { class: "sr", "aria-live": "polite", "aria-atomic": "true" });
+  const panel = el("div", { class: "panel", id: "ohb-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "ohb-title", hidden: true },
     el("header", null, el("div", { class: "avatar" }, icon(ICON_CHAT, 20)), el("div", { class: "heading" }, title, el("p", { class: "sub", text: data.subtitle || T.subtitle })), closeBtn),
-    banner, scroller, pending, form);
-  const root = el("div", { class: "root" }, panel, launcher, live);
+    banner, scroller, pending, form, liveInPanel);
+  // The launcher comes first: Tab goes from it into the panel it opens, and on from
+  // the panel's last control to the rest of the page.
+  const root = el("div", { class: "root", on: { keydown: onKeydown } }, launcher, panel, live);
   shadow.append(style, root);
 
+  // Full screen (a phone) the panel covers the page, so it is modal: Tab and Shift+Tab
+  // go round inside it, and focus that lands on the page behind comes back.
+  const fullScreen = window.matchMedia("(max-width: 480px)");
+  const isModal = () => !!memory.open && fullScreen.matches;
+  fullScreen.addEventListener("change", () => render());
+  function tabStops() {
+    return Array.from(panel.querySelectorAll("button, a[href], input, [tabindex]"))
+      .filter((n) => n.tabIndex >= 0 && !n.disabled && n.getClientRects().length);
+  }
+  document.addEventListener("focusin", (event) => {
+    if (isModal() && event.target !== host) input.focus();
+  });
+
   function onKeydown(event) {
-    if (event.key === "Escape") {
+    if (event.key === "Escape" && memory.open) {
       event.stopPropagation();
       setOpen(false, true);
+    } else if (event.key === "Tab" && isModal()) {
+      const stops = tabStops();
+      const at = stops.indexOf(shadow.activeElement);
+      const edge = event.shiftKey ? 0 : stops.length - 1;
+      if (stops.length && (at === edge || at < 0)) {
+        event.preventDefault();
+        stops[event.shiftKey ? stops.length - 1 : 0].focus();
+      }
     }
+  }
+
+  // Quick replies and links under a message are one tab stop (a toolbar): arrow keys,
+  // Home and End move between them. So from the message box one Shift+Tab reaches the
+  // newest choices, and Tab leaves them for the box.
+  const STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+  function onChoicesKeydown(event) {
+    const items = Array.from(event.currentTarget.children);
+    const at = items.indexOf(shadow.activeElement);
+    if (at < 0) return;
+    let next = event.key === "Home" ? 0 : event.key === "End" ? items.length - 1 : null;
+    if (event.key in STEPS) next = (at + STEPS[event.key] + items.length) % items.length;
+    if (next === null) return;
+    event.preventDefault();
+    rove(items, items[next]);
+    items[next].focus();
+  }
+  function rove(items, current) {
+    for (const item of items) item.tabIndex = item === current ? 0 : -1;
   }
 
   function onSubmit(event) {
@@ -294,6 +356,9 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
   }
 
   function render() {
+    // The log is rebuilt below: remember what had focus in it, to give focus back to
+    // the same control in the new log (a new message never moves the shopper's focus).
+    const focusedKey = log.contains(shadow.activeElement) ? shadow.activeElement.dataset.key : null;
     const messages = memory.messages.concat(notes).sort((a, b) => a.at - b.at);
     let lastMine = -1;
     messages.forEach((m, i) => { if (m.who === "me") lastMine = i; });
@@ -308,13 +373,16 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
       const buttons = i > lastMine ? m.buttons || [] : [];
       const links = (m.links || []).map((l) => [l, safeUrl(l.url)]).filter(([, href]) => href);
       if (buttons.length || links.length) {
-        const choices = el("div", { class: "choices" });
+        const several = buttons.length + links.length > 1;
+        const choices = el("div", { class: "choices", role: several ? "toolbar" : null, "aria-label": several ? T.replies : null, on: { keydown: onChoicesKeydown } });
         for (const [l, href] of links) {
-          choices.append(el("a", { class: "link", href, target: "_blank", rel: "noopener noreferrer", "aria-label": l.label + " (" + T.newTab + ")" }, l.label, icon(ICON_OUT, 15)));
+          choices.append(el("a", { class: "link", href, target: "_blank", rel: "noopener noreferrer", "aria-label": l.label + " (" + T.newTab + ")", tabindex: "-1", "data-key": i + " link " + href }, l.label, icon(ICON_OUT, 15)));
         }
         for (const b of buttons) {
-          choices.append(el("button", { class: "choice", type: "button", text: b.label, on: { click: () => { send({ payload: b.payload }, b.label); input.focus(); } } }));
+          choices.append(el("button", { class: "choice", type: "button", text: b.label, tabindex: "-1", "data-key": i + " button " + b.payload, on: { click: () => { input.focus(); send({ payload: b.payload }, b.label); } } }));
         }
+        choices.addEventListener("focusin", (event) => rove(Array.from(choices.children), event.target));
+        rove(Array.from(choices.children), choices.firstChild);
         row.append(choices);
       }
       const last = !next || next.who !== m.who || next.at - m.at > 120000;
@@ -324,6 +392,10 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
       return row;
     });
     log.replaceChildren(...rows);
+    if (focusedKey) {
+      const same = Array.from(log.querySelectorAll("[data-key]")).find((n) => n.dataset.key === focusedKey);
+      (same || scroller).focus({ preventScroll: true });
+    }
     typing.hidden = !(waiting > 0 && !trouble.send);
     banner.textContent = T.offline;
     banner.hidden = !(trouble.send || trouble.stream);
@@ -333,6 +405,7 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
     launcher.setAttribute("aria-label", unread ? T.open + ", " + T.unread(unread) : memory.open ? T.close : T.open);
     launcher.setAttribute("aria-expanded", String(!!memory.open));
     panel.hidden = !memory.open;
+    panel.setAttribute("aria-modal", String(isModal()));
     root.classList.toggle("open", !!memory.open);
     if (nearBottom || justAdded) scroller.scrollTop = scroller.scrollHeight;
     justAdded = false;
@@ -355,8 +428,9 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
 
   function announce(texts) {
     if (!texts.length) return;
-    live.textContent = "";
-    setTimeout(() => { live.textContent = TITLE + ": " + texts.join(" "); }, 50);
+    const region = memory.open ? liveInPanel : live;
+    live.textContent = liveInPanel.textContent = "";
+    setTimeout(() => { region.textContent = TITLE + ": " + texts.join(" "); }, 50);
   }
 
   function addBot(replies, eventId) {
