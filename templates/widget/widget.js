@@ -239,7 +239,7 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
   const picker = el("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/heic,application/pdf", hidden: true, "aria-hidden": "true", tabindex: "-1", on: { change: onPicked } });
   const attachBtn = el("button", { class: "attach", type: "button", "aria-label": T.attach, title: T.attach, on: { click: () => picker.click() } }, icon(ICON_CLIP, 22));
   const pending = el("div", { class: "pending", hidden: true });
-  const form = el("form", { on: { submit: onSubmit } }, attachBtn, picker, input, el("button", { class: "send", type: "submit", "aria-label": T.send }, icon(ICON_SEND, 22)));
+  const form = el("form", { on: { submit: onSubmit } }, attachBtn, input, picker, el("button", { class: "send", type: "submit", "aria-label": T.send }, icon(ICON_SEND, 22)));
   const live = el("div", { class: "sr", "aria-live": "polite", "aria-atomic": "true" });
   // Inside the panel too: while it is modal, a screen reader may ignore what is outside.
   const liveInPanel = el("div", { class: "sr", "aria-live": "polite", "aria-atomic": "true" });
