@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 
 from records.db import Database
 from records.schema import attachments
+from tests.channel_payloads import telegram_update
 from tests.live import eventually, serving
 from tests.media_files import HTML_AS_JPEG, LATITUDE, PHOTO_JPEG, exif_tiff, jpeg_with, png
 from tests.media_files import PDF as PDF_BYTES
@@ -193,6 +194,30 @@ async def test_a_telegram_photo_reaches_the_ticket_in_its_largest_size(
     assert attachment["content_type"] == "image/jpeg"
     assert_served_safely(download, "image/jpeg")
     assert download.content == PHOTO_AS_STAFF_SEE_IT
+
+
+async def test_a_telegram_document_reaches_the_ticket_as_a_download(
+    client: httpx.AsyncClient, redis: aioredis.Redis, providers: Providers
+) -> None:
+    shopper = TelegramShopper(client, redis)
+    await shopper.say("agent")
+    await shopper.say("Please check the invoice, the amount is wrong")
+    update = telegram_update("photo", user_id=shopper.user_id)
+    message = update["message"]
+    del message["photo"]
+    message["caption"] = "the invoice"
+    message["document"] = {"file_id": "BQACAgUAAxkBAAIBaGVz", "file_unique_id": "AgADxy",
+                           "file_name": "invoice (1).pdf", "mime_type": "application/pdf",
+                           "file_size": len(PDF_BYTES)}
+    providers.telegram.files["BQACAgUAAxkBAAIBaGVz"] = PDF_BYTES
+    assert (await shopper.post(update)).status_code == 200
+    assert "added to request T-1001" in (await shopper.new_replies()).text
+
+    [(attachment, download)] = await staff_files(client, "T-1001")
+    assert attachment["filename"] == "invoice (1).pdf" and not attachment["inline"]
+    assert_served_safely(download, "application/pdf")
+    assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.content == PDF_BYTES
 
 
 async def test_a_web_upload_reaches_the_ticket_with_its_caption(
