@@ -192,7 +192,8 @@ class Engine:
         if not _only_refused(inbound):  # a refused file alone changes nothing else
             ctx = self.context(now)
             message = Message(inbound.text, inbound.payload,
-                              inbound.has_media or inbound.has_location, newly_proven)
+                              inbound.has_media or inbound.has_location, newly_proven,
+                              files=len(inbound.attachments))
             transition = machine.step(session, message, ctx)
             says.extend(transition.says)
             notes.extend(transition.notes)
@@ -209,7 +210,7 @@ class Engine:
             # logs it (a change the shop made once is logged once: `Note.once`)
             await self._audit.write(notes, shopper(inbound.channel.value), now)
 
-        if says:
+        if says and not _only_refused(inbound):  # a refusal keeps the question's choices
             session.offered = [o.payload for say in says for o in say.options]
         replies = tuple(self._render(session.locale, say) for say in says)
         lines.extend(TranscriptLine("bot", r.text, now.isoformat(), r.key) for r in replies)

@@ -15,6 +15,8 @@ stateDiagram-v2
     PICK_ITEM --> PICK_QUANTITY
     PICK_QUANTITY --> PICK_REASON
     PICK_REASON --> CONFIRM
+    PICK_REASON --> ASK_PHOTO: damaged, defective or wrong, for staff (photos.py)
+    ASK_PHOTO --> CONFIRM: a photo, or Skip
     SNAPSHOT --> PICK_DELIVERY_CHANGE: delivery
     PICK_DELIVERY_CHANGE --> ASK_ADDRESS
     PICK_DELIVERY_CHANGE --> PICK_DATE
@@ -76,6 +78,7 @@ from .effects import (
     Verify,
 )
 from .handoff import on_issue, on_ticket_opened, start_handoff
+from .photos import on_issue_photo, on_photo_answer
 from .session import MAX_REMEMBERED_ORDERS, Session, Step
 from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
 from .turn import (
@@ -198,6 +201,9 @@ def _on_message(t: Turn, msg: Message) -> None:
         else:
             miss(t, T("choice.out_of_range", count=len(s.offered)))
             return
+
+    if on_photo_answer(t, msg, payload) or on_issue_photo(t, msg):
+        return
 
     if payload is not None:
         _on_payload(t, payload)

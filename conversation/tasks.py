@@ -30,6 +30,7 @@ from .effects import (
     TicketKind,
     TicketOpened,
 )
+from .photos import ask_photo
 from .session import Step
 from .turn import Turn, action_name, after_options, after_task, menu_option, miss, money
 from .views import refund_status, refuse_items, refused, snapshot
@@ -145,7 +146,7 @@ def _item_task(t: Turn, order: Order) -> None:
             s.quantity = None
             miss(t, T("quantity.too_many", most=item.quantity))
             return
-    if _refused(t, verdict, order, item.name):
+    if _refused(t, verdict, order, item.name) or ask_photo(t, order, item):
         return
     assert s.action is not None
     _confirm(t, ActionRequest(s.action, order.number, item.line_id, s.quantity, s.reason), order)
