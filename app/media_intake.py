@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from channels.media_fetch import FetchFailed, TooLarge
+from conversation.photos import TAKES_FILES
+from conversation.store import SessionStore
 from conversation.types import Inbound, MediaRef
 from media.store import MediaRefused, MediaStore, Why, attachment_id
 
@@ -24,9 +26,16 @@ MAX_FILES_PER_MESSAGE = 10
 Fetch = Callable[[MediaRef, int], Awaitable[bytes]]
 
 
-async def take_in(inbound: Inbound, fetch: Fetch, media: MediaStore) -> Inbound:
+async def take_in(
+    inbound: Inbound, fetch: Fetch, media: MediaStore, sessions: SessionStore
+) -> Inbound:
+    """Fetch and keep the message's files when the conversation is at a step where
+    a person will see them (a hand-off, the photo question); elsewhere the bot
+    answers as for any attachment ("I read text") and fetches nothing."""
     if not inbound.media:
         return inbound
+    if (await sessions.load(inbound.conversation)).step not in TAKES_FILES:
+        return dataclasses.replace(inbound, media=())
     kept: list[str] = []
     refused: Why | None = None
     for index, ref in enumerate(inbound.media[:MAX_FILES_PER_MESSAGE]):

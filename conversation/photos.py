@@ -27,6 +27,8 @@ from .effects import LoadOrder, Message, Option
 from .session import Step
 from .turn import Turn, menu_option
 
+TAKES_FILES = frozenset({Step.HANDED_OFF, Step.ASK_ISSUE, Step.ASK_PHOTO})
+"""The steps where a file reaches a person; elsewhere one is not even fetched."""
 PHOTO_REASONS = frozenset({ReturnReason.DAMAGED, ReturnReason.DEFECTIVE, ReturnReason.WRONG_ITEM})
 SKIP = "photo:skip"
 SKIP_WORDS = frozenset({"skip", "no", "no photo", "छोड़ें", "नहीं"})

@@ -115,7 +115,7 @@ async def telegram_update(request: Request) -> Response:
             async def fetch(ref: MediaRef, limit: int) -> bytes:
                 return await fetch_telegram(bot, ref.source, limit)
 
-            inbound = await take_in(inbound, fetch, resources.media)
+            inbound = await take_in(inbound, fetch, resources.media, resources.engine.store)
             result = await _through_outbox(resources, channels, inbound)
             _logged("telegram", inbound, result)
             return _telegram_answer(query_id, callback_answer(result.replies))
@@ -210,7 +210,7 @@ async def whatsapp_message(request: Request) -> Response:
     async def fetch(ref: MediaRef, limit: int) -> bytes:
         return await channel.media.fetch(ref.source, limit)
 
-    inbound = await take_in(inbound, fetch, resources.media)
+    inbound = await take_in(inbound, fetch, resources.media, resources.engine.store)
     # Written as the turn begins, so a reply sent through the REST API finds the
     # window open; in the turn's first round trip, not one of its own.
     opened = channels.reachability.inbound_write(inbound.conversation, now)
