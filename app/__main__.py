@@ -1,5 +1,5 @@
-"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|db|telegram|audit
-|privacy|bench]`, and `reference-shop` (the order API contract over the demo orders).
+"""The command line: `python -m app [serve|chat|worker|schema|tickets|staff|db|media|telegram
+|audit|privacy|bench]`, and `reference-shop` (the order API contract over the demo orders).
 
 Exit codes: 0 done, 1 the command failed (Redis unreachable, ticket not found),
 2 bad usage or bad settings.
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from app.db_cli import add_parser as add_db_parser
 from app.inbox.cli import add_parser as add_staff_parser
+from app.media_cli import add_parser as add_media_parser
 from app.privacy_cli import add_parser as add_privacy_parser
 from app.settings import Settings
 
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("ticket_id")
     add_staff_parser(commands)
     add_db_parser(commands)
+    add_media_parser(commands)
 
     audit = commands.add_parser("audit", help="an order's audit log: who did what, and when")
     audit.add_argument("number", metavar="ORDER", help="the order number")
@@ -241,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.privacy_cli import run as privacy_command
 
         return asyncio.run(privacy_command(settings, args))
+    if command == "media":
+        from app.media_cli import run as media_command
+
+        return asyncio.run(media_command(settings, args))
     if command == "audit":
         return asyncio.run(_audit(settings, args.number, as_json=args.json))
     if command == "telegram":

@@ -25,6 +25,7 @@ from telegram.request import HTTPXRequest
 from twilio.rest import Client
 
 from app.settings import Settings
+from channels.media_fetch import TwilioMedia
 from channels.reachability import Reachability
 from channels.telegram_render import SharePhone
 from channels.telegram_sender import TelegramSender
@@ -84,6 +85,7 @@ class WhatsAppChannel:
     templates: ContentTemplates
     sender: WhatsAppSender
     statuses: DeliveryStatuses
+    media: TwilioMedia
 
 
 @dataclass
@@ -131,6 +133,7 @@ async def open_channels(settings: Settings, redis: aioredis.Redis) -> AsyncItera
 
     bot: Bot | None = None
     twilio_http: HttpxTwilioClient | None = None
+    media_http: httpx.AsyncClient | None = None
     try:
         token, secret = settings.telegram_bot_token, settings.telegram_webhook_secret
         if token is not None and secret is not None:
@@ -159,6 +162,8 @@ async def open_channels(settings: Settings, redis: aioredis.Redis) -> AsyncItera
                                status_callback=status_callback_url(settings.public_url),
                                templates=templates, list_button=list_button, prefix=prefix),
                 DeliveryStatuses(redis, prefix),
+                TwilioMedia(media_http := httpx.AsyncClient(), api_url=settings.twilio_api_url,
+                            account_sid=sid, auth_token=auth.get_secret_value()),
             )
         yield channels
     finally:
@@ -166,6 +171,8 @@ async def open_channels(settings: Settings, redis: aioredis.Redis) -> AsyncItera
             await bot.shutdown()
         if twilio_http is not None:
             await twilio_http.aclose()
+        if media_http is not None:
+            await media_http.aclose()
 
 
 def make_bot(settings: Settings) -> Bot:

@@ -26,12 +26,13 @@ from app.errors import exception_handlers
 from app.inbox import api as inbox_api
 from app.inbox import desk_routes as inbox_desk
 from app.inbox import events as inbox_events
+from app.inbox import files as inbox_files
 from app.inbox import pages as inbox_pages
 from app.inbox.notify import open_staff_senders
 from app.observe import RequestContext
 from app.operating import observing
 from app.resources import Resources, log_features, open_resources
-from app.routes import health, logistics, pages, pushes, webchat, webhooks, widget
+from app.routes import health, logistics, pages, pushes, uploads, webchat, webhooks, widget
 from app.settings import Settings
 from app.worker import default_senders, start_in_process
 from templates import PAGES_DIR
@@ -89,7 +90,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *health.routes, *webchat.routes, *pushes.routes, *webhooks.routes, *logistics.routes,
             *widget.routes, *pages.routes, *inbox_pages.routes, *inbox_events.routes,
-            *inbox_api.routes, *inbox_desk.routes, *metrics.routes,
+            *inbox_api.routes, *inbox_desk.routes, *metrics.routes, *uploads.routes,
+            *inbox_files.routes,
         ],
         middleware=middleware,
         exception_handlers=exception_handlers(),

@@ -28,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.backends import open_backend
 from app.inbox.accounts import StaffStore
+from app.media import keep_sweeping, media_store
 from app.nlu import open_classifier
 from app.records_import import import_from_redis
 from app.settings import Settings
@@ -44,6 +45,8 @@ from conversation.quiet_hours import QuietHours
 from conversation.store import StoreUnavailable
 from conversation.subscriptions import Subscriptions
 from conversation.tickets import TicketStore
+from media.blobs import BlobsUnavailable
+from media.store import MediaStore
 from orders.backend import BackendUnavailable, OrderBackend
 from orders.demo import DemoBackend
 from orders.loading import load_order_file
@@ -58,7 +61,8 @@ REDIS_SOCKET_TIMEOUT_S = 10
 """A Redis call that has not answered by then raises TimeoutError: blocking reads
 (the event stream's XREAD) must block for less."""
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, StoreUnavailable, DatabaseUnavailable)
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, StoreUnavailable, DatabaseUnavailable,
+              BlobsUnavailable)
 """What a call to an unreachable store raises (redis-py wraps socket errors in
 ConnectionError; the records database raises DatabaseUnavailable): answered 503."""
 
@@ -138,6 +142,8 @@ class Resources:
     shop: list[Order]
     notifier: ShopperNotifier
     """`notifier.order_changed(change)`: tell the shoppers kept posted about an order."""
+    media: MediaStore
+    """Shoppers' photos and files (`media.store`)."""
     keeper: ValkeyKeeper | None = None
     """The embedded Valkey's keeper (None with `REDIS_URL`): `/healthz` asks it."""
     _web_chat_secret: str | None = None
@@ -301,6 +307,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     ) as backend, open_classifier(settings) as classifier:
         policy = settings.policy()
         tickets = TicketStore(db, client, prefix=settings.redis_prefix, desk=settings.desk())
+        media = media_store(settings, db)
         outbox = Outbox(client, prefix=settings.redis_prefix)
         engine = Engine(
             client,
@@ -317,6 +324,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             support_url=settings.support_url,
             notify_staff=settings.inbox_notify_url is not None,
             classifier=classifier,
+            media=media,
         )
         notifier = ShopperNotifier(
             NoticeDesk(client, outbox, prefix=settings.redis_prefix),
@@ -325,10 +333,11 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             quiet=QuietHours.parse(settings.quiet_hours, settings.timezone),
         )
         resources = Resources(settings, client, db, backend, catalogue, tickets, engine, shop,
-                              notifier, keeper)
+                              notifier, media, keeper)
         tasks: list[asyncio.Task[None]] = [
             asyncio.create_task(resources.keep_flushing_audit(), name="audit-flush"),
-            asyncio.create_task(keep_rolling_up(engine.days, db), name="conversation-days")]
+            asyncio.create_task(keep_rolling_up(engine.days, db), name="conversation-days"),
+            asyncio.create_task(keep_sweeping(resources.media), name="media-retention")]
         try:
             await resources.ready()
         except REDIS_DOWN:

@@ -150,6 +150,19 @@ class Settings(BaseSettings):
         default=None, description="a Slack-compatible incoming webhook told of each new ticket"
     )
 
+    # Shoppers' photos and files (media/).
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024,
+                                 description="the largest file a shopper may send")
+    media_store_url: str | None = Field(
+        default=None, pattern=r"^s3://[^/]+(/.*)?$",
+        description="s3://bucket/prefix for S3-compatible storage; unset: DATA_DIR/media")
+    media_s3_endpoint: str | None = Field(
+        default=None, description="the S3 API's URL (MinIO, R2...); unset: AWS for the region")
+    media_s3_region: str | None = None
+    media_s3_access_key_id: str | None = None
+    media_s3_secret_access_key: SecretStr | None = None
+    media_retention_days: int = Field(default=180, ge=1)
+
     # The merchant's policy and links.
     return_window_days: int = Field(default=30, ge=0)
     return_window_starts: Literal["delivery", "order"] = "delivery"

@@ -10,7 +10,10 @@ from conversation.types import Reply
 
 
 def signed_text(reply: Reply) -> str:
-    return f"{reply.author}: {reply.text}" if reply.author else reply.text
+    """A file sent without words is captioned with the name alone."""
+    if not reply.author:
+        return reply.text
+    return f"{reply.author}: {reply.text}" if reply.text else reply.author
 
 
 def signed(replies: Iterable[Reply]) -> tuple[Reply, ...]:

@@ -22,8 +22,10 @@ What each update becomes, and why:
 - an edited message -> ignored. The bot answered the original already; answering
   the edit too would answer twice, and could repeat a step (confirm a
   cancellation again) that the shopper did not mean to repeat.
-- media without a caption, stickers, voice, a location -> `Turn` with the media
-  or location flag and no text ("I read text" plus the menu). A caption is text.
+- a photo or a document -> `Turn` with a `MediaRef` to fetch (the largest photo
+  size under the media limit); stickers, voice, video -> `Turn` with the media
+  flag and `media_refused` (photos and PDFs only). A caption is text. A location
+  -> the location flag.
 - anything in a group, supergroup or channel -> `GroupChat`: the bot talks about
   orders only in private chats, and says so once per group.
 - `my_chat_member` of a private chat -> `Reachability`: "kicked" (PTB calls it
@@ -46,14 +48,15 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Message, Update
+from telegram import Message, PhotoSize, Update
 from telegram.constants import ChatMemberStatus, ChatType
 
 from channels import json_body
-from conversation.types import Channel, Identity, Inbound
+from conversation.types import Channel, Identity, Inbound, MediaRef
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 CONVERSATION_PREFIX = "telegram:"
@@ -136,11 +139,11 @@ def verify(header: str | None, secret: str) -> bool:
     return hmac.compare_digest(header.encode(), secret.encode())
 
 
-def read(body: bytes) -> Event:
+def read(body: bytes, *, max_bytes: int | None = None) -> Event:
     """`parse` and `interpret` in one: an `Unreadable` event for an update that can
     never be processed; `MalformedUpdate` for a body that is no update at all."""
     try:
-        return interpret(parse(body))
+        return interpret(parse(body), max_bytes=max_bytes)
     except UnreadableUpdate as exc:
         return Unreadable(exc.update_id, exc.why)
 
@@ -162,12 +165,13 @@ def parse(body: bytes) -> Update:
     return update
 
 
-def interpret(update: Update) -> Event:
+def interpret(update: Update, *, max_bytes: int | None = None) -> Event:
     """PTB's objects hold whatever the JSON held (`text` may be a number): every
     value passed on is checked, and a field of the wrong type or a missing one makes
-    the update `Unreadable`."""
+    the update `Unreadable`. `max_bytes`: the media limit, to pick the largest photo
+    size under it."""
     try:
-        return _interpret(update)
+        return _interpret(update, max_bytes)
     except (AttributeError, TypeError, ValueError) as exc:
         return Unreadable(update.update_id,
                           f"a field is missing or of another type ({type(exc).__name__})")
@@ -185,10 +189,18 @@ def _optional_text(value: object) -> str | None:
     return None if value is None else _text(value)
 
 
-def _interpret(update: Update) -> Event:
+def _optional_size(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("a size is not an integer")
+    return value
+
+
+def _interpret(update: Update, max_bytes: int | None) -> Event:
     message_id = str(update.update_id)
     if update.message is not None:
-        return _message(update.message, message_id)
+        return _message(update.message, message_id, max_bytes)
     if update.edited_message is not None:
         return Ignored("edited message")
     if (query := update.callback_query) is not None:
@@ -220,7 +232,7 @@ def _interpret(update: Update) -> Event:
     return Ignored("update type not handled")
 
 
-def _message(message: Message, message_id: str) -> Event:
+def _message(message: Message, message_id: str, max_bytes: int | None = None) -> Event:
     chat = message.chat
     sender = message.from_user
     if chat is None:
@@ -254,9 +266,26 @@ def _message(message: Message, message_id: str) -> Event:
         return turn(text=_start_parameter(_text(message.text)))
     if message.location is not None or message.venue is not None:
         return turn(text=caption, has_location=True)
-    if message.effective_attachment is not None:
-        return turn(text=caption, has_media=True)
+    if message.photo:
+        return turn(text=caption, has_media=True,
+                    media=(_largest_photo(message.photo, max_bytes),))
+    if (document := message.document) is not None:
+        return turn(text=caption, has_media=True, media=(MediaRef(
+            _text(document.file_id), _optional_text(document.mime_type),
+            _optional_text(document.file_name), _optional_size(document.file_size)),))
+    if message.effective_attachment is not None:  # stickers, voice, video: not files we take
+        return turn(text=caption, has_media=True, media_refused="unsupported")
     return Ignored("service message")
+
+
+def _largest_photo(sizes: Sequence[PhotoSize], max_bytes: int | None) -> MediaRef:
+    """Telegram sends a photo in several sizes: the largest under the limit (or, if
+    none is, the smallest, which is then refused as too large)."""
+    by_area = sorted(sizes, key=lambda s: (s.width * s.height, s.file_size or 0))
+    fitting = [s for s in by_area
+               if max_bytes is None or s.file_size is None or s.file_size <= max_bytes]
+    chosen = fitting[-1] if fitting else by_area[0]
+    return MediaRef(_text(chosen.file_id), "image/jpeg", None, _optional_size(chosen.file_size))
 
 
 def _start_parameter(text: str) -> str:

@@ -39,13 +39,14 @@ from telegram import (
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
 from channels.split import split_text
-from conversation.types import Reply
+from conversation.types import Reply, SharedFile
 
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK_DATA = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)  # 64 bytes of UTF-8
 MAX_MESSAGE_CHARS = int(MessageLimit.MAX_TEXT_LENGTH)  # 4096, after entity parsing
 MAX_CALLBACK_ANSWER_CHARS = 200
+MAX_CAPTION_CHARS = int(MessageLimit.CAPTION_LENGTH)  # 1024
 ASKS_FOR_ORDER = "order.ask"  # the reply after which the share-contact button is offered
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
@@ -68,6 +69,7 @@ class Outgoing:
     markup: Markup | None = None
     offers_contact: bool = False
     removes_keyboard: bool = False
+    file: SharedFile | None = None  # sent as a photo or document, `text` its caption
 
 
 def pack_callback_data(payload: str) -> str | None:
@@ -108,6 +110,12 @@ def render(
 
 
 def _render_one(reply: Reply) -> list[Outgoing]:
+    if reply.file is not None:  # staff's file: the words as its caption when they fit
+        if len(reply.text) <= MAX_CAPTION_CHARS and not reply.buttons and not reply.links:
+            return [Outgoing(html.escape(reply.text, quote=False), reply.text,
+                             file=reply.file)]
+        words = _render_one(Reply(reply.key, reply.text, reply.buttons, reply.links))
+        return [*words, Outgoing("", "", file=reply.file)]
     text = reply.text or "…"
     rows: list[list[InlineKeyboardButton]] = []
     for button in reply.buttons:

@@ -58,6 +58,7 @@ from channels.telegram import chat_id_of
 from channels.telegram_render import ASKS_FOR_ORDER, Outgoing, SharePhone, render
 from conversation import metrics
 from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater, Undeliverable
+from conversation.types import SharedFile
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ CHAT_RATE = 1.0  # messages per second, per chat
 CHAT_BURST = 3
 BOT_RATE = 30.0  # messages per second, for the whole bot (TELEGRAM_BOT_RATE)
 MAX_SEND_TRIES = 4
+MAX_PHOTO_BY_URL = 5 * 1024 * 1024  # Bot API: a photo sent by URL
 PROGRESS_TTL_S = 24 * 3600
 KEYBOARD_TTL_S = 24 * 3600
 BLOCKED = "blocked: Telegram answered 403 (the shopper blocked the bot or left Telegram)"
@@ -200,9 +202,12 @@ class TelegramSender:
         for _ in range(MAX_SEND_TRIES):
             await self._pace(chat_id)
             try:
-                await self._bot.send_message(
-                    chat_id, text, parse_mode=parse_mode, reply_markup=out.markup
-                )
+                if out.file is not None:
+                    await self._send_file(chat_id, text, parse_mode, out.file)
+                else:
+                    await self._bot.send_message(
+                        chat_id, text, parse_mode=parse_mode, reply_markup=out.markup
+                    )
                 return
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
@@ -228,6 +233,17 @@ class TelegramSender:
             except (NetworkError, TelegramError) as exc:
                 raise ChannelUnavailable(f"Telegram unreachable ({type(exc).__name__})") from exc
         raise ChannelUnavailable("Telegram kept asking to wait")
+
+    async def _send_file(self, chat_id: int, caption: str, parse_mode: str | None,
+                         file: SharedFile) -> None:
+        """By its signed link: Telegram fetches it (photos up to 5 MB that way; larger
+        pictures and PDFs go as documents, up to 20 MB)."""
+        if file.is_image and file.content_type != "image/heic" and file.size <= MAX_PHOTO_BY_URL:
+            await self._bot.send_photo(chat_id, file.url, caption=caption or None,
+                                       parse_mode=parse_mode)
+        else:
+            await self._bot.send_document(chat_id, file.url, caption=caption or None,
+                                          parse_mode=parse_mode)
 
     def _hold_key(self, chat_id: int) -> str:
         return f"{self._prefix}{{telegram}}:hold:{chat_id}"

@@ -41,6 +41,7 @@ from conversation.types import Channel, Identity, Inbound, TurnResult
 MAX_TEXT_CHARS = 1000
 MAX_PAYLOAD_CHARS = 200
 MAX_MESSAGE_ID_CHARS = 64
+MAX_UPLOAD_ID_CHARS = 64
 MAX_BODY_BYTES = 16 * 1024
 MAX_SIGNATURE_CHARS = 128
 MAX_CUSTOMER_CHARS = 254  # the longest email address
@@ -121,7 +122,8 @@ class SessionRequest(_Body):
 
 
 class MessageRequest(_Body):
-    """One shopper message: typed `text` (may be empty) or a tapped button's `payload`."""
+    """One shopper message: typed `text` (may be empty) or a tapped button's
+    `payload`; or a file uploaded before (`upload`, its id), with `text` as caption."""
 
     message_id: StrictStr = Field(
         min_length=1, max_length=MAX_MESSAGE_ID_CHARS, pattern=r"^[A-Za-z0-9_-]+$"
@@ -131,9 +133,17 @@ class MessageRequest(_Body):
     conversation: StrictStr | None = Field(
         None, max_length=128, description="optional; when given it must be the token's"
     )
+    upload: StrictStr | None = Field(
+        None, min_length=8, max_length=MAX_UPLOAD_ID_CHARS, pattern=r"^[A-Za-z0-9_-]+$",
+        description="the id `POST /api/chat/uploads` answered",
+    )
 
     @model_validator(mode="after")
     def _text_or_payload(self) -> MessageRequest:
+        if self.upload is not None:
+            if self.payload is not None:
+                raise ValueError("an upload goes with an optional text, not a payload")
+            return self
         if (self.text is None) == (self.payload is None):
             raise ValueError("give either text or payload (exactly one)")
         return self
@@ -297,6 +307,8 @@ def parse(session: WebSession, body: bytes, now: datetime) -> Inbound:
         identity=session.identity,
         locale=session.locale,
         received_at=now,
+        has_media=request.upload is not None,
+        attachments=(request.upload,) if request.upload else (),
     )
 
 

@@ -33,7 +33,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from channels.split import split_text
-from conversation.types import Channel, Identity, Inbound, Reply
+from conversation.types import Channel, Identity, Inbound, MediaRef, Reply
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 ADDRESS_PREFIX = "whatsapp:"
@@ -42,6 +42,8 @@ MAX_FORM_BYTES = 64 * 1024
 MAX_PAYLOAD_CHARS = 200
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SID = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
+MAX_MEDIA = 10  # Twilio's own limit per message
+NOT_FILES = frozenset({"text/vcard", "text/x-vcard"})  # a shared contact, not a file
 
 
 class MalformedRequest(Exception):
@@ -100,6 +102,12 @@ def parse(form: Form, now: datetime) -> Inbound:
         media = int(form.get("NumMedia") or "0")
     except ValueError:
         media = 0
+    refs = tuple(
+        MediaRef(url, form.get(f"MediaContentType{i}") or None)
+        for i in range(min(media, MAX_MEDIA))
+        if (url := form.get(f"MediaUrl{i}") or "")
+        and (form.get(f"MediaContentType{i}") or "").lower() not in NOT_FILES
+    )
     return Inbound(
         channel=Channel.WHATSAPP,
         conversation=conversation,
@@ -110,6 +118,7 @@ def parse(form: Form, now: datetime) -> Inbound:
         has_media=media > 0,
         has_location=bool(form.get("Latitude") and form.get("Longitude")),
         received_at=now,
+        media=refs,
     )
 
 

@@ -71,6 +71,7 @@ class WhatsAppMessage:
     body: str | None = None
     content_sid: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    media_url: str | None = None  # staff's file, by its signed link (Twilio fetches it)
 
 
 def plan(
@@ -79,8 +80,12 @@ def plan(
     messages: list[WhatsAppMessage] = []
     first = 1
     for reply in replies:
-        content = _content(reply, templates, list_button)
-        if content is not None:
+        content = _content(reply, templates, list_button) if reply.file is None else None
+        if reply.file is not None:
+            bodies = split_text(numbered_body(reply, first), MAX_BODY_CHARS) or [""]
+            messages.extend(WhatsAppMessage(body=body) for body in bodies[:-1])
+            messages.append(WhatsAppMessage(body=bodies[-1], media_url=reply.file.url))
+        elif content is not None:
             messages.append(content)
         else:
             messages.extend(

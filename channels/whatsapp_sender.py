@@ -149,8 +149,11 @@ class WhatsAppSender:
             fields["content_variables"] = json.dumps(outgoing.variables, ensure_ascii=False)
         else:
             fields["body"] = outgoing.body or ""
+        extra: dict[str, list[str]] = {}
+        if outgoing.media_url:
+            extra["media_url"] = [outgoing.media_url]
         try:
-            await self._client.messages.create_async(**fields)
+            await self._client.messages.create_async(**fields, **extra)
         except TwilioRestException as exc:
             if exc.status == 429:
                 metrics.PROVIDER_THROTTLED.labels("twilio").inc()

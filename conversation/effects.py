@@ -173,6 +173,7 @@ class Message:
     payload: str | None = None
     has_media: bool = False
     newly_proven: bool = False  # the channel proved who this is, just now (a shared contact)
+    files: int = 0  # photos or files kept from this message (media.store)
 
 
 @dataclass(frozen=True, slots=True)

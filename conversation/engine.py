@@ -19,12 +19,13 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
 
+from media.store import DEFAULT_MAX_BYTES, MediaStore
 from orders.backend import ActionRefused, BackendUnavailable, OrderBackend
 from orders.models import Address, Order, ReturnLine
 from orders.phones import normalise_phone
 from orders.policy import Action, Policy
 
-from . import machine, metrics, observe
+from . import attachments, machine, metrics, observe
 from .activity import ConversationDays
 from .audit import AuditLog, Note, shopper
 from .catalogue import Catalogue, T
@@ -67,7 +68,7 @@ from .outbox import Outbox, replies_from_data, replies_to_data
 from .session import Session, Step
 from .store import KeyWrite, SessionStore, TranscriptLine
 from .subscriptions import Subscriptions
-from .tickets import Ticket, TicketStatus, TicketStore, origin_of
+from .tickets import Ticket, TicketStatus, TicketStore, new_message_id, origin_of
 from .turn import Context, rating_question
 from .types import Button, Channel, Inbound, LinkButton, Reply, TurnResult
 from .understanding import Classifier
@@ -100,6 +101,7 @@ class Engine:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         subscriptions: Subscriptions | None = None,
         classifier: Classifier | None = None,
+        media: MediaStore | None = None,
     ) -> None:
         """`notify_staff`: queue a note for the staff webhook (`Channel.STAFF_WEBHOOK`)
         whenever a ticket opens; only the ticket id, kind, channel and order number."""
@@ -122,6 +124,7 @@ class Engine:
         self.days = ConversationDays(redis, prefix=prefix, timezone=policy.timezone)
         self._subscriptions = subscriptions or Subscriptions(redis, prefix)
         self._classifier = classifier  # NLU_URL: reads what the rules did not
+        self._media = media
 
     @property
     def subscriptions(self) -> Subscriptions:
@@ -180,7 +183,8 @@ class Engine:
     async def _turn(self, inbound: Inbound, session: Session, token: str) -> TurnResult:
         now = self._clock()
         says: list[Say] = []
-        lines = [TranscriptLine("shopper", _shopper_line(inbound), now.isoformat())]
+        lines = [TranscriptLine("shopper", _shopper_line(inbound), now.isoformat(),
+                                files=attachments.joined(inbound.attachments))]
         fresh = session.last_seen is None
         first_today = self.days.first_of_day(session.last_seen, now)
         if fresh:
@@ -195,28 +199,34 @@ class Engine:
         session.last_seen = now
         newly_proven = self._apply_identity(session, inbound)
 
+        if inbound.media_refused is not None:  # said first: nothing of that file was kept
+            says.append(attachments.refusal(inbound.media_refused, self.media_limit))
         if session.step is Step.HANDED_OFF:
             await self._file_on_ticket(session, inbound, now)
 
-        ctx = self.context(now)
-        message = Message(inbound.text, inbound.payload, inbound.has_media or inbound.has_location,
-                          newly_proven)
-        transition = machine.step(session, message, ctx)
-        says.extend(transition.says)
-        notes: list[Note] = list(transition.notes)
-        for _ in range(MAX_EFFECTS_PER_TURN):
-            if transition.effect is None:
-                break
-            event = await self._perform(transition.effect, transition.session, inbound, lines)
-            transition = machine.step(transition.session, event, ctx)
+        notes: list[Note] = []
+        if not _only_refused(inbound):  # a refused file alone changes nothing else
+            ctx = self.context(now)
+            message = Message(inbound.text, inbound.payload,
+                              inbound.has_media or inbound.has_location, newly_proven,
+                              files=len(inbound.attachments))
+            transition = machine.step(session, message, ctx)
             says.extend(transition.says)
             notes.extend(transition.notes)
-        session = transition.session
+            for _ in range(MAX_EFFECTS_PER_TURN):
+                if transition.effect is None:
+                    break
+                event = await self._perform(transition.effect, transition.session, inbound,
+                                            lines)
+                transition = machine.step(transition.session, event, ctx)
+                says.extend(transition.says)
+                notes.extend(transition.notes)
+            session = transition.session
         if notes:  # before the turn is saved: a failed write fails the turn, and its retry
             # logs it (a change the shop made once is logged once: `Note.once`)
             await self._audit.write(notes, shopper(inbound.channel.value), now)
 
-        if says:
+        if says and not _only_refused(inbound):  # a refusal keeps the question's choices
             session.offered = [o.payload for say in says for o in say.options]
         replies = tuple(self._render(session.locale, say) for say in says)
         lines.extend(TranscriptLine("bot", r.text, now.isoformat(), r.key) for r in replies)
@@ -252,7 +262,14 @@ class Engine:
             session.reset_task()
             session.ticket = None
             return
-        await self._tickets.add_message(ticket.id, "shopper", _shopper_line(inbound), now)
+        line_id = new_message_id()
+        if inbound.attachments and self._media is not None:  # before the line: a retry
+            # finds them attached, and the line never names a file the ticket lacks
+            await self._media.attach(inbound.attachments, conversation=inbound.conversation,
+                                     ticket=ticket.number, line=line_id)
+        await self._tickets.add_message(ticket.id, "shopper", _shopper_line(inbound), now,
+                                        id=line_id,
+                                        attachments=attachments.joined(inbound.attachments))
 
     def _render(self, locale: str, say: Say) -> Reply:
         render = self._catalogue.render
@@ -406,8 +423,12 @@ class Engine:
             order, shop_down = None, True
         transcript = await self._store.transcript(inbound.conversation)
         transcript.extend(
-            {"who": line.who, "text": line.text, "at": line.at} for line in lines
+            {"who": line.who, "text": line.text, "at": line.at,
+             **({attachments.ATTACHMENTS: line.files} if line.files else {})}
+            for line in lines
         )
+        files = [i for line in transcript for i in attachments.split(
+            line.get(attachments.ATTACHMENTS))]
         ticket = await self._tickets.create(Ticket(
             id="",
             kind=effect.kind.value,
@@ -428,6 +449,9 @@ class Engine:
             # a late or lost parcel: staff take it first (the bot sets it, not the rules)
             **({"priority": Priority.HIGH, "priority_by": "bot"} if effect.priority else {}),
         ), origin=origin_of(inbound.conversation, inbound.message_id))
+        if files and self._media is not None:  # the shopper's photos before it opened
+            await self._media.attach(files, conversation=inbound.conversation,
+                                     ticket=ticket.number, line="transcript")
         log.info("ticket %s opened (%s, %s)", ticket.id, ticket.kind, ticket.channel)
         metrics.TICKETS_OPENED.labels(ticket.kind, ticket.channel).inc()
         if self._notify_staff and self._outbox is not None:
@@ -492,6 +516,10 @@ class Engine:
     def render(self, locale: str, say: Say) -> Reply:
         return self._render(locale, say)
 
+    @property
+    def media_limit(self) -> int:
+        return self._media.max_bytes if self._media is not None else DEFAULT_MAX_BYTES
+
 
 def _owned_by(order: Order, phone: str | None, email: str | None) -> bool:
     customer = order.customer
@@ -501,11 +529,18 @@ def _owned_by(order: Order, phone: str | None, email: str | None) -> bool:
     )
 
 
+def _only_refused(inbound: Inbound) -> bool:
+    return (inbound.media_refused is not None and not inbound.attachments
+            and not inbound.text.strip() and inbound.payload is None)
+
+
 def _shopper_line(inbound: Inbound) -> str:
     if inbound.text:
         return inbound.text
     if inbound.payload:
         return f"[{inbound.payload}]"
+    if inbound.attachments:
+        return "[attachment]"
     if inbound.has_media:
         return "[media]"
     if inbound.has_location:

@@ -15,6 +15,8 @@ stateDiagram-v2
     PICK_ITEM --> PICK_QUANTITY
     PICK_QUANTITY --> PICK_REASON
     PICK_REASON --> CONFIRM
+    PICK_REASON --> ASK_PHOTO: damaged, defective or wrong, for staff (photos.py)
+    ASK_PHOTO --> CONFIRM: a photo, or Skip
     SNAPSHOT --> PICK_DELIVERY_CHANGE: delivery
     PICK_DELIVERY_CHANGE --> ASK_ADDRESS
     PICK_DELIVERY_CHANGE --> PICK_DATE
@@ -89,6 +91,7 @@ from .handoff import (
     start_handoff,
 )
 from .lateness import LATE_PAYLOAD, priority_handoff
+from .photos import on_issue_photo, on_photo_answer
 from .refund_destination import REFUND_TO_PAYLOAD, pick_refund_destination
 from .session import MAX_REMEMBERED_ORDERS, Session, Step
 from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
@@ -187,6 +190,8 @@ def _on_message(t: Turn, msg: Message) -> None:
         return
     payload = _tapped(t, msg)
     if payload is _MISSED:
+        return
+    if on_photo_answer(t, msg, payload) or on_issue_photo(t, msg):
         return
     if payload is not None:
         _on_payload(t, payload)

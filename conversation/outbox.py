@@ -62,7 +62,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversation import metrics
-from conversation.types import Button, Channel, LinkButton, Reply
+from conversation.types import Button, Channel, LinkButton, Reply, SharedFile
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +150,19 @@ def replies_to_data(replies: Iterable[Reply]) -> list[dict[str, Any]]:
             "buttons": [{"label": b.label, "payload": b.payload} for b in r.buttons],
             "links": [{"label": link.label, "url": link.url} for link in r.links],
             **({"author": r.author} if r.author else {}),
+            **({"file": {"id": r.file.id, "url": r.file.url, "content_type": r.file.content_type,
+                         "size": r.file.size, "name": r.file.name}} if r.file else {}),
         }
         for r in replies
     ]
+
+
+def _file(data: Any) -> SharedFile | None:
+    if data is None:
+        return None
+    return SharedFile(id=str(data["id"]), url=str(data["url"]),
+                      content_type=str(data["content_type"]), size=int(data["size"]),
+                      name=str(data["name"]))
 
 
 def replies_from_data(data: Any) -> tuple[Reply, ...]:
@@ -171,10 +181,11 @@ def replies_from_data(data: Any) -> tuple[Reply, ...]:
                     for link in item.get("links", ())
                 ),
                 author=str(item["author"]) if item.get("author") else None,
+                file=_file(item.get("file")),
             )
             for item in data
         )
-    except (TypeError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise MalformedMessage("replies do not have the expected shape") from exc
 
 

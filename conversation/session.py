@@ -38,6 +38,7 @@ class Step(StrEnum):
     PICK_REFUND_TO = "pick_refund_to"
     CONFIRM = "confirm"
     ASK_ISSUE = "ask_issue"
+    ASK_PHOTO = "ask_photo"  # an optional photo of a damaged, defective or wrong item
     HANDED_OFF = "handed_off"
     RATE = "rate"  # staff resolved the hand-off: one satisfaction question, then on as usual
 
@@ -63,6 +64,8 @@ class Session(BaseModel):
     candidate: str | None = None  # an order number awaiting its second factor
     verified: list[str] = []  # orders this conversation has proven
     following: list[str] = []  # orders it asked to be kept posted about (as far as we know)
+    photo_asked: bool = False  # the optional photo was asked for (once per task)
+    photos: int = 0  # photos the shopper sent for the task under way
     item: str | None = None
     quantity: int | None = None
     reason: ReturnReason | None = None
@@ -118,3 +121,5 @@ class Session(BaseModel):
         self.refund_to = None
         self.offered = []
         self.misses = 0
+        self.photo_asked = False
+        self.photos = 0

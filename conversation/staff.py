@@ -50,7 +50,7 @@ from .store import TranscriptLine
 from .tasks import on_carried
 from .tickets import Decision, Ticket, TicketNotFound, TicketStatus, log_line
 from .turn import Turn, action_name
-from .types import Channel, Reply
+from .types import Channel, Reply, SharedFile
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,22 @@ class Desk:
         text = text.strip()[:MAX_REPLY_CHARS]
         if not text:
             raise ValueError("an empty reply")
+        return await self._from_staff(ticket_id, author, text, reply_id=reply_id,
+                                      author_name=author_name)
+
+    async def send_file(self, ticket_id: str, author: str, text: str, file: SharedFile, *,
+                        reply_id: str, author_name: str | None = None) -> Ticket:
+        """Send a file (with `text` as its caption, may be empty) to the shopper on
+        their channel, and file it on the ticket like a reply (`attachments` names
+        it, so the ticket shows it); the file is already kept and on the ticket."""
+        return await self._from_staff(ticket_id, author, text.strip()[:MAX_REPLY_CHARS],
+                                      reply_id=reply_id, author_name=author_name, file=file)
+
+    async def _from_staff(self, ticket_id: str, author: str, text: str, *, reply_id: str,
+                          author_name: str | None, file: SharedFile | None = None) -> Ticket:
+        """A reply or a file: queued under the conversation's lock, filed on the
+        ticket, the bot paused on a hand-off (which the shopper can no longer take
+        back once a person answered)."""
         ticket = await self._ticket(ticket_id)
         now = self._engine.now()
 
@@ -121,9 +137,9 @@ class Desk:
         shown_name = author_name or name_from_email(author)
 
         def replies(_session: Session) -> list[Reply]:
-            return [Reply(STAFF_REPLY_KEY, text, author=shown_name)]
+            return [Reply(STAFF_REPLY_KEY, text, author=shown_name, file=file)]
 
-        async def file(outbox_id: str) -> None:
+        async def filed(outbox_id: str) -> None:
             await self._states.queued(outbox_id)
 
             def change(t: Ticket) -> Ticket:
@@ -136,11 +152,11 @@ class Desk:
             await self._tickets.update(
                 ticket_id, change,
                 line=log_line("staff", text, now, author=author, outbox=outbox_id,
-                              author_name=shown_name),
+                              author_name=shown_name, attachments=file.id if file else None),
                 event="reopened" if ticket.status is TicketStatus.RESOLVED else "message")
 
         await self._tell(ticket, f"staff:{ticket_id}:{reply_id}", replies, who="staff",
-                         change_session=pause_bot, then=file)
+                         change_session=pause_bot, then=filed)
         return await self._ticket(ticket_id)
 
     async def _tell(

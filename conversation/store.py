@@ -134,26 +134,32 @@ class TranscriptLine:
     text: str
     at: str  # ISO time
     key: str | None = None
+    files: str | None = None  # the shopper's attachments, ids comma-separated
 
     def dump(self) -> str:
         data: list[str | int] = [self.who, int(datetime.fromisoformat(self.at).timestamp()),
                                  self.text]
-        if self.key:
-            data.append(self.key)
+        if self.key or self.files:
+            data.append(self.key or "")
+        if self.files:
+            data.append(self.files)
         return compact_json(data)
 
 
 def read_line(raw: str | bytes) -> dict[str, str]:
-    """A stored transcript line as `{"who", "text", "at" (ISO), "key"?}`, from either
-    format: the compact array, or the object of earlier versions."""
+    """A stored transcript line as `{"who", "text", "at" (ISO), "key"?,
+    "attachments"?}`, from either format: the compact array (`[who, at, text, key?,
+    files?]`), or the object of earlier versions."""
     data = json.loads(raw)
     if isinstance(data, dict):
         return data
-    who, at, text, *key = data
+    who, at, text, *rest = data
     line = {"who": who, "text": text,
             "at": datetime.fromtimestamp(at, UTC).isoformat()}
-    if key:
-        line["key"] = key[0]
+    if rest and rest[0]:
+        line["key"] = rest[0]
+    if len(rest) > 1 and rest[1]:
+        line["attachments"] = rest[1]
     return line
 
 

@@ -33,6 +33,7 @@ from .effects import (
     TicketKind,
     TicketOpened,
 )
+from .photos import ask_photo
 from .refund_destination import ask_refund_destination
 from .refund_words import expected_by, timing_line
 from .session import Step
@@ -58,7 +59,7 @@ CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVE
 _TASK_STEPS = frozenset({
     Step.PICK_ITEM, Step.PICK_RETURN_OR_REPLACE, Step.PICK_QUANTITY, Step.PICK_REASON,
     Step.PICK_DELIVERY_CHANGE, Step.ASK_ADDRESS, Step.PICK_DATE, Step.CONFIRM,
-    Step.PICK_CANCEL_REASON, Step.PICK_REFUND_TO,
+    Step.PICK_CANCEL_REASON, Step.PICK_REFUND_TO, Step.ASK_PHOTO,
 })
 
 
@@ -188,7 +189,7 @@ def _confirm_item(t: Turn, order: Order, item: OrderItem) -> None:
             s.quantity = None
             miss(t, T("quantity.too_many", most=item.quantity))
             return
-    if _refused(t, verdict, order, item.name):
+    if _refused(t, verdict, order, item.name) or ask_photo(t, order, item):
         return
     assert s.action is not None
     _confirm(t, ActionRequest(s.action, order.number, item.line_id, s.quantity, s.reason,

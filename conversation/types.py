@@ -33,6 +33,18 @@ class Identity:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaRef:
+    """A file the provider says came with a message, not fetched yet: a Twilio
+    media URL or a Telegram file id. `content_type`, `filename` and `size` are the
+    provider's word, for a quick refusal only; the bytes decide."""
+
+    source: str
+    content_type: str | None = None
+    filename: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Inbound:
     channel: Channel
     conversation: str = field(metadata={"doc": "stable per shopper and channel, e.g. 'web:abc'"})
@@ -44,6 +56,9 @@ class Inbound:
     has_media: bool = False
     has_location: bool = False
     received_at: datetime | None = None
+    media: tuple[MediaRef, ...] = ()  # what the adapter saw; the app fetches it
+    attachments: tuple[str, ...] = ()  # the files kept (ids in the media store)
+    media_refused: str | None = None  # why a file was not kept: too_large|unsupported|unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +74,22 @@ class LinkButton:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedFile:
+    """A file for the shopper (staff sent it): a signed link their channel fetches
+    it from (Telegram and Twilio fetch by URL; the widget shows it), and what it is."""
+
+    id: str
+    url: str
+    content_type: str
+    size: int
+    name: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One message to the shopper. `key` is the catalogue key it was made from
     (tests and analytics use it); `text` is already in the shopper's language.
@@ -69,6 +100,7 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     links: tuple[LinkButton, ...] = ()
     author: str | None = None  # a person's display name (a staff reply); None: the bot
+    file: SharedFile | None = None
 
 
 @dataclass(frozen=True, slots=True)

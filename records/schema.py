@@ -231,3 +231,23 @@ privacy_requests = Table(
 )
 
 DESK_TABLES = (ticket_desk, ticket_tags, staff_desk, conversation_days, privacy_requests)
+attachments = Table(  # migration 0003: shoppers' and staff's files (bytes in `media.blobs`)
+    "attachments", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("conversation", String(200), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("who", String(16), nullable=False),  # shopper | staff
+    Column("source", String(80)),  # the provider's message id it came with
+    Column("ticket", Integer, ForeignKey("tickets.number", ondelete="SET NULL")),
+    Column("line", String(40)),  # the ticket's log line (or transcript line) it belongs to
+    Column("content_type", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(200), nullable=False),
+    Column("filename", String(200)),
+    Column("created_at", UTC_TIME, nullable=False),
+    Column("removed_at", UTC_TIME),  # bytes deleted (retention); the row says so
+    Index("ix_attachments_ticket", "ticket", "created_at"),
+    Index("ix_attachments_conversation", "conversation"),
+    Index("ix_attachments_created", "created_at"),
+)

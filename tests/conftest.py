@@ -36,9 +36,10 @@ from records import migrate
 from records.db import Database, database_url
 from records.schema import FIRST_TICKET
 
+pytest_plugins = ("tests.s3",)  # the local S3-compatible server (media store tests)
 pytest.register_assert_rewrite("tests.demo_orders")  # its asserts say what they saw
 
-RECORD_TABLES = ("ticket_desk", "ticket_tags", "staff_desk", "conversation_days",
+RECORD_TABLES = ("attachments", "ticket_desk", "ticket_tags", "staff_desk", "conversation_days",
                  "privacy_requests", "ticket_search", "ticket_messages", "ticket_history",
                  "audit_entries", "staff", "records_meta", "tickets")
 

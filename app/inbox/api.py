@@ -161,7 +161,7 @@ async def ticket(request: Request, staff: Staff) -> Response:
         raise TicketNotFound(request.path_params["ticket_id"])
     await Reads(resources.redis, resources.settings.redis_prefix).mark(staff.email, found)
     data = await ticket_detail(found, resources.tickets, desk(request).deliveries,
-                               resources.backend, readable(request))
+                               resources.backend, readable(request), resources.media)
     audit = await resources.engine.audit.read(found.order) if found.order else []
     data["audit"] = [entry.as_dict() for entry in audit]  # the order's, newest last
     return JSONResponse(data)
@@ -173,7 +173,8 @@ async def _answer(request: Request, ticket_id: str) -> Response:
     if found is None:
         raise TicketNotFound(ticket_id)
     return JSONResponse(await ticket_detail(found, resources.tickets, desk(request).deliveries,
-                                            resources.backend, readable(request)))
+                                            resources.backend, readable(request),
+                                            resources.media))
 
 
 async def reply(request: Request, staff: Staff) -> Response:

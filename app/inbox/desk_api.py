@@ -78,7 +78,7 @@ def _api(what: str) -> Any:
         resources = _resources(request)
         return JSONResponse(await ticket_detail(ticket, resources.tickets,
                                                 desk(request).deliveries, resources.backend,
-                                                readable(request)))
+                                                readable(request), resources.media))
 
     return endpoint
 

@@ -181,7 +181,7 @@ async def ticket_page(request: Request, staff: Staff, *, error: str | None = Non
         }, 404)
     await Reads(resources.redis, resources.settings.redis_prefix).mark(staff.email, found)
     detail = await ticket_detail(found, resources.tickets, desk(request).deliveries,
-                                 resources.backend, readable(request))
+                                 resources.backend, readable(request), resources.media)
     canned = load_canned()
     members = await resources.staff.list()
     audit = await resources.engine.audit.read(found.order) if found.order else []

@@ -16,13 +16,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from conversation.catalogue import Catalogue, MissingText, T, Text
+from conversation.photos import SKIP as SKIP_PHOTO
 from orders.policy import Policy
 
 STAFF_LANGUAGE = "en"
 TAPPED = re.compile(r"^\[([^\[\]\s]{1,120})\]$")
-_NOT_BUTTONS = frozenset({"media", "location"})
+_NOT_BUTTONS = frozenset({"media", "location", "attachment"})
 _PLAIN = {"agent": T("menu.agent"), "menu": T("button.menu"), "yes": T("button.yes"),
-          "no": T("button.no"), "stop": T("notify.stop_button")}
+          "no": T("button.no"), "stop": T("notify.stop_button"),
+          SKIP_PHOTO: T("button.skip_photo")}
 _ACTION_WORDS = {"cancel": "Cancel the order", "return": "Return", "replace": "Replacement",
                  "delivery": "Change of delivery", "refund": "Refund", "track": "Tracking"}
 

@@ -17,9 +17,11 @@ import redis.asyncio as aioredis
 
 from app.inbox.readable import Readable
 from app.inbox.team import StaffDesk
+from conversation.attachments import ATTACHMENTS, split
 from conversation.delivery import DeliveryStates
 from conversation.desk import MAX_TAG_CHARS, Priority
 from conversation.tickets import Ticket, TicketStatus, TicketStore
+from media.store import Attachment, MediaStore
 from orders.backend import BackendUnavailable, OrderBackend
 
 PREVIEW_CHARS = 90
@@ -187,9 +189,12 @@ def request_words(request: dict[str, Any]) -> str:
 
 async def ticket_detail(
     ticket: Ticket, tickets: TicketStore, states: DeliveryStates, backend: OrderBackend,
-    readable: Readable | None = None,
+    readable: Readable | None = None, media: MediaStore | None = None,
 ) -> dict[str, Any]:
     log = await tickets.log(ticket.id)
+    files = await media.many(
+        i for line in [*ticket.transcript, *log] for i in split(line.get(ATTACHMENTS))
+    ) if media is not None else {}
     delivery = await states.get_many([m["outbox"] for m in log if m.get("outbox")])
     order, order_live = await _order(ticket, backend)
     verified = ticket.order_verified or bool(ticket.contact_phone or ticket.contact_email)
@@ -215,8 +220,8 @@ async def ticket_detail(
         "resolved_by": ticket.resolved_by,
         "decided_by": ticket.decided_by,
         "decision_reason": ticket.decision_reason,
-        "transcript": [_line(line, before=True) for line in ticket.transcript]
-        + [_line(line, delivery=delivery) for line in log],
+        "transcript": [_line(line, before=True, files=files) for line in ticket.transcript]
+        + [_line(line, delivery=delivery, files=files) for line in log],
         "priority_by": ticket.priority_by,
         "first_response_at": _iso(ticket.first_response_at),
         "first_response_by": ticket.first_response_by,
@@ -251,6 +256,7 @@ def _iso(moment: datetime | None) -> str | None:
 def _line(
     line: dict[str, str], *, before: bool = False,
     delivery: dict[str, dict[str, str]] | None = None,
+    files: dict[str, Attachment] | None = None,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "who": line.get("who", "system"),
@@ -258,6 +264,8 @@ def _line(
         "at": line.get("at"),
         "author": line.get("author"),
         "before_handoff": before,
+        "attachments": [(files or {})[i].as_json() for i in split(line.get(ATTACHMENTS))
+                        if i in (files or {})],
     }
     if line.get("outbox"):
         state = (delivery or {}).get(line["outbox"], {})

@@ -74,7 +74,7 @@ async def index(request: Request) -> Response:
     )
     response.headers["Content-Security-Policy"] = (
         f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+        "img-src 'self' data: blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"

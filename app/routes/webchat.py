@@ -3,7 +3,9 @@
     POST /api/chat/sessions   {"locale"?, "customer"?: {"id"|"email"|"phone", "signature"}}
                               -> 201 {"token", "conversation"}
     POST /api/chat/messages   Authorization: Bearer <token>
-                              {"message_id", "text" | "payload"} -> 200 {"replies", "duplicate"}
+                              {"message_id", "text" | "payload" | "upload" (+ "text")}
+                              -> 200 {"replies", "duplicate"}
+    POST /api/chat/uploads    a photo or PDF first (app.routes.uploads)
 
 Verification comes first: the token is checked before the body is read. Errors
 are mapped in `app.errors`. The line per session and per turn is at DEBUG: at
@@ -62,6 +64,10 @@ async def post_message(request: Request) -> Response:
     body = await read_limited(request, web.MAX_BODY_BYTES)
     inbound = web.parse(session, body, datetime.now(UTC))
     resources.require_ready()
+    for upload in inbound.attachments:  # only this chat's own uploads
+        if await resources.media.owned(upload, inbound.conversation) is None:
+            raise web.InvalidMessage("the upload is unknown, removed, or another chat's",
+                                     [{"field": "upload", "problem": "unknown upload"}])
     result = await resources.engine.handle(inbound)
     if log.isEnabledFor(logging.DEBUG):  # the tag is a hash: not worth it unless logged
         log.debug(

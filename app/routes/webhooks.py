@@ -46,14 +46,16 @@ from app.channels import (
 )
 from app.errors import error_response
 from app.in_order import in_order
+from app.media_intake import take_in
 from app.resources import Resources
 from app.routes.body import read_limited
 from app.routes.webchat import conversation_tag
 from channels import telegram, whatsapp
+from channels.media_fetch import fetch_telegram
 from channels.telegram_render import callback_answer
 from conversation.delivery import DeliveryState, DeliveryStates, twilio_reason
 from conversation.store import KeyWrite
-from conversation.types import Channel, Inbound, Reply, TurnResult
+from conversation.types import Channel, Inbound, MediaRef, Reply, TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +103,24 @@ async def telegram_update(request: Request) -> Response:
     if not telegram.verify(request.headers.get(telegram.SECRET_HEADER), channel.secret):
         return _forbidden()
     body = await read_limited(request, telegram.MAX_UPDATE_BYTES)
+    resources: Resources = request.state.resources
     try:
-        event = telegram.read(body)
+        event = telegram.read(body, max_bytes=resources.settings.media_max_bytes)
     except telegram.MalformedUpdate as exc:
         return _malformed(str(exc))
     if isinstance(event, telegram.Unreadable):  # 200: redelivering it would change nothing
         log.warning("telegram: update %d acknowledged and dropped: %s", event.update_id,
                     event.why)
         return Response(status_code=200)
-    resources: Resources = request.state.resources
     resources.require_ready()
     match event:
         case telegram.Turn(inbound=inbound, callback_query_id=query_id):
+            bot = channel.bot
+
+            async def fetch(ref: MediaRef, limit: int) -> bytes:
+                return await fetch_telegram(bot, ref.source, limit)
+
+            inbound = await take_in(inbound, fetch, resources.media, resources.engine.store)
             result = await _through_outbox(resources, channels, inbound)
             _logged("telegram", inbound, result)
             return _telegram_answer(query_id, callback_answer(result.replies))
@@ -203,6 +211,11 @@ async def whatsapp_message(request: Request) -> Response:
     resources: Resources = request.state.resources
     channels: Channels = request.state.channels
     resources.require_ready()
+
+    async def fetch(ref: MediaRef, limit: int) -> bytes:
+        return await channel.media.fetch(ref.source, limit)
+
+    inbound = await take_in(inbound, fetch, resources.media, resources.engine.store)
     # Written as the turn begins, so a reply sent through the REST API finds the
     # window open; in the turn's first round trip, not one of its own.
     opened = channels.reachability.inbound_write(inbound.conversation, now)

@@ -34,7 +34,8 @@
       send: "Send", typing: "Reply on its way", sending: "Sending…", you: "You",
       offline: "Can't reach the chat. Retrying…", unread: (n) => n + (n === 1 ? " unread message" : " unread messages"),
       failed: "Something went wrong. Please try again.", newTab: "opens in a new tab",
-      log: "Conversation", replies: "Quick replies",
+      log: "Conversation", replies: "Quick replies", attach: "Attach a photo or PDF", remove: "Remove the file",
+      uploading: (p) => "Uploading… " + p + "%", caption: "Add a message (optional)", file: "File",
     },
     hi: {
       title: "ऑर्डर सहायता", subtitle: "ऑर्डर ट्रैक करें, बदलें या लौटाएँ",
@@ -42,7 +43,8 @@
       send: "भेजें", typing: "जवाब आ रहा है", sending: "भेजा जा रहा है…", you: "आप",
       offline: "चैट से जुड़ नहीं पा रहे। फिर से कोशिश कर रहे हैं…", unread: (n) => n + " नए संदेश",
       failed: "कुछ गड़बड़ हो गई। कृपया फिर से कोशिश करें।", newTab: "नए टैब में खुलता है",
-      log: "बातचीत", replies: "झटपट जवाब",
+      log: "बातचीत", replies: "झटपट जवाब", attach: "फ़ोटो या PDF जोड़ें", remove: "फ़ाइल हटाएँ",
+      uploading: (p) => "अपलोड हो रहा है… " + p + "%", caption: "संदेश जोड़ें (वैकल्पिक)", file: "फ़ाइल",
     },
   };
   const T = TEXTS[LOCALE.slice(0, 2).toLowerCase()] || TEXTS.en;
@@ -118,6 +120,7 @@
   const ICON_DOWN = "M5.6 8.3 12 14.7l6.4-6.4 1.4 1.4-7.8 7.8-7.8-7.8z";
   const ICON_CLOSE = "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6 10.6 12 5 6.4z";
   const ICON_SEND = "M3 20.5 21.5 12 3 3.5 3 10l12 2-12 2z";
+  const ICON_CLIP = "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z";
   const ICON_OUT = "M14 3h7v7h-2V6.4l-8.3 8.3-1.4-1.4L17.6 5H14zM5 5h6v2H6v11h11v-5h2v7H4V5z";
 
   function rgb(hex) {
@@ -199,6 +202,14 @@ h2{font-size:16px;font-weight:650;margin:0;line-height:1.25}
 form{display:flex;gap:8px;padding:10px 12px;border-top:1px solid #e6e8eb;background:#fff}
 input{flex:1;min-width:0;border:1px solid #cfd4da;border-radius:22px;padding:10px 16px;font-size:16px;background:#fff;outline:none}
 input:focus{border-color:var(--a);box-shadow:0 0 0 3px color-mix(in srgb,var(--a) 22%,transparent)}
+.attach{width:44px;height:44px;border-radius:50%;border:0;background:none;color:#59636e;cursor:pointer;display:grid;place-items:center;flex:none}
+.attach svg{fill:currentColor}.attach:hover{background:#f0f2f4}
+.pending{display:flex;align-items:center;gap:10px;padding:8px 12px 0;background:#fff;border-top:1px solid #e6e8eb}
+.pending img{width:48px;height:48px;object-fit:cover;border-radius:8px;border:1px solid #e6e8eb}
+.pending .name{flex:1;min-width:0;font-size:13px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.pending+form{border-top:0}
+.shot{display:block;max-width:220px;max-height:220px;border-radius:12px;border:1px solid #e6e8eb;margin-bottom:4px;background:#fff}
+.filechip{display:inline-block;padding:6px 10px;border-radius:10px;background:#fff;border:1px solid #e6e8eb;color:inherit;font-size:13px;margin-bottom:4px;text-decoration:none}
 .send{width:44px;height:44px;border-radius:50%;border:0;background:var(--a);color:var(--on-a);cursor:pointer;display:grid;place-items:center;flex:none}
 button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a) 55%,#000);outline-offset:2px}
 .scroll:focus-visible{outline:3px solid color-mix(in srgb,var(--a) 55%,#000);outline-offset:-3px}
@@ -228,13 +239,16 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
   // rebuilt on every change.
   const scroller = el("div", { class: "scroll", role: "log", "aria-live": "off", "aria-label": T.log, tabindex: "0" }, log, typing);
   const input = el("input", { type: "text", maxlength: MAX_TEXT, placeholder: T.placeholder, "aria-label": T.message, autocomplete: "off", enterkeyhint: "send" });
-  const form = el("form", { on: { submit: onSubmit } }, input, el("button", { class: "send", type: "submit", "aria-label": T.send }, icon(ICON_SEND, 22)));
+  const picker = el("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/heic,application/pdf", hidden: true, "aria-hidden": "true", tabindex: "-1", on: { change: onPicked } });
+  const attachBtn = el("button", { class: "attach", type: "button", "aria-label": T.attach, title: T.attach, on: { click: () => picker.click() } }, icon(ICON_CLIP, 22));
+  const pending = el("div", { class: "pending", hidden: true });
+  const form = el("form", { on: { submit: onSubmit } }, attachBtn, input, picker, el("button", { class: "send", type: "submit", "aria-label": T.send }, icon(ICON_SEND, 22)));
   const live = el("div", { class: "sr", "aria-live": "polite", "aria-atomic": "true" });
   // Inside the panel too: while it is modal, a screen reader may ignore what is outside.
   const liveInPanel = el("div", { class: "sr", "aria-live": "polite", "aria-atomic": "true" });
   const panel = el("div", { class: "panel", id: "ohb-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "ohb-title", hidden: true },
     el("header", null, el("div", { class: "avatar" }, icon(ICON_CHAT, 20)), el("div", { class: "heading" }, title, el("p", { class: "sub", text: data.subtitle || T.subtitle })), closeBtn),
-    banner, scroller, form, liveInPanel);
+    banner, scroller, pending, form, liveInPanel);
   // The launcher comes first: Tab goes from it into the panel it opens, and on from
   // the panel's last control to the rest of the page.
   const root = el("div", { class: "root", on: { keydown: onKeydown } }, launcher, panel, live);
@@ -290,9 +304,40 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
   function onSubmit(event) {
     event.preventDefault();
     const text = input.value.trim();
+    if (chosen) {
+      const file = chosen;
+      clearPending();
+      input.value = "";
+      sendFile(file, text);
+      return;
+    }
     if (!text) return;
     input.value = "";
     send({ text }, text);
+  }
+
+  // A chosen file waits above the box (a preview, its name, a remove button) until
+  // sent; the words typed meanwhile go with it as its caption.
+  let chosen = null;
+  const previews = new Map(); // message id -> object URL of the shopper's own picture
+  function isPicture(type) { return /^image\/(jpeg|png|webp)$/.test(type || ""); }
+  function onPicked() {
+    const file = picker.files && picker.files[0];
+    picker.value = "";
+    if (!file) return;
+    chosen = file;
+    const thumb = isPicture(file.type) ? el("img", { src: URL.createObjectURL(file), alt: "" }) : null;
+    pending.replaceChildren(...[thumb, el("span", { class: "name", text: file.name }),
+      el("button", { class: "attach", type: "button", "aria-label": T.remove, on: { click: () => { clearPending(); input.focus(); } } }, icon(ICON_CLOSE, 18))].filter(Boolean));
+    pending.hidden = false;
+    input.placeholder = T.caption;
+    input.focus();
+  }
+  function clearPending() {
+    chosen = null;
+    pending.hidden = true;
+    pending.replaceChildren();
+    input.placeholder = T.placeholder;
   }
 
   // --- rendering ------------------------------------------------------------------
@@ -326,7 +371,8 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
       const next = messages[i + 1];
       const row = el("div", { class: "row " + m.who + (prev && prev.who !== m.who ? " gap" : "") });
       if (m.by && (!prev || prev.by !== m.by)) row.append(el("div", { class: "by", text: m.by + " · " + SHOP }));
-      row.append(el("div", { class: "bubble", text: m.text }));
+      if (m.file) row.append(fileView(m));
+      if (m.text || !m.file) row.append(el("div", { class: "bubble", text: m.text }));
       // Buttons stay until the shopper answers; links (tracking) stay for good.
       const buttons = i > lastMine ? m.buttons || [] : [];
       const links = (m.links || []).map((l) => [l, safeUrl(l.url)]).filter(([, href]) => href);
@@ -344,7 +390,8 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
         row.append(choices);
       }
       const last = !next || next.who !== m.who || next.at - m.at > 120000;
-      if (m.state === "sending") row.append(el("div", { class: "meta", text: T.sending }));
+      if (m.state === "uploading") row.append(el("div", { class: "meta", text: T.uploading(m.progress || 0) }));
+      else if (m.state === "sending") row.append(el("div", { class: "meta", text: T.sending }));
       else if (last && m.at) row.append(el("div", { class: "meta", text: (m.who === "me" ? T.you : m.by || TITLE) + " · " + when(m.at) }));
       return row;
     });
@@ -369,6 +416,20 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
   }
   let justAdded = false;
 
+  // A file in the log: the shopper's own picture from memory (this page only), a
+  // picture staff sent by its link, anything else as a named link.
+  function fileView(m) {
+    const own = previews.get(m.mid);
+    const href = m.file.url ? safeUrl(m.file.url) : null;
+    const src = own || (href && isPicture(m.file.type) ? href : null);
+    if (src) {
+      const img = el("img", { class: "shot", src, alt: m.file.name || T.file });
+      return href ? el("a", { href, target: "_blank", rel: "noopener noreferrer" }, img) : img;
+    }
+    const label = "📎 " + (m.file.name || T.file);
+    return href ? el("a", { class: "filechip", href, target: "_blank", rel: "noopener noreferrer", text: label }) : el("span", { class: "filechip", text: label });
+  }
+
   function announce(texts) {
     if (!texts.length) return;
     const region = memory.open ? liveInPanel : live;
@@ -382,7 +443,8 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
       const at = Date.now();
       for (const r of replies) {
         const by = r.author ? String(r.author) : undefined; // a person, not the bot
-        state.messages.push({ who: by ? "staff" : "bot", by, text: String(r.text || ""), at, eid: eventId || undefined, buttons: r.buttons || [], links: r.links || [] });
+        const file = r.file && r.file.url ? { url: String(r.file.url), type: String(r.file.content_type || ""), name: String(r.file.name || "") } : undefined;
+        state.messages.push({ who: by ? "staff" : "bot", by, text: String(r.text || ""), at, eid: eventId || undefined, buttons: r.buttons || [], links: r.links || [], file });
       }
       if (!state.open) state.unread = (state.unread || 0) + replies.length;
       if (eventId) state.lastEvent = eventId;
@@ -473,6 +535,66 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
     justAdded = true;
     update((state) => { state.messages.push(message); });
     enqueue(message);
+  }
+
+  // A file goes up first (with its progress shown), then as a message naming it.
+  function sendFile(file, caption) {
+    const message = { who: "me", text: caption, at: Date.now(), mid: newId(), state: "uploading", progress: 0,
+      file: { name: file.name, type: file.type } };
+    if (isPicture(file.type)) previews.set(message.mid, URL.createObjectURL(file));
+    notes = [];
+    justAdded = true;
+    update((state) => { state.messages.push(message); });
+    waiting += 1;
+    render();
+    queue = queue.then(async () => {
+      const answer = await upload(file, message.mid);
+      if (!answer.ok) return finish(message, null, answer.error);
+      message.body = caption ? { upload: answer.id, text: caption } : { upload: answer.id };
+      update((state) => {
+        const mine = state.messages.find((m) => m.mid === message.mid);
+        if (mine) { mine.state = "sending"; mine.body = message.body; }
+      });
+      return deliver(message);
+    }).catch(() => {}).then(() => { waiting -= 1; render(); });
+  }
+
+  function progress(mid, percent) {
+    const mine = memory.messages.find((m) => m.mid === mid);
+    if (mine) { mine.progress = percent; render(); }
+  }
+
+  // XMLHttpRequest, as fetch cannot report upload progress.
+  async function upload(file, mid) {
+    let renewed = false;
+    for (let attempt = 0; ; attempt++) {
+      let bearer;
+      try { bearer = await token(); } catch (e) { return { ok: false, error: e instanceof Refused ? e.message : T.failed }; }
+      const result = await new Promise((resolve) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", BOT + "/api/chat/uploads");
+        xhr.setRequestHeader("Authorization", "Bearer " + bearer);
+        xhr.upload.onprogress = (e) => { if (e.lengthComputable) progress(mid, Math.round(100 * e.loaded / e.total)); };
+        xhr.onload = () => { let body = null; try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ } resolve({ status: xhr.status, body }); };
+        xhr.onerror = () => resolve({ status: 0, body: null });
+        const data = new FormData();
+        data.append("file", file, file.name);
+        xhr.send(data);
+      });
+      if (result.status === 201 && result.body && result.body.upload) return { ok: true, id: result.body.upload };
+      if (result.status === 401 && !renewed) {
+        renewed = true;
+        update((state) => { state.token = null; state.lastEvent = null; });
+        if (stopStream) stopStream();
+        continue;
+      }
+      if (result.status === 0 || result.status >= 500) {
+        if (attempt >= 4) return { ok: false, error: T.failed };
+        await sleep(Math.min(1000 * 2 ** attempt, 15000));
+        continue;
+      }
+      return { ok: false, error: errorText(result.body) };
+    }
   }
 
   function enqueue(message) {
@@ -594,7 +716,11 @@ button:focus-visible,a:focus-visible{outline:3px solid color-mix(in srgb,var(--a
     if (memory.token) connect();
     // A message that was still on its way when the last page closed goes again,
     // with its id: if the server had it, it answers with its first answer.
-    for (const m of memory.messages) if (m.state === "sending" && m.mid) enqueue(m);
+    for (const m of memory.messages) if (m.state === "sending" && m.mid && m.body) enqueue(m);
+    // An upload cut off by the page closing cannot resume: its file is gone.
+    if (memory.messages.some((m) => m.state === "uploading")) {
+      update((state) => { for (const m of state.messages) if (m.state === "uploading") { m.state = undefined; m.failed = true; } });
+    }
     if (memory.open && !memory.started) start();
   }
   if (document.body) mount();

@@ -63,6 +63,7 @@ async def test_a_request_approved_on_the_page_shows_the_whole_log_newest_last(
                                     if b["label"].startswith("Phone Case")))
     await shopper.send(payload="rr:replace")
     await shopper.send(payload="r:WRONG_ITEM")
+    await shopper.send(payload="photo:skip")  # the optional photo of the wrong item
     await shopper.send(payload="yes")
     assert shopper.keys == ["request.opened"]
 

@@ -97,6 +97,8 @@ async def test_whatsapp_replacement_becomes_a_request_with_items_and_amount(
     await priya.choose("Replace it")
     await priya.choose("1")
     await priya.choose("Arrived damaged")
+    assert "send a photo of the Cotton Kurta" in priya.text  # optional: for staff to see
+    await priya.choose("Skip")
     assert "Replace 1 × Cotton Kurta" in priya.text and "₹" in priya.text
     assert "costs you nothing" in priya.text
     await priya.choose("Yes, go ahead")
@@ -114,6 +116,7 @@ async def test_telegram_replacement_of_a_second_item_is_refused_by_the_limit(
     await telegram.tap("i:1")
     await telegram.tap("q:1")
     await telegram.tap("r:DEFECTIVE")
+    await telegram.tap("photo:skip")
     await telegram.tap("yes")
     assert telegram.last.keys == ["request.opened"]
     said = await telegram.say("replace")

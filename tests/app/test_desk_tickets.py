@@ -50,6 +50,8 @@ async def ask_for_a_replacement(client: httpx.AsyncClient) -> WebShopper:
                                     if b["label"].startswith("Phone Case")))
     await shopper.send(payload="rr:replace")
     await shopper.send(payload="r:WRONG_ITEM")
+    assert shopper.keys == ["photo.ask"]  # a wrong item going to staff: a photo is invited
+    await shopper.send(payload="photo:skip")
     await shopper.send(payload="yes")
     assert shopper.keys == ["request.opened"]
     return shopper
@@ -63,8 +65,9 @@ async def test_a_request_reads_as_words_not_codes(client: httpx.AsyncClient) -> 
     assert words.startswith("Replacement of Phone Case") and "because: Wrong item" in words
     assert "line" not in words and "WRONG_ITEM" not in words
     tapped = [line for line in ticket["transcript"] if line.get("tapped")]
-    assert [line["text"] for line in tapped][-3:] == ["Replace it", "Wrong item", "Yes, go ahead"]
-    assert tapped[-2]["payload"] == "r:WRONG_ITEM"
+    assert [line["text"] for line in tapped][-4:] == ["Replace it", "Wrong item", "Skip",
+                                                      "Yes, go ahead"]
+    assert tapped[-3]["payload"] == "r:WRONG_ITEM"
     assert ticket["order_snapshot"]["total_words"].startswith("₹")
     page = (await client.get("/inbox/tickets/T-1001")).text
     assert "[r:WRONG_ITEM]" not in page and "[rr:replace]" not in page

@@ -258,6 +258,7 @@ async def test_approve_and_decline_through_the_api(client: httpx.AsyncClient) ->
                                     if b["label"].startswith("Phone Case")))
     await shopper.send(payload="rr:replace")
     await shopper.send(payload="r:WRONG_ITEM")
+    await shopper.send(payload="photo:skip")  # the optional photo of the wrong item
     await shopper.send(payload="yes")
     assert shopper.keys == ["request.opened"]
     csrf = await api_login(client)

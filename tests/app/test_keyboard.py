@@ -33,6 +33,7 @@ from conversation.types import Channel, Reply
 from tests.browser import launch, needs_chromium
 
 pytestmark = needs_chromium
+ATTACH = "Attach a photo or PDF"  # the widget's attach button, before the box
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,9 @@ async def test_a_shopper_tracks_an_order_with_the_keyboard_alone(
         assert await dialog.get_attribute("aria-modal") == "false"  # beside the page, not over it
         await announced(page, "What can I help you with?")
 
-        # The menu is one Shift+Tab away, and arrow keys walk it.
+        # The menu is two Shift+Tabs away (past the attach button), and arrow keys walk it.
+        await page.keyboard.press("Shift+Tab")
+        assert await widget_focus(page) == ATTACH
         await page.keyboard.press("Shift+Tab")
         assert await widget_focus(page) == "Track order"
         await page.keyboard.press("ArrowRight")
@@ -113,11 +116,13 @@ async def test_a_shopper_tracks_an_order_with_the_keyboard_alone(
         assert await widget_focus(page) == "Message"
         await announced(page, "Order #100003")
 
-        # The answer's tracking link and buttons: one Shift+Tab, then the arrows.
+        # The answer's tracking link and buttons: past the attach button, then the arrows.
         toolbar = chat_log(page).get_by_role("toolbar", name="Quick replies").last
         names = await toolbar.locator("a, button").evaluate_all(
             "els => els.map((e) => e.getAttribute('aria-label') || e.textContent.trim())")
         assert names[0] == "Track package (opens in a new tab)" and names[-1] == "Menu"
+        await page.keyboard.press("Shift+Tab")
+        assert await widget_focus(page) == ATTACH
         await page.keyboard.press("Shift+Tab")
         assert await widget_focus(page) == names[0]
         await page.keyboard.press("ArrowRight")
@@ -141,7 +146,7 @@ async def test_a_shopper_tracks_an_order_with_the_keyboard_alone(
         assert await on_launcher(page)  # the launcher, before the panel it opened
 
         # Forward again: past the box and Send, Tab leaves the chat for the page.
-        for expected in ("Close chat", "Conversation", names[0], "Message", "Send"):
+        for expected in ("Close chat", "Conversation", names[0], ATTACH, "Message", "Send"):
             await page.keyboard.press("Tab")
             assert await widget_focus(page) == expected
         await page.keyboard.press("Tab")
@@ -172,7 +177,7 @@ async def test_on_a_phone_the_open_chat_holds_the_focus(browser: Any, base_url: 
         assert await widget_focus(page) == "Message"
 
         # Tab and Shift+Tab go round inside the panel, never to the page behind it.
-        cycle = ["Send", "Close chat", "Conversation", "Track order", "Message"]
+        cycle = ["Send", "Close chat", "Conversation", "Track order", ATTACH, "Message"]
         for expected in cycle * 2:
             await page.keyboard.press("Tab")
             assert await widget_focus(page) == expected

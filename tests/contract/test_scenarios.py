@@ -17,7 +17,7 @@ from orders.models import OrderStatus
 from orders.policy import Action, Policy
 from records.db import Database
 from tests.contract.shopper import TIMEZONE
-from tests.conversation.chat import Chat
+from tests.conversation.chat import Chat, skip_photo
 from tests.demo_orders import (
     CANCELLED_REFUND_PENDING,
     DELIVERED_LONG_AGO,
@@ -86,6 +86,7 @@ async def test_return_in_window_gets_an_id(
     await chat.tap("Return for a refund")
     await chat.tap("1")
     await chat.tap("Arrived damaged")
+    await skip_photo(chat)
     assert chat.keys == ["confirm.return"]
     done = await confirm_and_expect(chat, backend, Action.RETURN, "done.return", redis)
     order = await backend.get_order(DELIVERED_RECENT[0])
@@ -121,6 +122,7 @@ async def test_replacement_is_a_request_under_the_default_policy(db: Database,
     await chat.tap("Phone Case, Transparent × 1")
     await chat.tap("Replace it")
     await chat.tap("Wrong item")
+    await skip_photo(chat)
     assert chat.keys == ["confirm.replace"]
     assert "as a request" in chat.text
     await chat.tap("Yes, go ahead")
@@ -139,6 +141,7 @@ async def test_replacement_when_the_policy_lets_the_bot_do_it(
     await chat.tap("Phone Case, Transparent × 1")
     await chat.tap("Replace it")
     await chat.tap("Arrived damaged")
+    await skip_photo(chat)
     done = await confirm_and_expect(chat, backend, Action.REPLACE, "done.replace", redis)
     order = await backend.get_order(DELIVERED_RECENT[0])
     assert order is not None

@@ -71,3 +71,10 @@ class Chat:
     @property
     def links(self) -> list:  # type: ignore[type-arg]
         return [link for r in self.replies for link in r.links]
+
+
+async def skip_photo(chat: Chat) -> None:
+    """Where the bot invites a photo of the damage (a request for staff), tap Skip;
+    elsewhere do nothing."""
+    if chat.keys == ["photo.ask"]:
+        await chat.tap("Skip")

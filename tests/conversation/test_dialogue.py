@@ -13,7 +13,7 @@ from conversation.types import Identity
 from orders.demo import DemoBackend
 from orders.policy import Action, Policy
 from records.db import Database
-from tests.conversation.chat import Chat
+from tests.conversation.chat import Chat, skip_photo
 from tests.conversation.conftest import Clock
 from tests.demo_orders import (
     CANCELLED_COD,
@@ -145,6 +145,7 @@ async def test_return_gives_return_id_and_both_notices(chat: Chat, shop: DemoBac
     assert chat.keys == ["reason.pick"]
     assert len(chat.buttons) == 6  # five reasons and the menu
     await chat.tap("Arrived damaged")
+    await skip_photo(chat)
     assert chat.keys == ["confirm.return"]
     await chat.tap("Yes, go ahead")
     assert chat.keys == ["done.return"]
@@ -193,6 +194,7 @@ async def test_replacement_is_a_staff_request_by_default_and_said_so(db: Databas
     assert chat.keys == ["reason.pick"]
     assert "Ordered by mistake" not in chat.labels  # not a replacement reason
     await chat.tap("Wrong item")
+    await skip_photo(chat)
     assert chat.keys == ["confirm.replace"]
     assert "as a request" in chat.text
     await chat.tap("Yes, go ahead")
@@ -214,6 +216,7 @@ async def test_replacement_carried_out_when_policy_allows(
     await chat.tap("Phone Case, Transparent × 1")
     await chat.tap("Replace it")
     await chat.tap("Arrived damaged")
+    await skip_photo(chat)
     await chat.tap("Yes, go ahead")
     assert chat.keys == ["done.replace"]
     order = await shop.get_order("100008")

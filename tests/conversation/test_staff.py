@@ -20,7 +20,7 @@ from conversation.tickets import Decision, TicketStatus, TicketStore
 from conversation.types import Channel
 from orders.demo import DemoBackend
 from records.db import Database
-from tests.conversation.chat import Chat
+from tests.conversation.chat import Chat, skip_photo
 from tests.conversation.test_dialogue import DELIVERED_RECENT, open_order
 
 AGENT = "asha@shop.example"
@@ -181,6 +181,7 @@ async def request_ticket(chat: Chat) -> str:
     await chat.tap("Phone Case, Transparent × 1")
     await chat.tap("Replace it")
     await chat.tap("Wrong item")
+    await skip_photo(chat)
     await chat.tap("Yes, go ahead")
     assert chat.keys == ["request.opened"]
     tickets = await chat.engine.tickets.list_open()

@@ -111,7 +111,7 @@ async def test_an_approval_interrupted_by_a_crash_and_clicked_again_is_one_chang
     async with open_resources(settings) as resources:
         chat = Chat(resources.engine)
         await open_order(chat, "Return or replace", DELIVERED_RECENT)
-        for label in ["Phone Case, Transparent × 1", "Replace it", "Wrong item",
+        for label in ["Phone Case, Transparent × 1", "Replace it", "Wrong item", "Skip",
                       "Yes, go ahead"]:
             await chat.tap(label)
         assert chat.keys == ["request.opened"]
