@@ -43,7 +43,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         async with open_resources(settings) as resources:
             privacy = Privacy(resources.db, resources.redis, resources.backend,
-                              prefix=settings.redis_prefix)
+                              prefix=settings.redis_prefix, media=resources.media)
             if args.action == "export":
                 result = await privacy.export(who, args.by)
             else:

@@ -20,7 +20,8 @@ number, kind, channel, status, times, priority, tags and rating; its texts becom
 `[erased]`, its contact fields, order snapshot and search rows go, its
 conversation id becomes a random one. Conversation-day rows get a random hash. The
 audit log holds codes and order numbers, never a shopper's words or contact, and
-is kept. Each request is logged in `privacy_requests`: who, when, which kind of
+is kept. The shopper's photos and files go whole, bytes and rows (an export lists
+them). Each request is logged in `privacy_requests`: who, when, which kind of
 identity, its hash, and how much was found; never the data.
 """
 
@@ -38,6 +39,8 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 from sqlalchemy import delete, insert, or_, select, update
 
+from media.blobs import BlobsUnavailable
+from media.store import MediaStore
 from orders.backend import BackendUnavailable, OrderBackend
 from orders.phones import normalise_phone
 from records import search
@@ -113,11 +116,13 @@ def _text(value: Any) -> str:
 
 class Privacy:
     def __init__(self, db: Database, redis: aioredis.Redis, backend: OrderBackend, *,
-                 prefix: str = "ohb:") -> None:
+                 prefix: str = "ohb:", media: MediaStore | None = None) -> None:
+        """`media`: the shopper's photos and files go too (bytes and rows)."""
         self._db = db
         self._redis = redis
         self._backend = backend
         self._prefix = prefix
+        self._media = media
 
     # ---- finding ----------------------------------------------------------------------
 
@@ -218,6 +223,7 @@ class Privacy:
                     .order_by(audit_entries.c.seq))).all()
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
+        files = await self._files(found)
         by_ticket: dict[int, dict[str, Any]] = {}
         for row in ticket_rows:
             data = {k: v for k, v in row._mapping.items() if k not in ("origin", "version")}
@@ -229,7 +235,7 @@ class Privacy:
         for number, tag in tags:
             by_ticket[number]["tags"].append(tag)
         counts = {"tickets": len(found.tickets), "conversations": len(found.conversations),
-                  "redis_keys": len(redis_data)}
+                  "files": len(files), "redis_keys": len(redis_data)}
         await self._log(by, "export", who, counts)
         document: dict[str, Any] = json.loads(json.dumps({
             "identity": {"kind": who.kind, "value": who.value},
@@ -237,6 +243,7 @@ class Privacy:
             "orders": found.orders,
             "conversations": sorted(found.conversations),
             "tickets": list(by_ticket.values()),
+            "files": files,  # what was kept of each photo or file; the bytes on request
             "audit": [{"order": a.order_number, "at": a.at, "who": a.who, "action": a.action,
                        "what": a.what, "detail": a.detail} for a in audit],
             "redis": redis_data,
@@ -251,6 +258,7 @@ class Privacy:
         # their Redis members go with everything else
         await roll_up_everything(self._redis, self._db, self._prefix)
         removed = await self._redis_entries(found, who, erase=True)
+        files = await self._erase_files(found)  # before the tickets lose their conversation
         # one random id per conversation, for its tickets and its day counts alike, so
         # a report still tells which conversations had a ticket
         renamed = {c: f"erased:{secrets.token_hex(12)}" for c in found.conversations}
@@ -285,9 +293,31 @@ class Privacy:
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
         counts = {"tickets": len(found.tickets), "conversations": len(found.conversations),
-                  "redis_entries": len(removed)}
+                  "files": files, "redis_entries": len(removed)}
         await self._log(by, "erase", who, counts)
         return counts
+
+    # ---- files ------------------------------------------------------------------------
+
+    async def _files(self, found: Found) -> list[dict[str, Any]]:
+        if self._media is None:
+            return []
+        try:
+            kept = await self._media.of(conversations=found.conversations,
+                                        tickets=found.tickets)
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [{**a.as_json(), "conversation": a.conversation, "channel": a.channel,
+                 "ticket": f"T-{a.ticket}" if a.ticket else None} for a in kept]
+
+    async def _erase_files(self, found: Found) -> int:
+        if self._media is None:
+            return 0
+        try:
+            return await self._media.erase(conversations=found.conversations,
+                                           tickets=found.tickets)
+        except (DatabaseUnavailable, BlobsUnavailable) as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     # ---- Redis ------------------------------------------------------------------------
 

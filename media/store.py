@@ -8,8 +8,9 @@
     remove_expired(now)        retention: `MEDIA_RETENTION_DAYS` after it arrived a
                                file's bytes go and its row says when; a file that
                                never reached a ticket goes after a day
-    erase_conversation(conv)   the privacy erase: every file of a conversation, its
-                               bytes and its rows
+    erase(conversations, tickets)
+                               the privacy erase: every file of a shopper's
+                               conversations and tickets, its bytes and its rows
 
 Exactly once: a file that came with a provider's message has an id made from the
 conversation, the message id and its position (`attachment_id`), so a redelivered
@@ -248,19 +249,40 @@ class MediaStore:
             removed += len(old)
 
     async def erase_conversation(self, conversation: str) -> int:
-        """The privacy erase: every file of the conversation, bytes and rows.
-        Returns how many files there were."""
+        """Every file of the conversation, bytes and rows. Returns how many."""
+        return await self.erase(conversations=[conversation])
+
+    async def erase(self, *, conversations: Iterable[str] = (),
+                    tickets: Iterable[int] = ()) -> int:
+        """The privacy erase: every file of these conversations or on these tickets,
+        bytes first, then rows (a failure half-way leaves rows to find again, never
+        bytes no row names). Returns how many files there were."""
+        names, numbers = sorted(set(conversations)), sorted(set(tickets))
+        if not names and not numbers:
+            return 0
+        whose = (attachments.c.conversation.in_(names) | attachments.c.ticket.in_(numbers))
         async with self._db.connect() as conn:
             rows = (await conn.execute(
-                select(attachments.c.id, attachments.c.storage_key)
-                .where(attachments.c.conversation == conversation))).all()
+                select(attachments.c.id, attachments.c.storage_key).where(whose))).all()
         for row in rows:
             await self.blobs.delete(row.storage_key)
         if rows:
             async with self._db.begin() as conn:
                 await conn.execute(
-                    delete(attachments).where(attachments.c.conversation == conversation))
+                    delete(attachments).where(attachments.c.id.in_([r.id for r in rows])))
         return len(rows)
+
+    async def of(self, *, conversations: Iterable[str] = (),
+                 tickets: Iterable[int] = ()) -> list[Attachment]:
+        """The files of these conversations or on these tickets (a privacy export)."""
+        names, numbers = sorted(set(conversations)), sorted(set(tickets))
+        if not names and not numbers:
+            return []
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(select(attachments).where(
+                attachments.c.conversation.in_(names) | attachments.c.ticket.in_(numbers))
+                .order_by(attachments.c.created_at, attachments.c.id))).all()
+        return [_attachment(row) for row in rows]
 
 
 def _filename(name: str | None) -> str | None:

@@ -48,7 +48,8 @@ class Who(BaseModel):
 def _privacy(request: Request) -> Privacy:
     resources: Resources = request.state.resources
     return Privacy(resources.db, resources.redis, resources.backend,
-                   prefix=resources.settings.redis_prefix)
+                   prefix=resources.settings.redis_prefix,
+                   media=resources.media)
 
 
 async def export_api(request: Request, staff: Staff) -> Response:

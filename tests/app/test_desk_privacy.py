@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from app_harness import running
+from app_harness import auth, running
 from inbox_harness import (
     AGENT,
     AGENT_PASSWORD,
@@ -26,6 +26,7 @@ from sqlalchemy import text
 from test_cli import err, out, run_app, workdir  # noqa: F401  (workdir is a fixture)
 
 from records.db import Database
+from tests.media_files import PHOTO_JPEG
 
 EMAIL = "priya.sharma@example.in"
 WORDS = ("kurta came torn at the seams", "please ring before noon")
@@ -67,7 +68,7 @@ async def everything_in_sql(db: Database) -> str:
     dump: list[str] = []
     tables = ("tickets", "ticket_messages", "ticket_history", "ticket_search", "ticket_desk",
               "ticket_tags", "audit_entries", "conversation_days", "privacy_requests", "staff",
-              "records_meta")
+              "records_meta", "attachments")
     async with db.connect() as conn:
         for table in tables:
             dump.extend(repr(tuple(row)) for row in await conn.execute(
@@ -157,3 +158,39 @@ async def test_admins_do_both_from_the_inbox_and_agents_cannot(
         assert refused.status_code == 403
     assert (await client.get("/api/inbox/privacy/requests")).status_code == 403
     assert (await client.get("/inbox/privacy")).status_code == 403
+
+
+def files_in(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+async def test_an_erase_takes_the_shoppers_photos_with_it_bytes_and_rows(
+    client: httpx.AsyncClient, db: Database, tmp_path: Path,
+) -> None:
+    csrf = await api_login(client)
+    priya = WebShopper(client)
+    await priya.hand_off(f"I am {EMAIL}, the {WORDS[0]}")
+    uploaded = await client.post("/api/chat/uploads", headers=auth(priya.token),
+                                 files={"file": ("kurta.jpg", PHOTO_JPEG, "image/jpeg")})
+    assert uploaded.status_code == 201, uploaded.text
+    photo = uploaded.json()["upload"]
+    sent = await client.post("/api/chat/messages", headers=auth(priya.token),
+                             json={"message_id": "photo-1", "upload": photo})
+    assert sent.status_code == 200, sent.text
+    ticket = (await client.get("/api/inbox/tickets/T-1001")).json()
+    assert [a["id"] for line in ticket["transcript"] for a in line["attachments"]] == [photo]
+    assert (await client.get(f"/inbox/files/{photo}")).content == PHOTO_JPEG
+    assert len(files_in(tmp_path / "media")) == 1
+
+    exported = await client.post("/api/inbox/privacy/export", headers=csrf,
+                                 json={"email": EMAIL})
+    assert [(f["id"], f["ticket"]) for f in exported.json()["files"]] == [(photo, "T-1001")]
+    erased = await client.post("/api/inbox/privacy/erase", headers=csrf, json={"email": EMAIL})
+    assert erased.status_code == 200 and erased.json()["erased"]["files"] == 1
+
+    assert files_in(tmp_path / "media") == []
+    async with db.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM attachments"))).scalar() == 0
+    assert (await client.get(f"/inbox/files/{photo}")).status_code == 404
+    after = (await client.get("/api/inbox/tickets/T-1001")).json()
+    assert [a for line in after["transcript"] for a in line["attachments"]] == []
