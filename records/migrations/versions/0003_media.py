@@ -1,5 +1,6 @@
 """Attachments: one row per photo or file a shopper sent or staff sent back (the
-bytes live in the media store, `media.blobs`).
+bytes live in the media store, `media.blobs`). The table is defined here, as it
+was at this revision, not imported from `records.schema` (see 0001).
 
 Revision ID: 0003
 Revises: 0002
@@ -11,12 +12,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from records.schema import UTC_TIME
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+UTC_TIME = sa.DateTime(timezone=True)  # `records.schema.UTCTime` stores this
 
 
 def upgrade() -> None:
