@@ -208,7 +208,10 @@ async def test_telegram_updates(hostile: Hostile, redis: aioredis.Redis,
 @given(fields=st.dictionaries(st.sampled_from(["Body", "From", "WaId", "ButtonPayload",
                                                "NumMedia", "Latitude", "Longitude",
                                                "ProfileName", "MessageSid", "Surprise"]),
-                              st.text(st.characters(), max_size=30), max_size=4),
+                              # a form's bytes are UTF-8: no lone surrogates (the
+                              # signing itself could not encode one)
+                              st.text(st.characters(exclude_categories=("Cs",)),
+                                      max_size=30), max_size=4),
        status=st.booleans())
 async def test_whatsapp_forms(hostile: Hostile, redis: aioredis.Redis, fields: dict[str, str],
                               status: bool) -> None:
