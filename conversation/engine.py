@@ -246,13 +246,11 @@ class Engine:
     async def _file_on_ticket(self, session: Session, inbound: Inbound, now: datetime) -> None:
         """While a person has the conversation, the shopper's words go to the ticket;
         once staff resolved it, the bot is back."""
-        ticket = (await self._tickets.get(session.ticket, transcript=False)
-                  if session.ticket else None)
-        if ticket is None or ticket.status is TicketStatus.RESOLVED:
+        filed = (await self._tickets.file_from_shopper(
+            session.ticket, _shopper_line(inbound), now) if session.ticket else None)
+        if filed is None:
             session.reset_task()
             session.ticket = None
-            return
-        await self._tickets.add_message(ticket.id, "shopper", _shopper_line(inbound), now)
 
     def _render(self, locale: str, say: Say) -> Reply:
         render = self._catalogue.render
