@@ -256,20 +256,21 @@ class Engine:
     async def _file_on_ticket(self, session: Session, inbound: Inbound, now: datetime) -> None:
         """While a person has the conversation, the shopper's words go to the ticket;
         once staff resolved it, the bot is back."""
-        ticket = (await self._tickets.get(session.ticket, transcript=False)
-                  if session.ticket else None)
-        if ticket is None or ticket.status is TicketStatus.RESOLVED:
+        ticket_id = session.ticket
+        line_id = new_message_id()
+        if ticket_id and inbound.attachments and self._media is not None:
+            # the files before the line: a retry finds them attached, and the line
+            # never names a file the ticket lacks
+            ticket = await self._tickets.get(ticket_id, transcript=False)
+            if ticket is not None and ticket.status is not TicketStatus.RESOLVED:
+                await self._media.attach(inbound.attachments, conversation=inbound.conversation,
+                                         ticket=ticket.number, line=line_id)
+        filed = (await self._tickets.file_from_shopper(
+            ticket_id, _shopper_line(inbound), now, id=line_id,
+            attachments=attachments.joined(inbound.attachments)) if ticket_id else None)
+        if filed is None:
             session.reset_task()
             session.ticket = None
-            return
-        line_id = new_message_id()
-        if inbound.attachments and self._media is not None:  # before the line: a retry
-            # finds them attached, and the line never names a file the ticket lacks
-            await self._media.attach(inbound.attachments, conversation=inbound.conversation,
-                                     ticket=ticket.number, line=line_id)
-        await self._tickets.add_message(ticket.id, "shopper", _shopper_line(inbound), now,
-                                        id=line_id,
-                                        attachments=attachments.joined(inbound.attachments))
 
     def _render(self, locale: str, say: Say) -> Reply:
         render = self._catalogue.render

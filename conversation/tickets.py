@@ -39,7 +39,21 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
-from sqlalchemy import Row, Select, and_, case, delete, func, insert, or_, select, union, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -227,6 +241,18 @@ def _select() -> Select[Any]:
         tickets.outerjoin(ticket_desk, ticket_desk.c.ticket == tickets.c.number))
 
 
+# The statements of a shopper's turn, built once: bound parameters instead of a new
+# statement (and its cache key) per call.
+_BY_NUMBER = _select().where(tickets.c.number == bindparam("number"))
+_BY_ORIGIN = _select().where(tickets.c.origin == bindparam("origin"))
+_TAGS_IN = (select(ticket_tags.c.ticket, ticket_tags.c.tag)
+            .where(ticket_tags.c.ticket.in_(bindparam("numbers", expanding=True)))
+            .order_by(ticket_tags.c.at, ticket_tags.c.tag))
+_CHANGE = update(tickets).where(tickets.c.number == bindparam("b_number"),
+                                tickets.c.version == bindparam("b_version"))
+_NEW_TICKET = insert(tickets).returning(tickets.c.number)
+
+
 def _ticket(row: Row[Any], transcript: list[dict[str, str]] | None = None,
             tags: list[str] | None = None) -> Ticket:
     data = {**(row._mapping["extra"] or {}), **{k: row._mapping[k] for k in _COLUMNS}}
@@ -237,21 +263,46 @@ def _ticket(row: Row[Any], transcript: list[dict[str, str]] | None = None,
     return Ticket.model_validate(data)
 
 
-async def _tags_of(conn: AsyncConnection, numbers: list[int]) -> dict[int, list[str]]:
+def _tags_in(conn: Connection, numbers: list[int]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
     if not numbers:
         return found
-    rows = await conn.execute(select(ticket_tags.c.ticket, ticket_tags.c.tag)
-                              .where(ticket_tags.c.ticket.in_(numbers))
-                              .order_by(ticket_tags.c.at, ticket_tags.c.tag))
+    rows = conn.execute(_TAGS_IN, {"numbers": numbers})
     for number, tag in rows:
         found.setdefault(number, []).append(tag)
     return found
 
 
-async def _tickets(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[Ticket]:
-    tags = await _tags_of(conn, [row.number for row in rows])
+def _tickets_of(conn: Connection, rows: Sequence[Row[Any]]) -> list[Ticket]:
+    tags = _tags_in(conn, [row.number for row in rows])
     return [_ticket(row, tags=tags.get(row.number)) for row in rows]
+
+
+async def _tags_of(conn: AsyncConnection, numbers: list[int]) -> dict[int, list[str]]:
+    return await conn.run_sync(_tags_in, numbers)
+
+
+async def _tickets(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[Ticket]:
+    return await conn.run_sync(_tickets_of, rows)
+
+
+def _by_origin(conn: Connection, origin: str) -> Ticket | None:
+    row = conn.execute(_BY_ORIGIN, {"origin": origin}).first()
+    return _tickets_of(conn, [row])[0] if row else None
+
+
+def _message_change(who: str, at: datetime) -> Callable[[Ticket], Ticket]:
+    """A message's mark on its ticket: a shopper's makes it unread and puts a
+    pending ticket back to open."""
+    def change(ticket: Ticket) -> Ticket:
+        update: dict[str, Any] = {"updated_at": at}
+        if who == "shopper":
+            update["last_shopper_at"] = at
+            if ticket.status is TicketStatus.PENDING:
+                update["status"] = TicketStatus.OPEN
+        return ticket.model_copy(update=update)
+
+    return change
 
 
 def line_row(number: int, part: str, line: dict[str, str]) -> dict[str, Any]:
@@ -292,58 +343,55 @@ class TicketStore:
         (see `origin_of`), a second create of the same origin returns the first
         ticket unchanged instead of opening another."""
         try:
-            async with self._db.begin() as conn:
-                if origin is not None:
-                    found = await self._by_origin(conn, origin)
-                    if found is not None:
-                        return found
-                if self.desk.auto_assign and ticket.assignee is None:
-                    ticket = ticket.model_copy(update={
-                        "assignee": await next_agent(conn, ticket.team)})
-                values = row_values(ticket)
-                values.update(origin=origin, version=1)
-                try:
-                    async with conn.begin_nested():
-                        number = (await conn.execute(
-                            insert(tickets).values(values).returning(tickets.c.number)
-                        )).scalar_one()
-                except IntegrityError:  # the same origin, created a moment ago
-                    found = await self._by_origin(conn, origin) if origin else None
-                    if found is None:
-                        raise
-                    return found
-                saved = await self._file_desk(conn, ticket.model_copy(
-                    update={"id": ticket_id(number)}))
-                if saved.transcript:
-                    await conn.execute(insert(ticket_messages), [
-                        line_row(number, "transcript", line) for line in saved.transcript])
-                await conn.execute(insert(ticket_history).values(
-                    ticket=number, at=saved.created_at, event="created", from_status=None,
-                    to_status=saved.status.value, by=None))
-                await search.index(conn, number, [
-                    saved.issue, saved.order, saved.contact_email, saved.contact_phone,
-                    saved.shopper_name, *(line.get("text") for line in saved.transcript
-                                          if line.get("who") == "shopper")])
+            saved, new = await self._db.transaction(self._create, ticket, origin)
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
-        await self._event("created", saved.id)
+        if new:
+            await self._event("created", saved.id)
         return saved
 
-    async def _by_origin(self, conn: AsyncConnection, origin: str) -> Ticket | None:
-        row = (await conn.execute(_select().where(tickets.c.origin == origin))).first()
-        return (await _tickets(conn, [row]))[0] if row else None
+    def _create(self, conn: Connection, ticket: Ticket, origin: str | None) -> tuple[Ticket, bool]:
+        """One transaction: the ticket, its desk fields, transcript, history and
+        search rows; or the ticket `origin` already opened."""
+        if origin is not None and (found := _by_origin(conn, origin)) is not None:
+            return found, False
+        if self.desk.auto_assign and ticket.assignee is None:
+            ticket = ticket.model_copy(update={"assignee": next_agent(conn, ticket.team)})
+        values = row_values(ticket)
+        values.update(origin=origin, version=1)
+        try:
+            with conn.begin_nested():
+                number = conn.execute(_NEW_TICKET, values).scalar_one()
+        except IntegrityError:  # the same origin, created a moment ago
+            found = _by_origin(conn, origin) if origin else None
+            if found is None:
+                raise
+            return found, False
+        saved = self._file_desk(conn, ticket.model_copy(update={"id": ticket_id(number)}))
+        if saved.transcript:
+            conn.execute(insert(ticket_messages), [
+                line_row(number, "transcript", line) for line in saved.transcript])
+        conn.execute(insert(ticket_history), {
+            "ticket": number, "at": saved.created_at, "event": "created",
+            "from_status": None, "to_status": saved.status.value, "by": None})
+        search.index_rows(conn, number, [
+            saved.issue, saved.order, saved.contact_email, saved.contact_phone,
+            saved.shopper_name, *(line.get("text") for line in saved.transcript
+                                  if line.get("who") == "shopper")])
+        return saved, True
 
-    async def _file_desk(self, conn: AsyncConnection, ticket: Ticket) -> Ticket:
+    def _file_desk(self, conn: Connection, ticket: Ticket) -> Ticket:
         """The bot's tags, the priority the merchant's rules give them, the SLA times."""
         tags = list(dict.fromkeys([*ticket.tags, *bot_tags(
             ticket.request, ticket.refusal, ticket.order_snapshot)]))[:MAX_TAGS]
         priority = ticket.priority if ticket.priority_by else self.desk.rules.priority(tags)
         first_due, resolution_due = self.desk.due(ticket.created_at, priority)
-        await conn.execute(insert(ticket_desk).values(
-            ticket=ticket.number, priority=priority.value, priority_by=ticket.priority_by,
-            team=ticket.team, first_response_due=first_due, resolution_due=resolution_due))
+        conn.execute(insert(ticket_desk), {
+            "ticket": ticket.number, "priority": priority.value,
+            "priority_by": ticket.priority_by, "team": ticket.team,
+            "first_response_due": first_due, "resolution_due": resolution_due})
         if tags:
-            await conn.execute(insert(ticket_tags), [
+            conn.execute(insert(ticket_tags), [
                 {"ticket": ticket.number, "tag": tag, "by": None, "at": ticket.created_at}
                 for tag in tags])
         return ticket.model_copy(update={
@@ -356,17 +404,25 @@ class TicketStore:
         """File a message on the ticket's log, newest last, and return it. A shopper's
         message marks the ticket unread and puts a pending ticket back to open."""
         line = log_line(who, text, at, **extra)
-
-        def change(ticket: Ticket) -> Ticket:
-            update: dict[str, Any] = {"updated_at": at}
-            if who == "shopper":
-                update["last_shopper_at"] = at
-                if ticket.status is TicketStatus.PENDING:
-                    update["status"] = TicketStatus.OPEN
-            return ticket.model_copy(update=update)
-
-        await self.update(ticket_id, change, line=line)
+        await self.update(ticket_id, _message_change(who, at), line=line)
         return line
+
+    async def file_from_shopper(
+        self, ticket_id: str, text: str, at: datetime, **extra: str | None
+    ) -> Ticket | None:
+        """A shopper's message while a person has the conversation, filed in one
+        transaction; None when the ticket is resolved or gone (the bot is back)."""
+        change = _message_change("shopper", at)
+
+        def unless_resolved(ticket: Ticket) -> Ticket | None:
+            return None if ticket.status is TicketStatus.RESOLVED else change(ticket)
+
+        try:
+            ticket, filed = await self.update(ticket_id, unless_resolved,
+                                              line=log_line("shopper", text, at, **extra))
+        except TicketNotFound:
+            return None
+        return ticket if filed else None
 
     async def update(
         self, ticket_id: str, change: Change, *, line: dict[str, str] | None = None,
@@ -378,45 +434,55 @@ class TicketStore:
         number = ticket_number(ticket_id)
         try:
             for _ in range(UPDATE_RETRIES):
-                async with self._db.begin() as conn:
-                    row = (await conn.execute(
-                        _select().where(tickets.c.number == number))).first()
-                    if row is None:
-                        raise TicketNotFound(ticket_id)
-                    before = (await _tickets(conn, [row]))[0]
-                    after = change(before)
-                    if after is None:
-                        return before, False
-                    values = row_values(after)
-                    done = await conn.execute(
-                        update(tickets)
-                        .where(tickets.c.number == number, tickets.c.version == row.version)
-                        .values({**values, "version": row.version + 1}))
-                    if done.rowcount != 1:
-                        continue  # someone else changed it since we read it: again
-                    if line is not None:
-                        await conn.execute(insert(ticket_messages).values(
-                            line_row(number, "log", line)))
-                        if line.get("who") in ("shopper", "staff", "note"):
-                            await search.index(conn, number, [line.get("text")])
-                        if line.get("who") == "staff" and before.first_response_at is None:
-                            await conn.execute(
-                                update(ticket_desk).where(ticket_desk.c.ticket == number)
-                                .values(first_response_at=after.updated_at,
-                                        first_response_by=line.get("author")))
-                            after = after.model_copy(update={
-                                "first_response_at": after.updated_at,
-                                "first_response_by": line.get("author")})
-                    if after.status is not before.status:
-                        await conn.execute(insert(ticket_history).values(
-                            ticket=number, at=after.updated_at, event=event,
-                            from_status=before.status.value, to_status=after.status.value,
-                            by=by or (line or {}).get("author")))
-                await self._event(event, ticket_id)
-                return after, True
+                done = await self._db.transaction(self._update, number, change, line, event, by)
+                if done is None:
+                    continue  # someone else changed it since we read it: again
+                if done[1]:
+                    await self._event(event, ticket_id)
+                return done
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
         raise StoreUnavailable(f"ticket {ticket_id} is changing too fast; try again")
+
+    def _update(
+        self, conn: Connection, number: int, change: Change, line: dict[str, str] | None,
+        event: str, by: str | None,
+    ) -> tuple[Ticket, bool] | None:
+        """One attempt of `update`: None when the version moved under it."""
+        row = conn.execute(_BY_NUMBER, {"number": number}).first()
+        if row is None:
+            raise TicketNotFound(ticket_id(number))
+        before = _tickets_of(conn, [row])[0]
+        after = change(before)
+        if after is None:
+            return before, False
+        done = conn.execute(_CHANGE, {**row_values(after), "version": row.version + 1,
+                                      "b_number": number, "b_version": row.version})
+        if done.rowcount != 1:
+            return None
+        if line is not None:
+            after = self._file_line(conn, number, line, before, after)
+        if after.status is not before.status:
+            conn.execute(insert(ticket_history), {
+                "ticket": number, "at": after.updated_at, "event": event,
+                "from_status": before.status.value, "to_status": after.status.value,
+                "by": by or (line or {}).get("author")})
+        return after, True
+
+    @staticmethod
+    def _file_line(conn: Connection, number: int, line: dict[str, str], before: Ticket,
+                   after: Ticket) -> Ticket:
+        """The log line, its words in the search, and a first staff reply's time."""
+        conn.execute(insert(ticket_messages), line_row(number, "log", line))
+        if line.get("who") in ("shopper", "staff", "note"):
+            search.index_rows(conn, number, [line.get("text")])
+        if line.get("who") != "staff" or before.first_response_at is not None:
+            return after
+        conn.execute(update(ticket_desk).where(ticket_desk.c.ticket == number)
+                     .values(first_response_at=after.updated_at,
+                             first_response_by=line.get("author")))
+        return after.model_copy(update={"first_response_at": after.updated_at,
+                                        "first_response_by": line.get("author")})
 
     async def mark_resolved(self, ticket_id: str, at: datetime, by: str | None = None) -> Ticket:
         """Close the ticket; returns it so the caller can tell the shopper.

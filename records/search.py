@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from sqlalchemy import Integer, Subquery, text
+from sqlalchemy import Connection, Integer, Subquery, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # SQLite: a search row's rowid is `ticket * 2**20 + n` (its n-th text), so a match
@@ -60,6 +60,11 @@ def rowids(ticket: int) -> tuple[int, int]:
 
 
 async def index(conn: AsyncConnection, ticket: int, texts: Iterable[str | None]) -> None:
+    """`index_rows` for code on an async connection."""
+    await conn.run_sync(index_rows, ticket, list(texts))
+
+
+def index_rows(conn: Connection, ticket: int, texts: Iterable[str | None]) -> None:
     """Make `texts` findable as part of `ticket` (call it inside the transaction that
     writes the ticket: on SQLite that holds the write lock the next rowid relies on)."""
     rows: list[dict[str, object]] = [
@@ -67,13 +72,13 @@ async def index(conn: AsyncConnection, ticket: int, texts: Iterable[str | None])
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        await conn.execute(text("INSERT INTO ticket_search (ticket, body) VALUES "
-                                "(:ticket, :body)"), rows)
+        conn.execute(text("INSERT INTO ticket_search (ticket, body) VALUES "
+                          "(:ticket, :body)"), rows)
         return
     first, last = rowids(ticket)
-    used = (await conn.execute(text(
+    used = conn.execute(text(
         "SELECT max(rowid) FROM ticket_search WHERE rowid BETWEEN :first AND :last"),
-        {"first": first, "last": last})).scalar()
+        {"first": first, "last": last}).scalar()
     start = first if used is None else int(used) + 1
     if start + len(rows) - 1 > last:  # a million texts on one ticket: keep what fits
         rows = rows[:max(0, last - start + 1)]
@@ -81,8 +86,8 @@ async def index(conn: AsyncConnection, ticket: int, texts: Iterable[str | None])
             return
     for n, row in enumerate(rows):
         row["rowid"] = start + n
-    await conn.execute(text("INSERT INTO ticket_search (rowid, ticket, body) VALUES "
-                            "(:rowid, :ticket, :body)"), rows)
+    conn.execute(text("INSERT INTO ticket_search (rowid, ticket, body) VALUES "
+                      "(:rowid, :ticket, :body)"), rows)
 
 
 async def forget(conn: AsyncConnection, ticket: int) -> None:

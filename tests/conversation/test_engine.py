@@ -147,8 +147,9 @@ async def test_a_shopper_turn_that_touches_no_ticket_makes_no_sql_query(
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         statements.append(statement)
 
-    engine = chat.engine.tickets.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
+    engines = chat.engine.tickets.database.engines
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
     try:
         await chat.say("hi")
         await chat.tap("Track order")
@@ -160,4 +161,5 @@ async def test_a_shopper_turn_that_touches_no_ticket_makes_no_sql_query(
         await chat.say("where is my parcel, it is late")  # a ticket: now SQL, of course
         assert any("INSERT INTO tickets" in s for s in statements)
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
