@@ -23,12 +23,11 @@ from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.backends import open_backend
 from app.inbox.accounts import StaffStore
 from app.records_import import import_from_redis
+from app.redis_client import redis_client
 from app.redis_server import EmbeddedValkey, ensure_server
 from app.settings import Settings
 from channels.web import TokenSigner
@@ -46,6 +45,7 @@ from orders.backend import BackendUnavailable, OrderBackend
 from orders.demo import DemoBackend
 from orders.loading import load_order_file
 from orders.models import Order
+from orders.redis_errors import REDIS_UNAVAILABLE
 from records import migrate
 from records.db import Database, DatabaseUnavailable, database_url, redacted
 from templates import MESSAGES_DIR
@@ -56,9 +56,11 @@ REDIS_SOCKET_TIMEOUT_S = 10
 """A Redis call that has not answered by then raises TimeoutError: blocking reads
 (the event stream's XREAD) must block for less."""
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, StoreUnavailable, DatabaseUnavailable)
+REDIS_DOWN: tuple[type[Exception], ...] = (*REDIS_UNAVAILABLE, StoreUnavailable,
+                                           DatabaseUnavailable)
 """What a call to an unreachable store raises (redis-py wraps socket errors in
-ConnectionError; the records database raises DatabaseUnavailable): answered 503."""
+ConnectionError, and a Redis Cluster mid-failover raises its own errors: see
+`orders.redis_errors`; the records database raises DatabaseUnavailable): answered 503."""
 
 SETUP_RETRY_S = (0.5, 1, 2, 5)
 """Pauses between tries of the start-up set-up while Redis or the database is down
@@ -95,22 +97,30 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 
 @asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """A client for `REDIS_URL`, or for the embedded Valkey in `DATA_DIR`."""
+    """A client for `REDIS_URL` (a Redis Cluster client with `REDIS_CLUSTER=true`),
+    or for the embedded Valkey in `DATA_DIR`. Every process opens Redis here."""
     server: EmbeddedValkey | None = None
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
     else:
         server = await anyio.to_thread.run_sync(ensure_server, settings.data_dir)
         url = server.url
-    client = aioredis.Redis.from_url(
-        url, socket_connect_timeout=3, socket_timeout=REDIS_SOCKET_TIMEOUT_S
-    )
+    client = redis_client(url, cluster=settings.redis_cluster,
+                          socket_timeout=REDIS_SOCKET_TIMEOUT_S)
     try:
         yield client
     finally:
         await client.aclose()
         if server is not None:
             await anyio.to_thread.run_sync(server.stop)
+
+
+def outbox_for(settings: Settings, redis: aioredis.Redis) -> Outbox:
+    """The outbox as the settings shape it: `OUTBOX_PARTITIONS` streams, and
+    `WORKER_CONCURRENCY` conversations delivered at once by a consumer."""
+    return Outbox(redis, prefix=settings.redis_prefix,
+                  partitions=settings.outbox_partition_count,
+                  concurrency=settings.worker_concurrency)
 
 
 @dataclass
@@ -280,7 +290,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     ) as backend:
         policy = settings.policy()
         tickets = TicketStore(db, client, prefix=settings.redis_prefix)
-        outbox = Outbox(client, prefix=settings.redis_prefix)
+        outbox = outbox_for(settings, client)
         engine = Engine(
             client,
             backend,

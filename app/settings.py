@@ -23,6 +23,8 @@ from conversation.quiet_hours import QuietHours
 from orders.policy import Action, Policy
 
 ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:\d{1,5})?|https?://\[[0-9a-f:.]+\](:\d{1,5})?")
+CLUSTER_OUTBOX_PARTITIONS = 8
+"""The outbox's streams on Redis Cluster when `OUTBOX_PARTITIONS` is unset."""
 SAMPLE_ORDERS_FILE = Path(orders.__file__).resolve().parent / "data" / "demo_orders.json"
 
 
@@ -49,7 +51,20 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         default=None, description="without it, an embedded Valkey keeps its data in DATA_DIR"
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="REDIS_URL is a node of a Redis Cluster: use the cluster client",
+    )
     redis_prefix: str = "ohb:"
+    outbox_partitions: int | None = Field(
+        default=None, ge=1, le=256,
+        description="streams the outbox is split into (by conversation); "
+        "unset: 1, or 8 with REDIS_CLUSTER (so delivery spreads over the masters)",
+    )
+    worker_concurrency: int = Field(
+        default=8, ge=1, le=1024,
+        description="conversations one worker process delivers to at once",
+    )
     data_dir: Path = Path("data")
     database_url: SecretStr | None = Field(
         default=None,
@@ -240,6 +255,12 @@ class Settings(BaseSettings):
             manual=self.manual_actions,
             timezone=self.timezone,
         )
+
+    @property
+    def outbox_partition_count(self) -> int:
+        if self.outbox_partitions is not None:
+            return self.outbox_partitions
+        return CLUSTER_OUTBOX_PARTITIONS if self.redis_cluster else 1
 
     @property
     def runs_worker_in_process(self) -> bool:

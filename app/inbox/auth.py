@@ -191,8 +191,11 @@ class LoginLimiter:
         def tag(value: str) -> str:
             return hashlib.sha256(value.encode()).hexdigest()[:20]
 
+        # Each key is its own hash tag (a Redis Cluster slot), so each key's
+        # INCR+EXPIRE is one transaction on its own (`failed`).
         base = f"{self._prefix}login-failures"
-        return f"{base}:account:{tag(email.strip().casefold())}", f"{base}:address:{tag(address)}"
+        return (f"{base}:account:{{{tag(email.strip().casefold())}}}",
+                f"{base}:address:{{{tag(address)}}}")
 
     async def retry_after(self, email: str, address: str) -> int | None:
         """Seconds until another try is allowed, or None when it is allowed now."""
@@ -211,11 +214,11 @@ class LoginLimiter:
         return max(waits) if waits else None
 
     async def failed(self, email: str, address: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key in self._keys(email, address):
+        for key in self._keys(email, address):  # two slots: one transaction each
+            async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(key)
                 pipe.expire(key, FAILURE_WINDOW_S, nx=True)
-            await pipe.execute()
+                await pipe.execute()
 
     async def succeeded(self, email: str, address: str) -> None:
         await self._redis.delete(self._keys(email, address)[0])
