@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Where the web process listens and how providers reach it.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    web_concurrency: int = Field(
+        default=1, ge=1, le=64,
+        description="web processes `serve` starts (uvicorn's workers); `--workers` overrides",
+    )
     public_url: str = Field(
         default="http://localhost:8000", description="the public base URL providers call"
     )

@@ -80,6 +80,11 @@ class LocalCluster:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.ports[0]}"
 
+    @property
+    def live_url(self) -> str:
+        """A node that is still running (`url`'s may have been killed)."""
+        return f"redis://127.0.0.1:{self.live_ports()[0]}"
+
     def start(self) -> LocalCluster:
         count = self.masters * (1 + self.replicas)
         if self.first_port is None:
