@@ -105,7 +105,8 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     else:
         server = await anyio.to_thread.run_sync(ensure_server, settings.data_dir)
         url = server.url
-    client = redis_client(url, cluster=settings.redis_cluster,
+    # the embedded Valkey is never a cluster: REDIS_CLUSTER applies to REDIS_URL only
+    client = redis_client(url, cluster=settings.redis_cluster and server is None,
                           socket_timeout=REDIS_SOCKET_TIMEOUT_S)
     try:
         yield client

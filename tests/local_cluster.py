@@ -58,7 +58,7 @@ def _free(port: int) -> bool:
 def free_ports(count: int) -> list[int]:
     """`count` consecutive ports, each free together with its bus port."""
     for _try in range(200):
-        first = random.randrange(20_000, HIGHEST_PORT - count)  # noqa: S311
+        first = random.randrange(20_000, HIGHEST_PORT - count)
         ports = list(range(first, first + count))
         if all(_free(p) and _free(p + BUS_OFFSET) for p in ports):
             return ports
@@ -101,7 +101,7 @@ class LocalCluster:
     def _spawn(self, port: int) -> None:
         folder = self.folder / str(port)
         folder.mkdir(parents=True, exist_ok=True)
-        self.processes[port] = subprocess.Popen(  # noqa: S603
+        self.processes[port] = subprocess.Popen(
             [server_binary(), "--port", str(port), "--bind", "127.0.0.1",
              "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
              "--cluster-node-timeout", str(self.node_timeout_ms), "--dir", str(folder),
