@@ -247,6 +247,12 @@ class Resources:
             try:
                 await self.ready()
             except REDIS_DOWN as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # cancelled inside `ready()`, whose `finally` then met Redis down:
+                    # that error replaced the CancelledError, which must not be lost
+                    # (the shutdown would wait on this loop for ever)
+                    raise asyncio.CancelledError from exc
                 pause = SETUP_RETRY_S[min(attempt, len(SETUP_RETRY_S) - 1)]
                 if attempt == 0:
                     log.warning("start-up set-up waits for %s; chat answers 503 until then",

@@ -4,6 +4,8 @@
 no separate worker the web app runs the same consumer inside its lifespan through
 `start_in_process`. Several workers (and web processes) may run at once: the
 outbox gives each message to one of them and keeps each conversation in order.
+A worker reads every partition of the outbox (`OUTBOX_PARTITIONS`) and delivers to
+up to `WORKER_CONCURRENCY` conversations at once, shared over the partitions.
 
 Senders are a dict from channel to an async function, passed in: web and terminal
 append to the web push log (the browser reads it over `GET /api/chat/events`);

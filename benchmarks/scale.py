@@ -1,5 +1,6 @@
-"""Scale-out figures: one web process on a single Redis versus two web processes
-and a worker on a 3-master Redis Cluster, in one run on this machine.
+"""Scale-out figures: one web process on a single Redis, one web process on a
+3-master Redis Cluster (3 replicas too), and two web processes with a separate
+worker on that cluster, in one run on this machine.
 
     python -m benchmarks.scale [--seconds 20] [--lanes 16]
 
@@ -159,7 +160,7 @@ async def setup_run(name: str, url: str, cluster: bool, webs: int, worker: bool,
         pids = [p.pid for p in processes] + [p.pid for p in extra] + redis_pids
         ports = [p.port for p in processes]
         await drive(name, ports, pids, min(3.0, args.seconds), args.lanes, first_shopper)  # warm
-        return await drive(name, ports, pids, args.seconds, args.lanes, first_shopper + 1500)
+        return await drive(name, ports, pids, args.seconds, args.lanes, first_shopper + 500)
     finally:
         for process in processes:
             process.stop()
@@ -179,13 +180,16 @@ async def main_async(args: argparse.Namespace) -> None:
         single.wait(10)
     cluster = await asyncio.to_thread(LocalCluster().start)
     try:
+        nodes = [p.pid for p in cluster.processes.values()]
+        same = await setup_run("1 web, 3-master cluster", cluster.url, True, 1, False, nodes,
+                               folder, args, 3000)
         two = await setup_run("2 web + 1 worker, 3-master cluster", cluster.url, True, 2, True,
-                              [p.pid for p in cluster.processes.values()], folder, args, 3000)
+                              nodes, folder, args, 4500)
     finally:
         await asyncio.to_thread(cluster.stop)
     print(f"{os.cpu_count()} cores, {args.lanes} lanes, {args.seconds:.0f} s each")
-    print(one.line())
-    print(two.line())
+    for result in (one, same, two):
+        print(result.line())
 
 
 def main(argv: list[str] | None = None) -> int:
