@@ -51,6 +51,9 @@ def redis_url() -> Iterator[str]:
     cluster = os.environ.get("TEST_REDIS_CLUSTER_URL")
     if cluster:
         os.environ["REDIS_CLUSTER"] = "true"
+        # Tests build their own one-stream `Outbox(redis)` next to the app's, so the
+        # app uses one stream too (partitions on a cluster: test_outbox_partitions).
+        os.environ.setdefault("OUTBOX_PARTITIONS", "1")
         yield cluster
         return
     url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")

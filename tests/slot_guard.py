@@ -5,9 +5,10 @@ A single Redis runs a script or a transaction over keys of any slots; a cluster
 refuses it (CROSSSLOT). So that a key named without the right hash tag fails the
 ordinary test run, not a production cluster, the `one_slot_per_script` fixture
 (autouse, tests/conftest.py) wraps the client: a script call (EVALSHA/EVAL) whose
-KEYS map to more than one slot, or a transaction whose commands' keys do (the
-first argument of each queued command: our transactions queue single-key
-commands), fails the test with the keys it saw.
+KEYS map to more than one slot, a transaction whose commands' keys do (the first
+argument of each queued command: our transactions queue single-key commands), or
+a multi-key read such as MGET over several slots, fails the test with the keys it
+saw.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from redis.crc import key_slot
 
 SCRIPT_COMMANDS = {"EVALSHA", "EVAL", "EVALSHA_RO", "EVAL_RO", "FCALL", "FCALL_RO"}
 NOT_KEYED = {"MULTI", "EXEC", "DISCARD", "UNWATCH"}
+MULTI_KEY_READS = {"MGET", "SINTER", "SUNION", "SDIFF"}
+"""Commands whose every argument is a key, which redis-py's cluster client does not
+split by slot (it does split DEL, UNLINK, EXISTS and TOUCH)."""
 
 
 class CrossSlot(AssertionError):
@@ -48,8 +52,11 @@ def install(monkeypatch: pytest.MonkeyPatch) -> None:
     execute = aioredis.Redis.execute_command
 
     async def execute_command(self: aioredis.Redis, *args: Any, **options: Any) -> Any:
-        if str(args[0]).upper() in SCRIPT_COMMANDS:
+        name = str(args[0]).upper()
+        if name in SCRIPT_COMMANDS:
             check_one_slot(f"script {str(args[1])[:12]}", script_keys(args))
+        elif name in MULTI_KEY_READS:
+            check_one_slot(name, args[1:])
         return await execute(self, *args, **options)
 
     transaction = Pipeline._execute_transaction
