@@ -77,6 +77,3 @@ def redis_client(url: str, *, cluster: bool, socket_timeout: float,
     )
     return cast(aioredis.Redis, client)
 
-
-def is_cluster(client: aioredis.Redis) -> bool:
-    return isinstance(client, RedisCluster)

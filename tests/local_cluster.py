@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,14 +208,6 @@ class LocalCluster:
                 process.kill()
                 process.wait(10)
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def running_cluster(**options: object) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(**options)  # type: ignore[arg-type]
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
 
 
 def _serve(args: argparse.Namespace) -> int:
