@@ -2,7 +2,7 @@
 
 It stands in for a real shop, so it behaves like one: it re-checks every change
 against its own rules (it does not trust the bot), changes each order atomically
-(WATCH/MULTI, retried when another change got there first), and remembers each
+(a compare-and-set script, retried when another change got there first), and remembers each
 idempotency key for 7 days with the outcome it produced, so a repeated request
 returns that first outcome and changes nothing. A refused change is not
 remembered: it changed nothing, so asking again simply asks again.
@@ -39,7 +39,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import WatchError
 
 from .backend import ActionOutcome, ActionRefused, BackendUnavailable
 from .eligibility import (
@@ -76,7 +75,7 @@ IDEMPOTENCY_TTL = timedelta(days=7)
 REFUND_DAYS = 7
 """A cancellation refund is expected within this many calendar days."""
 MAX_ATTEMPTS = 100
-"""WATCH retries before giving up; each failed attempt means another change won."""
+"""Compare-and-set retries before giving up; each failed one means another change won."""
 RECONNECT_ATTEMPTS = 3
 """Tries per call when the connection drops (a server restart, an idle connection
 closed by a proxy). Safe for changes too: a retried change finds its own
@@ -87,6 +86,30 @@ _ORDER_NUMBER = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 Apply = Callable[[Order, datetime], tuple[Order, str | None]]
 T = TypeVar("T")
+
+
+# Compare-and-set instead of WATCH/MULTI: the same on one server and on Redis
+# Cluster, whose asyncio client runs a WATCHed pipeline's reads on a thread of
+# their own (redis-py 8), which breaks under concurrency. KEYS share the order's
+# hash tag.
+# KEYS: the order. ARGV: the order as read, the new order. 1 if written, 0 if the
+# order changed since it was read.
+_SWAP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+# KEYS: the order, the change's idempotency record. ARGV: the order as read, the
+# new order, the record, its TTL (s). 1 if written; the record if this key's
+# change was done meanwhile; 0 if the order changed since it was read.
+_SWAP_ONCE = """
+local done = redis.call('GET', KEYS[2])
+if done then return done end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return 1
+"""
 
 
 def _utc_now() -> datetime:
@@ -137,6 +160,8 @@ class DemoBackend:
         self._prefix = prefix
         self._clock = clock
         self._policy = policy or Policy()
+        self._swap = redis.register_script(_SWAP)
+        self._swap_once = redis.register_script(_SWAP_ONCE)
 
     @property
     def supports(self) -> frozenset[Action]:
@@ -409,8 +434,8 @@ class DemoBackend:
     async def _rewrite(
         self, number: str, change: Callable[[Order], tuple[Order | None, T]]
     ) -> tuple[T] | None:
-        """Rewrite one stored order atomically (WATCH/MULTI, retried while other
-        changes win the race). `change` gives the new order (None: write nothing)
+        """Rewrite one stored order atomically (compare-and-set, retried while
+        other changes win the race). `change` gives the new order (None: write nothing)
         and its result; None when the order is unknown."""
         number = number.strip().removeprefix("#")
         if not _ORDER_NUMBER.fullmatch(number):
@@ -419,20 +444,14 @@ class DemoBackend:
 
         async def transact() -> tuple[T] | None:
             for _ in range(MAX_ATTEMPTS):
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(order_key)
-                        raw = await pipe.get(order_key)
-                        if raw is None:
-                            return None
-                        changed, result = change(Order.model_validate_json(raw))
-                        if changed is not None:
-                            pipe.multi()  # type: ignore[no-untyped-call]
-                            pipe.set(order_key, changed.model_dump_json())
-                            await pipe.execute()
-                        return (result,)
-                    except WatchError:
-                        await asyncio.sleep(0)
+                raw = await self._redis.get(order_key)
+                if raw is None:
+                    return None
+                changed, result = change(Order.model_validate_json(raw))
+                if changed is None or await _script(
+                        self._swap, [order_key], [raw, changed.model_dump_json()]):
+                    return (result,)
+                await asyncio.sleep(0)  # another change won the race: read again
             raise BackendUnavailable(f"order {number}: too many concurrent changes, try again")
 
         return await _with_reconnect(transact)
@@ -458,31 +477,39 @@ class DemoBackend:
     async def _transact(
         self, number: str, order_key: str, idem_key: str, fingerprint: str, apply: Apply
     ) -> ActionOutcome:
-        """One optimistic transaction, retried while other changes win the race."""
+        """One optimistic change, retried while other changes win the race: read
+        the order and the idempotency record (one slot, one round trip), apply, then
+        write both only if the order is still what was read (`_SWAP_ONCE`)."""
         for _ in range(MAX_ATTEMPTS):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(order_key, idem_key)
-                    done = await pipe.get(idem_key)
-                    if done is not None:
-                        return _replay(done, fingerprint, number)
-                    raw = await pipe.get(order_key)
-                    if raw is None:
-                        raise ActionRefused(f"order {number} not found")
-                    changed, reference = apply(Order.model_validate_json(raw), self._clock())
-                    record = {
-                        "fingerprint": fingerprint,
-                        "reference": reference,
-                        "order": changed.model_dump(mode="json"),
-                    }
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(order_key, changed.model_dump_json())
-                    pipe.set(idem_key, json.dumps(record), ex=IDEMPOTENCY_TTL)
-                    await pipe.execute()
-                    return ActionOutcome(changed, reference)
-                except WatchError:
-                    await asyncio.sleep(0)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(idem_key)
+                pipe.get(order_key)
+                done, raw = await pipe.execute()
+            if done is not None:
+                return _replay(done, fingerprint, number)
+            if raw is None:
+                raise ActionRefused(f"order {number} not found")
+            changed, reference = apply(Order.model_validate_json(raw), self._clock())
+            record = {
+                "fingerprint": fingerprint,
+                "reference": reference,
+                "order": changed.model_dump(mode="json"),
+            }
+            answer = await _script(
+                self._swap_once, [order_key, idem_key],
+                [raw, changed.model_dump_json(), json.dumps(record),
+                 int(IDEMPOTENCY_TTL.total_seconds())])
+            if answer == 1:
+                return ActionOutcome(changed, reference)
+            if answer is not None and answer != 0:  # the same key finished meanwhile
+                return _replay(answer, fingerprint, number)
+            await asyncio.sleep(0)  # another change won the race: read again
         raise BackendUnavailable(f"order {number}: too many concurrent changes, try again")
+
+
+async def _script(script: Any, keys: list[str], args: list[Any]) -> Any:
+    """redis-py's scripts are untyped; this is the one place that says so."""
+    return await script(keys=keys, args=args)
 
 
 def _text(value: bytes | str) -> str:
