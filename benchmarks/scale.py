@@ -39,7 +39,8 @@ from orders.demo import DemoBackend
 from tests.local_cluster import LocalCluster, server_binary
 
 KINDS = (Kind.TRACK, Kind.CANCEL, Kind.HANDOFF)
-SHOPPERS = 6000
+SHOPPERS = 12_000
+PER_SETUP = 4000  # shoppers each set-up may use (warm-up from the first, then +600)
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -160,7 +161,7 @@ async def setup_run(name: str, url: str, cluster: bool, webs: int, worker: bool,
         pids = [p.pid for p in processes] + [p.pid for p in extra] + redis_pids
         ports = [p.port for p in processes]
         await drive(name, ports, pids, min(3.0, args.seconds), args.lanes, first_shopper)  # warm
-        return await drive(name, ports, pids, args.seconds, args.lanes, first_shopper + 500)
+        return await drive(name, ports, pids, args.seconds, args.lanes, first_shopper + 600)
     finally:
         for process in processes:
             process.stop()
@@ -174,7 +175,7 @@ async def main_async(args: argparse.Namespace) -> None:
     single, port = standalone_redis(folder)
     try:
         one = await setup_run("1 web, single Redis", f"redis://127.0.0.1:{port}", False, 1,
-                              False, [single.pid], folder, args, 0)
+                              False, [single.pid], folder, args, 0 * PER_SETUP)
     finally:
         single.terminate()
         single.wait(10)
@@ -182,9 +183,9 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         nodes = [p.pid for p in cluster.processes.values()]
         same = await setup_run("1 web, 3-master cluster", cluster.url, True, 1, False, nodes,
-                               folder, args, 3000)
+                               folder, args, 1 * PER_SETUP)
         two = await setup_run("2 web + 1 worker, 3-master cluster", cluster.url, True, 2, True,
-                              nodes, folder, args, 4500)
+                              nodes, folder, args, 2 * PER_SETUP)
     finally:
         await asyncio.to_thread(cluster.stop)
     print(f"{os.cpu_count()} cores, {args.lanes} lanes, {args.seconds:.0f} s each")
