@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web server (the default)")
     serve.add_argument("--host", help="interface to listen on (default: HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT, 8000)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="web processes sharing the port (uvicorn's workers; "
+                       "default: WEB_CONCURRENCY, 1)")
 
     chat = commands.add_parser("chat", help="chat with the bot in this terminal")
     which = chat.add_mutually_exclusive_group()
@@ -88,7 +91,10 @@ def _configure_logging(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+def _serve(settings: Settings, host: str | None, port: int | None,
+           workers: int | None = None) -> int:
+    """With `workers` > 1, uvicorn starts that many processes on one socket and
+    restarts one that dies; each has its own lifespan (Redis client, set-up)."""
     import uvicorn
 
     from app.logs import uvicorn_log_config
@@ -98,6 +104,7 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> int:
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
+        workers=workers or settings.web_concurrency,
         log_level=settings.log_level.lower(),
         proxy_headers=True,  # X-Forwarded-For/-Proto, from TRUSTED_PROXIES only
         forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
@@ -197,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(settings)
 
     if command == "serve":
-        return _serve(settings, getattr(args, "host", None), getattr(args, "port", None))
+        return _serve(settings, getattr(args, "host", None), getattr(args, "port", None),
+                      getattr(args, "workers", None))
     if command == "schema":
         from orders.schema import order_file_schema
 

@@ -24,6 +24,7 @@ from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 from twilio.rest import Client
 
+from app.resources import outbox_for
 from app.settings import Settings
 from channels.media_fetch import TwilioMedia
 from channels.reachability import Reachability
@@ -121,7 +122,7 @@ async def open_channels(settings: Settings, redis: aioredis.Redis) -> AsyncItera
     prefix = settings.redis_prefix
     texts = Catalogue.load(CHANNEL_MESSAGES_DIR)
     sessions = SessionStore(redis, Keys(prefix))
-    channels = Channels(texts, Outbox(redis, prefix=prefix), Reachability(redis, prefix))
+    channels = Channels(texts, outbox_for(settings, redis), Reachability(redis, prefix))
 
     async def share_phone(conversation: str) -> SharePhone:
         locale = (await sessions.load(conversation)).locale

@@ -31,7 +31,7 @@ from app.inbox import pages as inbox_pages
 from app.inbox.notify import open_staff_senders
 from app.observe import RequestContext
 from app.operating import observing
-from app.resources import Resources, log_features, open_resources
+from app.resources import Resources, log_features, open_resources, outbox_for
 from app.routes import health, logistics, pages, pushes, uploads, webchat, webhooks, widget
 from app.settings import Settings
 from app.worker import default_senders, start_in_process
@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             senders = {**default_senders(resources.redis, settings.redis_prefix),
                        **channels.senders(), **staff_senders}
             task, stop = start_in_process(
-                resources.redis, prefix=settings.redis_prefix, senders=senders
+                resources.redis, prefix=settings.redis_prefix, senders=senders,
+                outbox=outbox_for(settings, resources.redis),
             )
             try:
                 yield state

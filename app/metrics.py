@@ -42,7 +42,7 @@ from starlette.routing import Route
 
 from app.errors import error_response
 from app.heartbeat import worker_seen
-from app.resources import REDIS_DOWN, Resources
+from app.resources import REDIS_DOWN, Resources, outbox_for
 from app.settings import Settings
 from conversation import metrics
 from conversation.outbox import Deliver, OutboxMessage, RetryPolicy, SendLater, Undeliverable
@@ -177,24 +177,34 @@ def merge(processes: Sequence[tuple[str, list[Metric]]]) -> list[Metric]:
 async def shared_figures(resources: Resources) -> list[Metric]:
     redis = resources.redis
     prefix = resources.settings.redis_prefix
-    stream = f"{prefix}{{outbox}}"
     now = time.time()
+    # the outbox's partitions (`OUTBOX_PARTITIONS`), each its own slot: one script
+    # per partition, summed here
+    backlog_n = dead_n = 0
+    per_channel: dict[str, tuple[int, float]] = {}  # channel: (queued, oldest ms)
+    scan = redis.register_script(_SCAN_OUTBOX)
+    for part in outbox_for(resources.settings, redis).partitions:
+        backlog_n += int(await redis.xlen(part.stream))
+        dead_n += int(await redis.xlen(part.dead))
+        flat: Any = await scan(keys=[part.stream], args=[SCAN_CAP])
+        for i in range(0, len(flat), 3):
+            channel = _text(flat[i])
+            first_ms = float(_text(flat[i + 2]).split("-")[0])
+            count, first = per_channel.get(channel, (0, first_ms))
+            per_channel[channel] = (count + int(flat[i + 1]), min(first, first_ms))
     backlog = GaugeMetricFamily(
         "orderhelp_outbox_backlog", "Messages in the outbox, not yet delivered nor dead")
-    backlog.add_metric([], int(await redis.xlen(stream)))
+    backlog.add_metric([], backlog_n)
     dead = GaugeMetricFamily(
         "orderhelp_outbox_dead_letters", "Messages given up on, kept in the dead-letter stream")
-    dead.add_metric([], int(await redis.xlen(f"{stream}:dead")))
+    dead.add_metric([], dead_n)
     queued = GaugeMetricFamily(
         "orderhelp_outbox_queued", "Undelivered messages per channel", labels=["channel"])
     oldest = GaugeMetricFamily(
         "orderhelp_outbox_oldest_age_seconds",
         "Age of the oldest undelivered message per channel", labels=["channel"])
-    flat: Any = await redis.register_script(_SCAN_OUTBOX)(keys=[stream], args=[SCAN_CAP])
-    for i in range(0, len(flat), 3):
-        channel = _text(flat[i])
-        queued.add_metric([channel], int(flat[i + 1]))
-        first_ms = int(_text(flat[i + 2]).split("-")[0])
+    for channel, (count, first_ms) in per_channel.items():
+        queued.add_metric([channel], count)
         oldest.add_metric([channel], max(0.0, now - first_ms / 1000))
     tickets = GaugeMetricFamily(
         "orderhelp_tickets", "Tickets waiting for staff, by status", labels=["status"])

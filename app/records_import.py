@@ -19,6 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conversation.audit import AuditEntry
@@ -54,19 +55,26 @@ async def import_from_redis(redis: aioredis.Redis, db: Database, prefix: str) ->
     if await read_meta(db, DONE) is not None:
         return None
     found = Imported()
-    async with db.begin() as conn:
-        if (await conn.execute(select(records_meta.c.value)
-                               .where(records_meta.c.key == DONE))).first():
+    try:
+        async with db.begin() as conn:
+            if (await conn.execute(select(records_meta.c.value)
+                                   .where(records_meta.c.key == DONE))).first():
+                return None
+            await _tickets(redis, conn, prefix, found)
+            await _staff(redis, conn, prefix, found)
+            await _audit(redis, conn, prefix, found)
+            if db.dialect == "postgresql" and found.tickets:
+                await conn.execute(text(
+                    "SELECT setval(pg_get_serial_sequence('tickets', 'number'),"
+                    " (SELECT max(number) FROM tickets), true)"))
+            await conn.execute(insert(records_meta).values(
+                key=DONE, value=datetime.now(UTC).isoformat()))
+    except IntegrityError:
+        # Another process starting at the same moment did the move first (its
+        # marker or its rows collided with ours): ours is rolled back, it is done.
+        if await read_meta(db, DONE) is not None:
             return None
-        await _tickets(redis, conn, prefix, found)
-        await _staff(redis, conn, prefix, found)
-        await _audit(redis, conn, prefix, found)
-        if db.dialect == "postgresql" and found.tickets:
-            await conn.execute(text(
-                "SELECT setval(pg_get_serial_sequence('tickets', 'number'),"
-                " (SELECT max(number) FROM tickets), true)"))
-        await conn.execute(insert(records_meta).values(
-            key=DONE, value=datetime.now(UTC).isoformat()))
+        raise
     if found.staff and not await read_meta(db, "staff_bootstrapped") and \
             await redis.exists(f"{prefix}staff:bootstrapped"):
         await write_meta(db, "staff_bootstrapped", "1")

@@ -23,14 +23,13 @@ from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.backends import open_backend
 from app.inbox.accounts import StaffStore
 from app.media import keep_sweeping, media_store
 from app.nlu import open_classifier
 from app.records_import import import_from_redis
+from app.redis_client import redis_client
 from app.settings import Settings
 from app.valkey_keeper import ValkeyKeeper
 from channels.web import TokenSigner
@@ -51,6 +50,7 @@ from orders.backend import BackendUnavailable, OrderBackend
 from orders.demo import DemoBackend
 from orders.loading import load_order_file
 from orders.models import Order
+from orders.redis_errors import REDIS_UNAVAILABLE
 from records import migrate
 from records.db import Database, DatabaseUnavailable, database_url, redacted
 from templates import MESSAGES_DIR
@@ -61,10 +61,11 @@ REDIS_SOCKET_TIMEOUT_S = 10
 """A Redis call that has not answered by then raises TimeoutError: blocking reads
 (the event stream's XREAD) must block for less."""
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, StoreUnavailable, DatabaseUnavailable,
-              BlobsUnavailable)
+REDIS_DOWN: tuple[type[Exception], ...] = (*REDIS_UNAVAILABLE, StoreUnavailable,
+                                           DatabaseUnavailable, BlobsUnavailable)
 """What a call to an unreachable store raises (redis-py wraps socket errors in
-ConnectionError; the records database raises DatabaseUnavailable): answered 503."""
+ConnectionError, and a Redis Cluster mid-failover raises its own errors: see
+`orders.redis_errors`; the records database raises DatabaseUnavailable): answered 503."""
 
 SETUP_RETRY_S = (0.5, 1, 2, 5)
 """Pauses between tries of the start-up set-up while Redis or the database is down
@@ -104,17 +105,18 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 async def open_store(
     settings: Settings,
 ) -> AsyncIterator[tuple[aioredis.Redis, ValkeyKeeper | None]]:
-    """A client for `REDIS_URL`, or for the embedded Valkey in `DATA_DIR` with the
-    keeper that restarts it if it dies (`app.valkey_keeper`)."""
+    """A client for `REDIS_URL` (a Redis Cluster client with `REDIS_CLUSTER=true`),
+    or for the embedded Valkey in `DATA_DIR` with the keeper that restarts it if it
+    dies (`app.valkey_keeper`). Every process opens Redis here."""
     keeper: ValkeyKeeper | None = None
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
     else:
         keeper = ValkeyKeeper(settings.data_dir)
         url = await keeper.start()
-    client = aioredis.Redis.from_url(
-        url, socket_connect_timeout=3, socket_timeout=REDIS_SOCKET_TIMEOUT_S
-    )
+    # the embedded Valkey is never a cluster: REDIS_CLUSTER applies to REDIS_URL only
+    client = redis_client(url, cluster=settings.redis_cluster and keeper is None,
+                          socket_timeout=REDIS_SOCKET_TIMEOUT_S)
     try:
         yield client, keeper
     finally:
@@ -128,6 +130,14 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     """`open_store` for callers that need only the client."""
     async with open_store(settings) as (client, _):
         yield client
+
+
+def outbox_for(settings: Settings, redis: aioredis.Redis) -> Outbox:
+    """The outbox as the settings shape it: `OUTBOX_PARTITIONS` streams, and
+    `WORKER_CONCURRENCY` conversations delivered at once by a consumer."""
+    return Outbox(redis, prefix=settings.redis_prefix,
+                  partitions=settings.outbox_partition_count,
+                  concurrency=settings.worker_concurrency)
 
 
 @dataclass
@@ -259,8 +269,9 @@ class Resources:
             except REDIS_DOWN as exc:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
-                    # cancelled during `ready()`, whose `finally` raised a Redis error
-                    # over the CancelledError: stop as asked, do not retry for ever
+                    # cancelled inside `ready()`, whose `finally` then met Redis down:
+                    # that error replaced the CancelledError, which must not be lost
+                    # (the shutdown would wait on this loop for ever)
                     raise asyncio.CancelledError from exc
                 pause = SETUP_RETRY_S[min(attempt, len(SETUP_RETRY_S) - 1)]
                 if attempt == 0:
@@ -308,7 +319,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         policy = settings.policy()
         tickets = TicketStore(db, client, prefix=settings.redis_prefix, desk=settings.desk())
         media = media_store(settings, db)
-        outbox = Outbox(client, prefix=settings.redis_prefix)
+        outbox = outbox_for(settings, client)
         engine = Engine(
             client,
             backend,

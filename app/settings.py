@@ -26,6 +26,8 @@ from orders.policy import Action, Policy
 from orders.refund_timing import parse_refund_timing
 
 ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:\d{1,5})?|https?://\[[0-9a-f:.]+\](:\d{1,5})?")
+CLUSTER_OUTBOX_PARTITIONS = 8
+"""The outbox's streams on Redis Cluster when `OUTBOX_PARTITIONS` is unset."""
 SAMPLE_ORDERS_FILE = Path(orders.__file__).resolve().parent / "data" / "demo_orders.json"
 
 
@@ -47,6 +49,10 @@ class Settings(BaseSettings):
     # Where the web process listens and how providers reach it.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    web_concurrency: int = Field(
+        default=1, ge=1, le=64,
+        description="web processes `serve` starts (uvicorn's workers); `--workers` overrides",
+    )
     public_url: str = Field(
         default="http://localhost:8000", description="the public base URL providers call"
     )
@@ -55,7 +61,20 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         default=None, description="without it, an embedded Valkey keeps its data in DATA_DIR"
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="REDIS_URL is a node of a Redis Cluster: use the cluster client",
+    )
     redis_prefix: str = "ohb:"
+    outbox_partitions: int | None = Field(
+        default=None, ge=1, le=256,
+        description="streams the outbox is split into (by conversation); "
+        "unset: 1, or 8 with REDIS_CLUSTER (so delivery spreads over the masters)",
+    )
+    worker_concurrency: int = Field(
+        default=8, ge=1, le=1024,
+        description="conversations one worker process delivers to at once",
+    )
     data_dir: Path = Path("data")
     database_url: SecretStr | None = Field(
         default=None,
@@ -362,6 +381,12 @@ class Settings(BaseSettings):
             late_apology=self.late_apology,
             late_compensation=self.late_compensation,
         )
+
+    @property
+    def outbox_partition_count(self) -> int:
+        if self.outbox_partitions is not None:
+            return self.outbox_partitions
+        return CLUSTER_OUTBOX_PARTITIONS if self.redis_cluster else 1
 
     @property
     def runs_worker_in_process(self) -> bool:

@@ -4,6 +4,8 @@
 no separate worker the web app runs the same consumer inside its lifespan through
 `start_in_process`. Several workers (and web processes) may run at once: the
 outbox gives each message to one of them and keeps each conversation in order.
+A worker reads every partition of the outbox (`OUTBOX_PARTITIONS`) and delivers to
+up to `WORKER_CONCURRENCY` conversations at once, shared over the partitions.
 
 Senders are a dict from channel to an async function, passed in: web and terminal
 append to the web push log (the browser reads it over `GET /api/chat/events`);
@@ -32,7 +34,7 @@ from app.channels import open_channels
 from app.heartbeat import keep_beating
 from app.inbox.notify import open_staff_senders
 from app.metrics import Board, counting_deliveries
-from app.resources import REDIS_DOWN, open_redis
+from app.resources import REDIS_DOWN, open_redis, outbox_for
 from app.settings import Settings
 from channels.web_push import WebPushLog
 from conversation.delivery import DeliveryStates, tracking
@@ -179,6 +181,7 @@ async def _serve(settings: Settings) -> None:
                 consumer_name=name,
                 senders=senders,
                 board=Board(redis, settings.redis_prefix, f"worker-{name}"),
+                outbox=outbox_for(settings, redis),
             )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.redis_client import redis_client
 from app.resources import REDIS_SOCKET_TIMEOUT_S
 
 
@@ -43,9 +44,11 @@ async def parse_get_set_and_answer(request: Request) -> Response:
 
 @asynccontextmanager
 async def _redis(app: Starlette) -> AsyncIterator[None]:
-    """The bot's own settings: `REDIS_URL` and `REDIS_PREFIX`, as the bench sets them."""
-    app.state.redis = aioredis.Redis.from_url(
-        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"), socket_connect_timeout=3,
+    """The bot's own settings: `REDIS_URL`, `REDIS_CLUSTER` and `REDIS_PREFIX`, as the
+    bench sets them; the client comes from the bot's own factory."""
+    app.state.redis = redis_client(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"),
+        cluster=os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes"),
         socket_timeout=REDIS_SOCKET_TIMEOUT_S,  # as the bot's own client
     )
     app.state.prefix = os.environ.get("REDIS_PREFIX", "ohb:")

@@ -45,6 +45,9 @@ from .store import REDIS_DOWN, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+UNREADABLE: tuple[type[Exception], ...] = (*REDIS_DOWN, DatabaseUnavailable)
+"""Either store unreachable: the log shows what the database holds."""
+
 MAX_FIELD_CHARS = 200
 SYSTEM = "system"
 
@@ -285,10 +288,8 @@ class AuditLog:
     async def read(self, number: str) -> list[AuditEntry]:
         """The order's log, oldest first (entries still waiting in Redis included:
         they are moved first)."""
-        try:
+        with contextlib.suppress(*UNREADABLE):  # the database's part is still worth showing
             await self.flush_pending()
-        except (*REDIS_DOWN, DatabaseUnavailable):
-            pass  # what is in the database is still worth showing
         query = (select(audit_entries).where(audit_entries.c.order_number == number)
                  .order_by(audit_entries.c.seq))
         try:

@@ -27,9 +27,18 @@ Crashes. An entry left pending by a consumer that died is taken over with
 XAUTOCLAIM once idle for `min_idle`; a live consumer refreshes the entries it is
 holding back, so they are not taken from it.
 
-All outbox keys share the hash tag `{outbox}` (`ohb:{outbox}`, `ohb:{outbox}:dead`,
-...), so the scripts that touch the stream and a conversation's list together also
-run on Redis Cluster.
+Partitions. The outbox is `partitions` streams (one by default); a conversation
+always goes to the same one (CRC32 of its key, modulo the count), so its order is
+kept. Each partition's keys (stream, dead letters, tries, and per conversation its
+list, lease, dedup records and order lock) share one hash tag, so every script
+touches one slot and also runs on Redis Cluster; the tags are chosen so that the
+partitions' slots spread evenly over the slot range, which puts them on different
+masters of a cluster whose masters hold equal ranges (`--cluster create` does
+that). Partition 0's tag is `{outbox}` (`ohb:{outbox}`, `ohb:{outbox}:dead`, ...),
+the single stream of earlier releases. Each consumer reads every partition (one
+read loop each, sharing its `concurrency`). Changing the count moves
+conversations to other partitions: do it with an empty outbox (`backlog() == 0`),
+or a conversation's queued messages and new ones may be delivered out of order.
 
 Errors:
     OutboxError
@@ -46,23 +55,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import random
 import secrets
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.crc import key_slot
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversation import metrics
 from conversation.types import Button, Channel, LinkButton, Reply, SharedFile
+from orders.redis_errors import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -233,23 +244,29 @@ class RetryPolicy:
         return full / 2 + jitter
 
 
-# --- scripts (KEYS all share the {outbox} hash tag) ---------------------------------
+# --- scripts (each call's KEYS share one partition's hash tag) ----------------------
 
-# KEYS[4] (optional): a producer's order lock (`order_lock`), released here if
-# still ARGV[8]'s, so "queue, then unlock" is one round trip.
+# KEYS: the stream, the conversation's list, then the dedup record if ARGV[8] is
+# '1', then a producer's order lock (`order_lock`) if ARGV[9] is given: released
+# here if still ARGV[9]'s, so "queue, then unlock" is one round trip. (Absent keys
+# are left out, never passed as '': an empty key name hashes to slot 0.)
 _ENQUEUE = """
+local dedup = nil
+local lock = nil
+if ARGV[8] == '1' then dedup = KEYS[3] end
+if ARGV[9] then lock = KEYS[#KEYS] end
 local function unlock()
-  if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[8] then redis.call('DEL', KEYS[4]) end
+  if lock and redis.call('GET', lock) == ARGV[9] then redis.call('DEL', lock) end
 end
-if KEYS[3] ~= '' then
-  local known = redis.call('GET', KEYS[3])
+if dedup then
+  local known = redis.call('GET', dedup)
   if known then unlock() return known end
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
   'channel', ARGV[2], 'conversation', ARGV[3], 'replies', ARGV[4], 'created_ms', ARGV[5])
 redis.call('RPUSH', KEYS[2], id)
 redis.call('EXPIRE', KEYS[2], ARGV[6])
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], id, 'EX', ARGV[7]) end
+if dedup then redis.call('SET', dedup, id, 'EX', ARGV[7]) end
 unlock()
 return id
 """
@@ -297,6 +314,51 @@ return {'head', head, redis.call('HGET', KEYS[3], head) or '', unpack(fields)}
 """
 
 
+SLOTS = 16_384
+
+
+def partition_tags(count: int) -> list[str]:
+    """The hash tags of `count` partitions: partition i's slot lies in the i-th
+    `count`-th of the slot range. Partition 0 of one is `outbox`."""
+    tags = []
+    for i in range(count):
+        low, high = i * SLOTS // count, (i + 1) * SLOTS // count
+        candidates = itertools.chain(["outbox"] if i == 0 else [], [f"outbox:{i}"],
+                                     (f"outbox:{i}:{n}" for n in itertools.count(1)))
+        tags.append(next(t for t in candidates if low <= key_slot(t.encode()) < high))
+    return tags
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """One of the outbox's streams and every key that goes with it: all share the
+    hash tag in `stream` (one Redis Cluster slot)."""
+
+    stream: str
+
+    @property
+    def dead(self) -> str:
+        return f"{self.stream}:dead"
+
+    @property
+    def tries(self) -> str:
+        """Attempt count and next try time of the messages that failed."""
+        return f"{self.stream}:tries"
+
+    def queue(self, conversation: str) -> str:
+        """The conversation's undelivered ids, oldest first."""
+        return f"{self.stream}:q:{conversation}"
+
+    def lease(self, conversation: str) -> str:
+        return f"{self.stream}:lease:{conversation}"
+
+    def dedup(self, key: str) -> str:
+        return f"{self.stream}:dedup:{key}"
+
+    def order_lock(self, conversation: str) -> str:
+        return f"{self.stream}:order:{conversation}"
+
+
 class Outbox:
     """Enqueue proactive messages; `run` one or more consumers to deliver them."""
 
@@ -314,6 +376,7 @@ class Outbox:
         batch: int = 32,
         concurrency: int = 8,
         maxlen: int = DEFAULT_MAXLEN,
+        partitions: int = 1,
     ) -> None:
         """`min_idle`: seconds an entry sits unacknowledged before another consumer
         takes it over; `lease_ttl` must outlast `deliver_timeout`, or a slow delivery
@@ -321,7 +384,11 @@ class Outbox:
         `recheck`: how soon to look again at a conversation another consumer drains;
         `concurrency`: conversations delivered to at once (one message each); more
         than the senders' HTTP pools take only queues inside httpcore, whose pool
-        costs CPU per waiting request (outbox_drain: 8 beat 16 and 32)."""
+        costs CPU per waiting request (outbox_drain: 8 beat 16 and 32), shared by
+        the partitions' read loops (each gets its share, at least one);
+        `partitions`: the number of streams (see the module docstring)."""
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
         if lease_ttl <= deliver_timeout:
             raise ValueError("lease_ttl must be longer than deliver_timeout")
         self._redis = redis
@@ -334,30 +401,33 @@ class Outbox:
         self._batch = batch
         self._concurrency = max(1, concurrency)
         self._maxlen = maxlen
-        base = f"{prefix}{{outbox}}"
-        self.stream_key = base
-        self.dead_key = f"{base}:dead"
-        self._tries_key = f"{base}:tries"
+        self.partitions = tuple(Partition(f"{prefix}{{{tag}}}")
+                                for tag in partition_tags(partitions))
         self._enqueue = redis.register_script(_ENQUEUE)
         self._finish = redis.register_script(_FINISH)
         self._release = redis.register_script(_RELEASE)
         self._step = redis.register_script(_STEP)
 
-    def _queue(self, conversation: str) -> str:
-        """The conversation's undelivered ids, oldest first."""
-        return f"{self.stream_key}:q:{conversation}"
+    @property
+    def stream_key(self) -> str:
+        """The first partition's stream (the only one, with one partition)."""
+        return self.partitions[0].stream
 
-    def _lease(self, conversation: str) -> str:
-        return f"{self.stream_key}:lease:{conversation}"
+    @property
+    def dead_key(self) -> str:
+        return self.partitions[0].dead
 
-    def _dedup(self, key: str) -> str:
-        return f"{self.stream_key}:dedup:{key}"
+    def partition(self, conversation: str) -> Partition:
+        """The partition that carries `conversation`'s messages, always the same."""
+        if len(self.partitions) == 1:
+            return self.partitions[0]
+        return self.partitions[zlib.crc32(conversation.encode()) % len(self.partitions)]
 
     def order_lock(self, conversation: str) -> str:
         """A producer's lock around "handle, then enqueue" for one conversation
-        (`app.in_order`). It shares the outbox's hash tag, so `enqueue` can
-        release it in the same script."""
-        return f"{self.stream_key}:order:{conversation}"
+        (`app.in_order`). It shares the conversation's partition's hash tag, so
+        `enqueue` can release it in the same script."""
+        return self.partition(conversation).order_lock(conversation)
 
     # --- producing --------------------------------------------------------------
 
@@ -374,6 +444,7 @@ class Outbox:
         `dedup_key` (e.g. `resolved:<ticket>`), a second call within a week
         returns the first call's id and queues nothing. `unlock`: an
         `order_lock` key and its holder's token, released once queued."""
+        part = self.partition(conversation)
         args: list[str | int] = [
             self._maxlen,
             channel.value,
@@ -382,29 +453,39 @@ class Outbox:
             int(time.time() * 1000),
             QUEUE_TTL_S,
             DEDUP_TTL_S,
+            "0" if dedup_key is None else "1",
         ]
-        keys = [self.stream_key, self._queue(conversation), self._dedup(dedup_key or "")]
-        if dedup_key is None:
-            keys[2] = ""
+        keys = [part.stream, part.queue(conversation)]
+        if dedup_key is not None:
+            keys.append(part.dedup(dedup_key))
         if unlock is not None:
             keys.append(unlock[0])
             args.append(unlock[1])
         try:
             result = await _script(self._enqueue, keys, args)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             raise OutboxUnavailable("the outbox's Redis did not answer") from exc
         return _text(result)
 
     # --- inspecting ------------------------------------------------------------
 
     async def backlog(self) -> int:
-        """Messages not yet delivered nor dead-lettered."""
-        return int(await self._redis.xlen(self.stream_key))
+        """Messages not yet delivered nor dead-lettered, over all partitions."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for part in self.partitions:
+                pipe.xlen(part.stream)
+            return sum(int(n) for n in await pipe.execute())
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """The oldest `limit` dead letters, for the inbox or an operator."""
+        """The oldest `limit` dead letters (of all partitions), for the inbox or an
+        operator."""
         letters = []
-        entries: Any = await self._redis.xrange(self.dead_key, count=limit)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for part in self.partitions:
+                pipe.xrange(part.dead, count=limit)
+            pages: list[Any] = await pipe.execute()
+        entries = sorted((e for page in pages for e in page),
+                         key=lambda e: _stream_order(_text(e[0])))[:limit]
         for entry_id, fields in entries:
             data = {_text(k): v for k, v in fields.items()}
             message = _decode(_text(data["id"]), data, int(_text(data["attempts"])))
@@ -421,24 +502,50 @@ class Outbox:
 
     # --- consuming --------------------------------------------------------------
 
-    async def ensure_group(self) -> None:
-        """Create the stream and group; from id 0, so earlier messages are delivered."""
-        try:
-            await self._redis.xgroup_create(self.stream_key, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    async def ensure_group(self, partition: Partition | None = None) -> None:
+        """Create the stream and group (of `partition`, or of all); from id 0, so
+        earlier messages are delivered."""
+        for part in self.partitions if partition is None else (partition,):
+            try:
+                await self._redis.xgroup_create(part.stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
     async def run(self, deliver: Deliver, *, consumer: str, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set (seen within `block` seconds). A delivery in
-        progress is finished, not cut off. Redis outages are logged and waited out."""
-        await _Consumer(self, deliver, consumer, stop).loop()
-        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, ResponseError):
-            # A clean stop with nothing pending leaves no trace in the group.
-            if not await self._redis.xpending_range(
-                self.stream_key, GROUP, "-", "+", 1, consumername=consumer
-            ):
-                await self._redis.xgroup_delconsumer(self.stream_key, GROUP, consumer)
+        """Deliver from every partition until `stop` is set (seen within `block`
+        seconds). A delivery in progress is finished, not cut off. Redis outages
+        are logged and waited out; a bug in one partition's loop stops them all and
+        is raised."""
+        share = max(1, -(-self._concurrency // len(self.partitions)))
+        if len(self.partitions) == 1:
+            await _Consumer(self, self.partitions[0], deliver, consumer, stop, share).loop()
+        else:
+            await self._run_all(deliver, consumer, stop, share)
+        for part in self.partitions:
+            with contextlib.suppress(*REDIS_UNAVAILABLE, ResponseError):
+                # A clean stop with nothing pending leaves no trace in the group.
+                if not await self._redis.xpending_range(
+                    part.stream, GROUP, "-", "+", 1, consumername=consumer
+                ):
+                    await self._redis.xgroup_delconsumer(part.stream, GROUP, consumer)
+
+    async def _run_all(self, deliver: Deliver, consumer: str, stop: asyncio.Event,
+                       share: int) -> None:
+        halt = asyncio.Event()  # `stop`, or one loop failed
+        loops = [asyncio.create_task(
+            _Consumer(self, part, deliver, consumer, halt, share).loop(),
+            name=f"outbox-read-{n}") for n, part in enumerate(self.partitions)]
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([stopped, *loops], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            halt.set()
+            stopped.cancel()
+            results = await asyncio.gather(*loops, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,7 +568,7 @@ class _Visit:
 
 
 _BUSY = "busy"
-_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+_REDIS_DOWN = REDIS_UNAVAILABLE
 
 
 class _Consumer:
@@ -474,8 +581,11 @@ class _Consumer:
     only its own conversation; the read loop blocks in XREADGROUP for up to
     `block` and never polls."""
 
-    def __init__(self, outbox: Outbox, deliver: Deliver, name: str, stop: asyncio.Event):
+    def __init__(self, outbox: Outbox, partition: Partition, deliver: Deliver, name: str,
+                 stop: asyncio.Event, concurrency: int):
         self.o = outbox
+        self.p = partition
+        self.concurrency = concurrency
         self.r = outbox._redis
         self.deliver = deliver
         self.name = name
@@ -507,7 +617,7 @@ class _Consumer:
                     raise asyncio.CancelledError
                 try:
                     if not grouped:
-                        await self.o.ensure_group()
+                        await self.o.ensure_group(self.p)
                         grouped = True
                     await self._turn()
                     pause = 0.0
@@ -541,7 +651,7 @@ class _Consumer:
             await self._touch()
             self._offer(await self._reclaim())
         wait = max(0.001, min(self.o._block, self.next_reclaim - time.monotonic()))
-        if len(self.active) >= self.o._concurrency:
+        if len(self.active) >= self.concurrency:
             # every slot is taken: read more only once one is free
             self.freed.clear()
             with contextlib.suppress(TimeoutError):
@@ -550,7 +660,7 @@ class _Consumer:
         response: Any = await self.r.xreadgroup(
             GROUP,
             self.name,
-            {self.o.stream_key: ">"},
+            {self.p.stream: ">"},
             count=self.o._batch,
             block=max(1, int(wait * 1000)),
         )
@@ -564,7 +674,7 @@ class _Consumer:
         start = "0-0"
         for _page in range(10):
             page: Any = await self.r.xautoclaim(
-                self.o.stream_key,
+                self.p.stream,
                 GROUP,
                 self.name,
                 int(self.o._min_idle * 1000),
@@ -584,7 +694,7 @@ class _Consumer:
         """Reset the idle time of the entries we hold, so nobody takes them over."""
         held: list[Any] = list(self.held)
         if held:
-            await self.r.xclaim(self.o.stream_key, GROUP, self.name, 0, held, justid=True)
+            await self.r.xclaim(self.p.stream, GROUP, self.name, 0, held, justid=True)
 
     # --- scheduling ---------------------------------------------------------------
 
@@ -600,7 +710,7 @@ class _Consumer:
         self._pump()
 
     def _pump(self) -> None:
-        while self.ready and len(self.active) < self.o._concurrency and not self.stop.is_set():
+        while self.ready and len(self.active) < self.concurrency and not self.stop.is_set():
             conversation = next(iter(self.ready))
             del self.ready[conversation]
             self.active[conversation] = asyncio.create_task(
@@ -677,7 +787,7 @@ class _Consumer:
                     conversation, token, head, visit.finished)
         finally:
             if not released:
-                await _script(self.o._release, [self.o._lease(conversation)], [token])
+                await _script(self.o._release, [self.p.lease(conversation)], [token])
         return visit
 
     async def _step(
@@ -687,8 +797,8 @@ class _Consumer:
         the lease was given back; `_BUSY`: `take` found the lease held)."""
         raw: Any = await _script(
             self.o._step,
-            [self.o._lease(conversation), self.o._queue(conversation), self.o._tries_key,
-             self.o.stream_key],
+            [self.p.lease(conversation), self.p.queue(conversation), self.p.tries,
+             self.p.stream],
             [token, int(self.o._lease_ttl * 1000), "1" if take else "0", done, GROUP],
         )
         kind = _text(raw[0])
@@ -752,14 +862,14 @@ class _Consumer:
                 await self._bury(message.id, _fields_of(message), failures, exc)
                 return None
             resume_at = time.time() + self.o.retry.delay(failures)
-            await self.r.hset(self.o._tries_key, message.id, f"{failures}:{resume_at:.3f}")
+            await self.r.hset(self.p.tries, message.id, f"{failures}:{resume_at:.3f}")
             return resume_at
         return None
 
     async def _done(self, conversation: str, entry_id: str) -> None:
         await _script(
             self.o._finish,
-            [self.o.stream_key, self.o._queue(conversation), self.o._tries_key],
+            [self.p.stream, self.p.queue(conversation), self.p.tries],
             [GROUP, entry_id],
         )
 
@@ -770,13 +880,18 @@ class _Consumer:
         and the conversation carries on."""
         dead: dict[Any, Any] = {_text(k): v for k, v in fields.items()}
         dead.update(id=entry_id, attempts=attempts, error=_describe(exc))
-        await self.r.xadd(self.o.dead_key, dead, maxlen=self.o._maxlen, approximate=True)
+        await self.r.xadd(self.p.dead, dead, maxlen=self.o._maxlen, approximate=True)
         log.error("outbox: message %s dead-lettered after %d attempt(s)", entry_id, attempts)
 
 
 async def _script(script: Any, keys: list[str], args: list[Any]) -> Any:
     """redis-py's scripts are untyped; this is the one place that says so."""
     return await script(keys=keys, args=args)
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _conversation_of(fields: Mapping[Any, Any]) -> str:

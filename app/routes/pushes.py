@@ -140,11 +140,21 @@ async def _wait(
         done, _ = await asyncio.wait({read, stop}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (read, stop):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await _cancel(task)
     return read.result() if read in done else None
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and wait for it to end. Once may not be enough: Python 3.11's
+    `asyncio.wait_for` (redis-py sends every command through one) swallows a
+    cancellation that lands just as its inner future completes (CPython gh-86296,
+    fixed in 3.12), and the read then went on into a blocking XREAD, so the stream
+    outlived the app's closing by up to the heartbeat. So: cancel again until done."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 routes = event_routes()

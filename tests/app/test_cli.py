@@ -29,7 +29,8 @@ def workdir() -> Iterator[Path]:
 
 
 def environment(redis_url: str | None, workdir: Path, **extra: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "REDIS_CLUSTER",
+            "OUTBOX_PARTITIONS")
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env.update(PYTHONPATH=str(ROOT), PYTHONIOENCODING="utf-8", DATA_DIR=str(workdir / "data"))
     if redis_url:

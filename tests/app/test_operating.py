@@ -37,7 +37,8 @@ async def test_readyz_says_worker_missing_until_a_worker_runs(
     """REDIS_URL set and no worker: ready (the web process serves), worker missing;
     then `python -m app worker` starts against the same Redis: worker ok."""
     settings = make_settings(redis_url, tmp_path)  # the test server, never the machine's
-    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "REDIS_CLUSTER",
+                                               "OUTBOX_PARTITIONS") if name in os.environ}
     env.update(PYTHONPATH=str(ROOT), REDIS_URL=redis_url, DATA_DIR=str(tmp_path / "worker"))
     async with running(settings) as client:
         ready = await client.get("/readyz")

@@ -178,3 +178,17 @@ def test_every_setting_is_in_the_readmes_settings_table() -> None:
     missing = sorted(name.upper() for name in Settings.model_fields
                      if name.upper() not in table)
     assert not missing, f"settings missing from the README's table: {missing}"
+
+
+def test_redis_cluster_settings(clean_env: pytest.MonkeyPatch) -> None:
+    plain = Settings(redis_url="redis://10.0.0.5:6379")
+    assert (plain.redis_cluster, plain.outbox_partition_count, plain.web_concurrency,
+            plain.worker_concurrency) == (False, 1, 1, 8)
+    clean_env.setenv("REDIS_CLUSTER", "true")
+    cluster = Settings(redis_url="redis://10.0.0.5:7000")
+    assert cluster.redis_cluster and cluster.outbox_partition_count == 8
+    clean_env.setenv("OUTBOX_PARTITIONS", "3")
+    assert Settings().outbox_partition_count == 3
+    clean_env.setenv("OUTBOX_PARTITIONS", "0")
+    with pytest.raises(ValidationError):
+        Settings()

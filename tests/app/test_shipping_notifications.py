@@ -17,7 +17,7 @@ from app_harness import make_settings
 from fake_providers import FakeTwilio
 from pydantic import ValidationError
 
-from app.resources import open_resources
+from app.resources import open_resources, outbox_for
 from app.settings import Settings
 from app.worker import run_worker
 from channels.reachability import Reachability
@@ -226,4 +226,4 @@ async def test_the_app_resources_carry_the_notifier(
         assert change is not None
         assert await resources.notifier.order_changed(change) == 1
         assert await resources.notifier.order_changed(change) == 0
-        assert await Outbox(redis).backlog() == 1
+        assert await outbox_for(settings, redis).backlog() == 1

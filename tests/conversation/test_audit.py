@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy import select
@@ -295,14 +296,21 @@ async def test_a_turn_that_logs_costs_one_round_trip_more_and_no_sql(
     await chat.say(PLACED_UPI[1])  # logs "asked" and "eligible" (the script is loaded now)
     calls = redis_commands.count(redis)
     pipelines: list[int] = []
-    execute = Pipeline.execute
 
-    async def counted(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
-        if self.connection_pool is redis.connection_pool:  # not the far shop's
-            pipelines.append(len(self.command_stack))
-        return await execute(self, *args, **kwargs)
+    def counting(execute: Any) -> Any:
+        async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            # this client's pipelines (a cluster client's are ClusterPipelines), not
+            # the far shop's
+            if (getattr(self, "cluster_client", None) is redis
+                    or getattr(self, "connection_pool", None) is getattr(
+                        redis, "connection_pool", False)):
+                pipelines.append(len(self))
+            return await execute(self, *args, **kwargs)
 
-    monkeypatch.setattr(Pipeline, "execute", counted)
+        return counted
+
+    for kind in (Pipeline, ClusterPipeline):
+        monkeypatch.setattr(kind, "execute", counting(kind.execute))
     await chat.tap("Yes, go ahead")
     assert chat.keys[0] == "done.cancel"
     assert calls == ["EVALSHA", "EVALSHA"]  # begin, finish

@@ -61,7 +61,8 @@ async def test_a_crash_between_the_sql_write_and_the_redis_save_opens_one_ticket
         assert await say("m-2", "agent") == ["handoff.ask_issue"]
 
         env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "HOME", "LANG", "TMPDIR", "DATABASE_URL")}
+               if k in ("PATH", "HOME", "LANG", "TMPDIR", "DATABASE_URL", "REDIS_CLUSTER",
+                        "OUTBOX_PARTITIONS")}
         env.update(PYTHONPATH=str(ROOT), REDIS_URL=redis_url, DATA_DIR=str(tmp_path))
         child = await anyio.run_process([sys.executable, "-c", CHILD, CONVERSATION], env=env,
                                         cwd=ROOT, check=False)
@@ -119,7 +120,8 @@ async def test_an_approval_interrupted_by_a_crash_and_clicked_again_is_one_chang
         assert request.kind == "request"
 
         env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "HOME", "LANG", "TMPDIR", "DATABASE_URL")}
+               if k in ("PATH", "HOME", "LANG", "TMPDIR", "DATABASE_URL", "REDIS_CLUSTER",
+                        "OUTBOX_PARTITIONS")}
         env.update(PYTHONPATH=str(ROOT), REDIS_URL=redis_url, DATA_DIR=str(tmp_path))
         child = await anyio.run_process([sys.executable, "-c", APPROVER, request.id], env=env,
                                         cwd=ROOT, check=False)

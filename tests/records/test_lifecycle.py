@@ -169,7 +169,8 @@ async def test_a_database_outage_leaves_the_bot_answering_and_loses_no_ticket(
 async def test_db_backup_copies_sqlite_consistently_and_upgrade_reports_versions(
     tmp_path: Path, redis_url: str,
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "HOME", "LANG", "TMPDIR", "REDIS_CLUSTER", "OUTBOX_PARTITIONS")}
     env.update(PYTHONPATH=str(ROOT), DATA_DIR=str(tmp_path / "data"), REDIS_URL=redis_url)
 
     async def app(*args: str) -> tuple[int, str, str]:

@@ -1,0 +1,79 @@
+"""The one place a Redis client is built: a single server, or Redis Cluster.
+
+`REDIS_CLUSTER=true` with `REDIS_URL` at any node builds redis-py's asyncio
+`RedisCluster`, which finds the other nodes itself (CLUSTER SLOTS), sends each
+command to the master of its key's slot, and follows MOVED/ASK redirections. The
+rest of the code sees the same command API either way: every script and MULTI
+touches one slot by construction (hash tags, `conversation.keys`), and plain
+pipelines may span slots (the cluster client splits them by node and sends the
+parts in parallel, so they still cost one round trip of wall time).
+
+Failover. When a master dies, its slots answer nothing until a replica is
+promoted (about `cluster-node-timeout` plus an election). The cluster client
+retries a failed command `CLUSTER_RETRIES` times, re-reading the slot map between
+tries (with a short pause after CLUSTERDOWN); what still fails is raised as one of
+`orders.redis_errors.REDIS_UNAVAILABLE` and answered 503, like a standalone Redis
+that is down, and the next request after the promotion reaches the new master
+without a restart. A command is retried only after an error, never after an
+answer; one retried after a connection dropped mid-reply may have run once already,
+which is why every change carries its own idempotency record (the message id's
+dedup, the shop's idempotency keys, the tickets' unique keys): a repeat changes
+nothing. One case redis-py itself raises outside its
+retries, "no node of the cluster answers" (or "not every slot is covered", a
+view taken mid-failover), is turned into a `ClusterUnreachable` connection error
+here, so it too is "unavailable" and not a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
+from redis.retry import Retry
+
+CLUSTER_RETRIES = 3
+"""Tries after the first of a command that met a connection error, CLUSTERDOWN or an
+uncovered slot; each re-reads the slot map first (so one that failed because a
+master moved goes to the new one)."""
+CONNECT_TIMEOUT_S = 3.0
+
+
+class ClusterUnreachable(RedisConnectionError):
+    """redis-py could not build a slot map: no node answered, or not every slot had
+    a master (mid-failover)."""
+
+
+class _Cluster(RedisCluster):
+    """redis-py's cluster client, with its "cannot build a slot map" error (a plain
+    `RedisClusterException`, also used for programming errors such as a
+    cross-slot transaction) raised as a connection error."""
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> RedisCluster:
+        try:
+            return await super().initialize(*args, **kwargs)
+        except RedisClusterException as exc:
+            raise ClusterUnreachable(str(exc)) from exc
+
+
+def redis_client(url: str, *, cluster: bool, socket_timeout: float,
+                 decode_responses: bool = False) -> aioredis.Redis:
+    """A client for `url`: with `cluster`, a Redis Cluster client that starts from
+    that node. Typed as `redis.asyncio.Redis`: both share the command API this code
+    uses, and nothing here calls what only one of them has."""
+    if not cluster:
+        return aioredis.Redis.from_url(
+            url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=socket_timeout,
+            decode_responses=decode_responses)
+    client = _Cluster.from_url(
+        url,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=socket_timeout,
+        decode_responses=decode_responses,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=CLUSTER_RETRIES),
+    )
+    return cast(aioredis.Redis, client)
+
