@@ -65,3 +65,33 @@ async def test_no_reachable_node_is_a_connection_error(closed_port_url: str) -> 
             await client.ping()
     finally:
         await client.aclose()
+
+
+async def test_a_connection_closed_under_a_command_is_a_retryable_connection_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """During a failover redis-py may close a connection another task is sending on;
+    its `_writer` is then None. That must be retried as a connection error, never
+    reach the shopper as a 500."""
+    from redis.asyncio.cluster import RedisCluster
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from app.redis_client import _Cluster
+
+    race = compile("None.writelines([])", "/venv/site-packages/redis/asyncio/connection.py",
+                   "exec")
+
+    async def closed_under_it(self: object, *args: object, **kwargs: object) -> None:
+        exec(race)
+
+    async def a_bug(self: object, *args: object, **kwargs: object) -> None:
+        raise AttributeError("'Order' object has no attribute 'numbr'")
+
+    client = _Cluster(host="127.0.0.1", port=1)
+    monkeypatch.setattr(RedisCluster, "_execute_command", closed_under_it)
+    with pytest.raises(RedisConnectionError) as raised:
+        await client._execute_command(None, "GET", "k")
+    assert type(raised.value) is RedisConnectionError  # the exact type redis-py retries
+    monkeypatch.setattr(RedisCluster, "_execute_command", a_bug)
+    with pytest.raises(AttributeError):  # our own bugs stay bugs
+        await client._execute_command(None, "GET", "k")
