@@ -71,6 +71,9 @@ log = logging.getLogger(__name__)
 
 MAX_LISTED = 200
 PAGE_SIZE = 50
+SEARCH_COUNT_CAP = 1000  # a search by words counts this many, then says "1,000+"
+MAX_COUNT_CAP = 10_000  # the matches a page is sorted from are bound parameters
+WALK_WINDOW = 10  # a common word's page: tickets read for each one the page shows
 EVENTS_MAXLEN = 2000
 UPDATE_RETRIES = 20
 
@@ -167,10 +170,16 @@ class Page:
     total: int
     page: int
     page_size: int
+    capped: bool = False  # a search found more than `total`, which is its count cap
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.page_size))
+
+    @property
+    def more(self) -> bool:
+        """Another page follows (past a capped total too, while pages come full)."""
+        return self.page < self.pages or (self.capped and len(self.tickets) == self.page_size)
 
 
 def ticket_number(ticket_id: str) -> int:
@@ -235,6 +244,13 @@ _DESK_COLUMNS = ("priority", "priority_by", "team", "first_response_at", "first_
 _NOT_COLUMNS = {"id", "order", "transcript", "tags", *_DESK_COLUMNS}  # stored elsewhere
 
 
+def _listed(before: Any = None, on: Any = None) -> Any:
+    """The tickets with their desk row (for the desk's filters); after `before` JOIN
+    tickets ON `on` when given (a search driven from its index)."""
+    base = tickets if before is None else before.join(tickets, on)
+    return base.outerjoin(ticket_desk, ticket_desk.c.ticket == tickets.c.number)
+
+
 def _select() -> Select[Any]:
     """Tickets with their desk fields (priority, team, SLA times)."""
     return select(tickets, *(ticket_desk.c[name] for name in _DESK_COLUMNS)).select_from(
@@ -251,6 +267,7 @@ _TAGS_IN = (select(ticket_tags.c.ticket, ticket_tags.c.tag)
 _CHANGE = update(tickets).where(tickets.c.number == bindparam("b_number"),
                                 tickets.c.version == bindparam("b_version"))
 _NEW_TICKET = insert(tickets).returning(tickets.c.number)
+_BY_ACTIVITY = (tickets.c.updated_at.desc(), tickets.c.number.desc())
 
 
 def _ticket(row: Row[Any], transcript: list[dict[str, str]] | None = None,
@@ -610,11 +627,17 @@ class TicketStore:
         priority: Priority | None = None,
         team: str | None = None,
         sort: str = "activity",
+        count_cap: int | None = None,
     ) -> Page:
         """Tickets by the filters, newest activity first, one page at a time.
         `query` is what staff typed in the search box: a ticket id, an order number,
         a phone or email, or words of the issue, transcript or replies. `sort="due"`:
-        what the desk owes soonest first (the first reply, else the resolution)."""
+        what the desk owes soonest first (the first reply, else the resolution).
+
+        A search by words counts its matches up to `count_cap` (default
+        `SEARCH_COUNT_CAP`) and past that says so (`Page.capped`, shown as "1,000+"),
+        as helpdesks do: counting every ticket that says "order" costs more than the
+        number is worth."""
         conditions = _filters(channel=channel, assignee=assignee, unassigned=unassigned)
         if tag:
             conditions.append(tickets.c.number.in_(
@@ -627,23 +650,28 @@ class TicketStore:
             conditions.append(tickets.c.status.in_([s.value for s in statuses]))
         if order is not None:
             conditions.append(tickets.c.order_number == order.strip().lstrip("#"))
-        if query is not None:
-            found = self._search(query)
-            if found is None:
-                return Page([], 0, 1, page_size)
-            conditions.append(found)
         page = max(1, page)
+        if query is not None:
+            text = search.storable(query).strip()
+            exact = _exact(text)
+            found_words = search.words(text)
+            if not exact and not found_words:
+                return Page([], 0, 1, page_size)
+            if found_words and sort != "due":
+                cap = SEARCH_COUNT_CAP if count_cap is None else count_cap
+                cap = min(max(1, cap), MAX_COUNT_CAP)
+                return await self._word_page(conditions, exact, found_words, page,
+                                             page_size, cap)
+            conditions.append(self._matched(exact, found_words))
         if sort == "due":
             due = case((ticket_desk.c.first_response_at.is_(None),
                         ticket_desk.c.first_response_due), else_=ticket_desk.c.resolution_due)
             ordering: tuple[Any, ...] = (due.is_(None), due, tickets.c.number)
         else:
-            ordering = (tickets.c.updated_at.desc(), tickets.c.number.desc())
+            ordering = _BY_ACTIVITY
         listed = (_select().where(*conditions).order_by(*ordering)
                   .limit(page_size).offset((page - 1) * page_size))
-        total = select(func.count()).select_from(
-            tickets.outerjoin(ticket_desk, ticket_desk.c.ticket == tickets.c.number)
-        ).where(*conditions)
+        total = select(func.count()).select_from(_listed()).where(*conditions)
         try:
             async with self._db.connect() as conn:
                 rows = (await conn.execute(listed)).all()
@@ -653,31 +681,88 @@ class TicketStore:
             raise StoreUnavailable(str(exc)) from exc
         return Page(found, count, page, page_size)
 
-    def _search(self, query: str) -> Any:
-        """The condition for a search box text; None when it cannot match anything.
+    async def _word_page(self, conditions: list[Any], exact: list[Any], words: list[str],
+                         page: int, page_size: int, cap: int) -> Page:
+        """A search with words, newest activity first, without reading every match.
 
-        One `number IN (… UNION …)` with a branch per way of matching, each on its own
-        index, rather than `OR`s: PostgreSQL cannot use an index for `x = … OR number
-        IN (subquery)` and reads every ticket (0.3 s at 100,000 tickets)."""
-        text = search.storable(query).strip()
-        other = tickets.alias("matched")  # never correlated with the outer query
-        number = other.c.number
-        branches: list[Any] = []
-        with contextlib.suppress(TicketNotFound):
-            branches.append(select(number).where(number == ticket_number(text)))
-        bare = text.lstrip("#")
-        if bare:
-            branches.append(select(number).where(other.c.order_number == bare[:64]))
-        if "@" in text:
-            branches.append(select(number).where(
-                other.c.contact_email == text.casefold()[:320]))
-        digits = sum(c.isdigit() for c in text)
-        if digits >= 7 and (phone := normalise_phone(text)):
-            branches.append(select(number).where(other.c.contact_phone == phone))
-        found = search.matching(self._db.dialect, text)
+        1. The exact matches (id, order number, email, phone: a handful, by index)
+           and the newest `cap + 1` tickets holding the words (`search.newest_hits`:
+           read from the index, which stops there).
+        2. At most `cap` in all: those are every match, and the page is a sort of them.
+        3. More: the total is `cap`, marked capped, and the page is found by walking
+           the tickets in the list's order and testing each for the words (`_walk`)."""
+        number = tickets.c.number
+        offset = (page - 1) * page_size
+        try:
+            async with self._db.connect() as conn:
+                known: set[int] = set()
+                if exact:
+                    known.update((await conn.execute(
+                        select(number).select_from(_listed())
+                        .where(*conditions, number.in_(union(*exact))))).scalars())
+                words, few = await search.rarest_first(conn, words)
+                hits = (await conn.execute(search.newest_hits(
+                    self._db.dialect, words, _listed, number, conditions, cap + 1, few))
+                        ).scalars().all()
+                matched = known.union(hits)
+                capped = len(matched) > cap
+                numbers: list[int] = []
+                if capped:
+                    numbers = await self._walk(conn, conditions, known, words, offset,
+                                               page_size)
+                elif matched:
+                    numbers = list((await conn.execute(
+                        select(number).where(number.in_(sorted(matched)))
+                        .order_by(*_BY_ACTIVITY).limit(page_size).offset(offset))).scalars())
+                rows = (await conn.execute(_select().where(number.in_(numbers)))).all() \
+                    if numbers else []
+                found = {t.number: t for t in await _tickets(conn, rows)}
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return Page([found[n] for n in numbers if n in found],
+                    cap if capped else len(matched), page, page_size, capped=capped)
+
+    async def _walk(self, conn: AsyncConnection, conditions: list[Any], known: set[int],
+                    words: list[str], offset: int, page_size: int) -> list[int]:
+        """One page of a search with more than the cap's matches, newest activity
+        first: the newest tickets by the filters, each tested for the words
+        (`search.contains`). A word in that many tickets is common, so a page fills
+        within a few dozen; the walk reads at most `WALK_WINDOW` tickets for each one
+        the page needs, and a page that does not fill (the words are old news, or
+        this is the last page) is found from every match, sorted, as before."""
+        number, updated = tickets.c.number, tickets.c.updated_at
+        walked = list(conditions)
+        floor = (await conn.execute(  # the oldest activity the walk may reach
+            select(updated).select_from(_listed()).where(*conditions)
+            .order_by(*_BY_ACTIVITY).offset(WALK_WINDOW * (offset + page_size) - 1).limit(1)
+        )).scalar()
+        if floor is not None:
+            walked.append(updated >= floor)
+        hit = search.contains(self._db.dialect, words, number)
+        if known:
+            hit = or_(number.in_(sorted(known)), hit)
+        numbers = list((await conn.execute(
+            select(number).select_from(_listed()).where(*walked, hit)
+            .order_by(*_BY_ACTIVITY).limit(page_size).offset(offset))).scalars())
+        if len(numbers) == page_size or floor is None:
+            return numbers
+        every = self._matched([], words)
+        if known:
+            every = or_(tickets.c.number.in_(sorted(known)), every)
+        return list((await conn.execute(
+            select(tickets.c.number).select_from(_listed()).where(*conditions, every)
+            .order_by(*_BY_ACTIVITY).limit(page_size).offset(offset))).scalars())
+
+    def _matched(self, exact: list[Any], words: list[str]) -> Any:
+        """Every match as one set: `number IN (… UNION …)` with a branch per way of
+        matching, each on its own index, rather than `OR`s: PostgreSQL cannot use an
+        index for `x = … OR number IN (subquery)` and reads every ticket (0.3 s at
+        100,000 tickets)."""
+        branches = list(exact)
+        found = search.matching(self._db.dialect, " ".join(words))
         if found is not None:
             branches.append(select(found.c.ticket))
-        return tickets.c.number.in_(union(*branches)) if branches else None
+        return tickets.c.number.in_(union(*branches))
 
     async def others_of(self, ticket: Ticket, limit: int = 20) -> list[Ticket]:
         """The shopper's other tickets: same conversation, or the same proven phone
@@ -804,6 +889,25 @@ class TicketStore:
         except REDIS_DOWN:
             log.warning("inbox live event %s for %s not sent: Redis is unreachable",
                         kind, ticket_id)
+
+
+def _exact(text: str) -> list[Any]:
+    """The ways a search box text names tickets exactly, each a select of numbers on
+    its own index: a ticket id, an order number, an email, a phone."""
+    other = tickets.alias("matched")  # never correlated with the outer query
+    number = other.c.number
+    branches: list[Any] = []
+    with contextlib.suppress(TicketNotFound):
+        branches.append(select(number).where(number == ticket_number(text)))
+    bare = text.lstrip("#")
+    if bare:
+        branches.append(select(number).where(other.c.order_number == bare[:64]))
+    if "@" in text:
+        branches.append(select(number).where(other.c.contact_email == text.casefold()[:320]))
+    digits = sum(c.isdigit() for c in text)
+    if digits >= 7 and (phone := normalise_phone(text)):
+        branches.append(select(number).where(other.c.contact_phone == phone))
+    return branches
 
 
 def _filters(*, channel: str | None, assignee: str | None, unassigned: bool) -> list[Any]:

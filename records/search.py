@@ -9,21 +9,47 @@ marks of any script), each word is quoted for FTS5 or handed to
 `plainto_tsquery`, and the words are ANDed. Operators, quotes, brackets and
 FTS syntax in the text are never interpreted, so no search text is an error or an
 injection.
+
+Two shapes of the same match, for the two sizes a search comes in (see
+`conversation.tickets.TicketStore.page`):
+- `newest_hits`: the tickets holding the words, newest first, at most a bound; read
+  from the index (SQLite: the FTS doclist of the rarest word, backwards by rowid,
+  which stops at the bound), so finding 1,001 of 92,000 matches costs a millisecond;
+- `contains`: a correlated test of one ticket (a probe a word), for walking tickets
+  in the list's own order while most of them match.
+`matching` (every match as a set) is what a search falls back to.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from sqlalchemy import Connection, Integer, Subquery, text
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    String,
+    Subquery,
+    and_,
+    column,
+    exists,
+    func,
+    literal,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 # SQLite: a search row's rowid is `ticket * 2**20 + n` (its n-th text), so a match
 # names its ticket without a read: FTS5 keeps `ticket` (UNINDEXED) in another table,
 # one lookup per matching row, 0.4 s for a word in nine tickets in ten of 100,000.
 ROWS_PER_TICKET = 1 << 20
 MAX_QUERY_WORDS = 12
+FEW_ROWS = 50_000  # index rows of a search's words that are cheaper intersected than probed
 MAX_WORD_CHARS = 64
 WORD = re.compile(r"[\w\u0900-\u097F]+", re.UNICODE)  # \w misses Devanagari's vowel signs
 
@@ -118,3 +144,102 @@ def matching(dialect: str, query: str) -> Subquery | None:
         params = {f"w{n}": w for n, w in enumerate(found)}
     sql = " INTERSECT ".join(one.format(n=n) for n in range(len(found)))
     return text(sql).bindparams(**params).columns(ticket=Integer).subquery("found")
+
+
+# The index as SQLAlchemy sees it (migration 0001 creates it by hand: an FTS5 table
+# on SQLite, a table with a generated tsvector on PostgreSQL). `ticket_search` is
+# FTS5's hidden column of the table's own name, the left side of MATCH.
+_INDEX = table("ticket_search", column("rowid", Integer), column("ticket", Integer),
+               column("ticket_search", String), column("body_tsv", String))
+
+
+def _fts_phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _matches(dialect: str, rows: Any, word: str) -> ColumnElement[bool]:
+    """`rows` (an alias of the index) hold `word`."""
+    if dialect == "sqlite":
+        found: ColumnElement[bool] = rows.c.ticket_search.op(
+            "MATCH", is_comparison=True)(literal(_fts_phrase(word), String))
+    else:
+        found = rows.c.body_tsv.op("@@", is_comparison=True)(
+            func.plainto_tsquery("simple", literal(word, String)))
+    return found
+
+
+def _ticket_of(dialect: str, rows: Any) -> ColumnElement[int]:
+    """The ticket an index row belongs to (SQLite: read from its rowid, no lookup)."""
+    ticket: ColumnElement[int] = rows.c.ticket
+    if dialect == "sqlite":
+        ticket = rows.c.rowid.op("/", return_type=Integer)(ROWS_PER_TICKET)
+    return ticket
+
+
+def contains(dialect: str, found: list[str], number: ColumnElement[int]) -> ColumnElement[bool]:
+    """Ticket `number` (a column of the outer query) holds every word of `found`: one
+    probe of the index a word (SQLite: MATCH within the ticket's rowid range, which
+    FTS5 seeks to; PostgreSQL: the ticket's few rows by `ix_ticket_search_ticket`)."""
+    probes: list[ColumnElement[bool]] = []
+    for n, word in enumerate(found):
+        rows = _INDEX.alias(f"probe{n}")
+        mine: ColumnElement[bool]
+        if dialect == "sqlite":
+            first = number * ROWS_PER_TICKET
+            mine = rows.c.rowid.between(first, first + (ROWS_PER_TICKET - 1))
+        else:
+            mine = rows.c.ticket == number
+        probes.append(exists(select(literal(1)).select_from(rows)
+                             .where(_matches(dialect, rows, word), mine)))
+    return and_(*probes)
+
+
+async def rarest_first(conn: AsyncConnection, found: list[str]) -> tuple[list[str], bool]:
+    """The words, the one in fewest index rows first (the word a search is driven
+    by), and whether they are all few enough (`FEW_ROWS` in all) to intersect whole
+    (`matching`) rather than probe one by one: a probe costs some 30 µs, a row of an
+    intersection well under one. Each word is counted up to `FEW_ROWS` (a read of its
+    FTS doclist that stops there). SQLite only: PostgreSQL's planner knows each
+    word's frequency from its statistics."""
+    if conn.dialect.name != "sqlite" or len(found) < 2:
+        return found, False
+    counts = []
+    for word in found:
+        rows = _INDEX.alias("counted")
+        some = (select(literal(1)).select_from(rows).where(_matches("sqlite", rows, word))
+                .limit(FEW_ROWS + 1).subquery())
+        counts.append(int((await conn.execute(
+            select(func.count()).select_from(some))).scalar_one()))
+    ordered = [word for _, _, word in sorted(zip(counts, range(len(found)), found,
+                                                 strict=True))]
+    return ordered, sum(counts) <= FEW_ROWS
+
+
+def newest_hits(dialect: str, found: list[str], listed: Callable[..., Any],
+                number: ColumnElement[int], conditions: list[Any], bound: int,
+                few: bool = False) -> Select[Any]:
+    """The numbers of the tickets (`listed()`: the tickets table and what it is joined
+    to; `listed(rows, on)`: the same after `rows` JOIN tickets ON `on`) that
+    meet `conditions` and hold every word of `found` (rarest first), the highest
+    numbers first, at most `bound` of them: what a search counts before it says
+    "1,000+". SQLite reads the first word's doclist backwards by rowid (FTS5 does that
+    without sorting) and stops at the bound; PostgreSQL walks the tickets by number
+    and probes each, or reads the index and sorts when the words are rare, as its
+    statistics say. `few` (see `rarest_first`): SQLite intersects the words' tickets
+    whole, then sorts."""
+    if few:
+        every = matching(dialect, " ".join(found))
+        assert every is not None
+        return (select(number).select_from(listed())
+                .where(*conditions, number.in_(select(every.c.ticket)))
+                .order_by(number.desc()).limit(bound))
+    if dialect != "sqlite":
+        return (select(number).select_from(listed())
+                .where(*conditions, contains(dialect, found, number))
+                .order_by(number.desc()).limit(bound))
+    rows = _INDEX.alias("hit")
+    return (select(number).distinct()
+            .select_from(listed(rows, number == _ticket_of(dialect, rows)))
+            .where(_matches(dialect, rows, found[0]), *conditions,
+                   *([contains(dialect, found[1:], number)] if found[1:] else []))
+            .order_by(rows.c.rowid.desc()).limit(bound))

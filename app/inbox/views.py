@@ -120,17 +120,20 @@ class Listing:
     total: int
     page: int
     pages: int
+    capped: bool = False  # a search found more than `total` (its count stops there)
+    more: bool = False  # another page follows
 
     def as_json(self) -> dict[str, Any]:
-        return {"tickets": self.tickets, "total": self.total, "page": self.page,
-                "pages": self.pages}
+        return {"tickets": self.tickets, "total": self.total, "total_capped": self.capped,
+                "page": self.page, "pages": self.pages, "more": self.more}
 
 
 async def list_tickets(
     tickets: TicketStore, reads: Reads, me: str, wanted: ListFilter
 ) -> Listing:
     """A search (any status) or one status's tickets, newest activity first, a page
-    at a time, with the channel and assignee filters applied in the database."""
+    at a time, with the channel and assignee filters applied in the database. A
+    search by words counts to `SEARCH_COUNT_CAP` and then says "1,000+" (`capped`)."""
     team = wanted.team
     if wanted.who == "team":
         team = (await StaffDesk(tickets.database).get(me)).team
@@ -150,7 +153,7 @@ async def list_tickets(
     )
     unread = await reads.unread(me, found.tickets)
     return Listing([summary(t, t.id in unread) for t in found.tickets], found.total,
-                   found.page, found.pages)
+                   found.page, found.pages, found.capped, found.more)
 
 
 def summary(ticket: Ticket, unread: bool = False) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,7 @@ from inbox_harness import (
 from starlette.routing import Route
 
 from app.main import create_app
-from conversation.tickets import TicketStore
+from conversation.tickets import Ticket, TicketStore
 from records.db import Database
 
 
@@ -305,3 +306,31 @@ async def test_the_page_flow_with_forms(client: httpx.AsyncClient) -> None:
     out = await client.post("/inbox/logout", data={"csrf": csrf.group(1)})
     assert out.status_code == 303
     assert (await client.get("/inbox")).status_code == 303
+
+
+async def test_a_search_with_more_matches_than_it_counts_says_so_on_the_api_and_page(
+    db: Database, client: httpx.AsyncClient, redis: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("conversation.tickets.SEARCH_COUNT_CAP", 2)  # 1,000 in production
+    store = TicketStore(db, redis)
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    for n in range(3):
+        await store.create(Ticket(id="", kind="handoff", channel="web",
+                                  conversation=f"web:{n}", created_at=at + timedelta(minutes=n),
+                                  updated_at=at + timedelta(minutes=n),
+                                  issue=f"refund number {n} <b>please</b>"))
+    await api_login(client)
+
+    common = (await client.get("/api/inbox/tickets?q=refund")).json()
+    one = (await client.get("/api/inbox/tickets?q=refund+number+1")).json()
+    page = await client.get("/inbox?q=refund")
+
+    assert (common["total"], common["total_capped"], common["more"]) == (2, True, False)
+    assert [t["id"] for t in common["tickets"]] == ["T-1003", "T-1002", "T-1001"]
+    assert (one["total"], one["total_capped"]) == (1, False)
+    assert [t["id"] for t in one["tickets"]] == ["T-1002"]
+    assert page.status_code == 200
+    assert "2+ tickets" in page.text
+    assert "More than 2 tickets match" in page.text
+    assert all(f'data-ticket="T-100{n}"' in page.text for n in (1, 2, 3))

@@ -77,3 +77,60 @@ async def test_forgetting_a_ticket_leaves_the_others_findable(tickets: TicketSto
 
     assert await _found(tickets, "pressure cooker") == [second.id]
     assert rows > 0
+
+
+async def test_a_search_past_its_count_cap_says_so_and_still_lists_every_match_newest_first(
+    tickets: TicketStore,
+) -> None:
+    made = [await tickets.create(_ticket(n, f"refund {n} for my order please"))
+            for n in range(1, 6)]
+    await tickets.create(_ticket(6, "where is my parcel"))
+    newest_first = [t.id for t in reversed(made)]
+
+    capped = await tickets.page(query="refund", count_cap=3)
+    exact = await tickets.page(query="refund", count_cap=5)
+    pages = [await tickets.page(query="refund please", count_cap=3, page=n, page_size=2)
+             for n in (1, 2, 3)]
+
+    assert (capped.total, capped.capped) == (3, True)
+    assert [t.id for t in capped.tickets] == newest_first  # the cap counts, never hides
+    assert (exact.total, exact.capped) == (5, False)
+    assert [t.id for t in exact.tickets] == newest_first
+    assert [[t.id for t in p.tickets] for p in pages] == [
+        newest_first[:2], newest_first[2:4], newest_first[4:]]
+    assert [p.more for p in pages] == [True, True, False]
+    assert (await tickets.page(query="refund parcel", count_cap=3)).tickets == []
+
+
+async def test_a_capped_search_whose_matches_are_all_old_still_finds_them(
+    tickets: TicketStore,
+) -> None:
+    old = [await tickets.create(_ticket(n, "my pashmina shawl is torn")) for n in (1, 2, 3)]
+    for n in range(4, 20):  # newer tickets, more than the walk reads for a page of one
+        await tickets.create(_ticket(n, "where is my parcel"))
+
+    pages = [await tickets.page(query="pashmina", count_cap=1, page=n, page_size=1)
+             for n in (1, 2, 3)]
+
+    assert [[t.id for t in p.tickets] for p in pages] == [[old[2].id], [old[1].id],
+                                                          [old[0].id]]
+    assert all(p.capped and p.total == 1 for p in pages)
+
+
+async def test_a_capped_search_keeps_its_filters_and_takes_any_text(
+    tickets: TicketStore,
+) -> None:
+    first = await tickets.create(_ticket(1, "the lamp arrived cracked", channel="web"))
+    second = await tickets.create(_ticket(2, "lamp cracked again"))
+    third = await tickets.create(_ticket(3, "a cracked lamp, third time"))
+    await tickets.mark_resolved(second.id, NOW + timedelta(hours=1))
+
+    open_only = await tickets.page(query="lamp", statuses=[TicketStatus.OPEN], count_cap=1)
+    on_web = await tickets.page(query="cracked", channel="web", count_cap=1)
+
+    assert [t.id for t in open_only.tickets] == [third.id, first.id]
+    assert [t.id for t in on_web.tickets] == [first.id] and not on_web.capped
+    for hostile in ('lamp*', 'NEAR(lamp cracked)', '"lamp" OR "x"', "lamp\x00", "(lamp",
+                    "'; DROP TABLE tickets; --lamp"):
+        found = await tickets.page(query=hostile, count_cap=1)
+        assert found.tickets == [] or found.tickets[0].id == second.id, hostile
