@@ -32,11 +32,13 @@ def test_the_corpus_is_big_enough_and_covers_every_language_and_intent() -> None
 
 
 FLOORS = {"main": 0.97, "holdout-v1": 0.95, "heldout-v2 tuning": 0.95,
-          "heldout-v2 test": 0.9, "fresh-43": 0.8}
+          "heldout-v2 test": 0.9, "fresh-43": 0.8, "fresh-v3": 0.35}
 """What each set reached, less a little slack, so a regression fails: main 100 %; the
 second held-out set's untouched half 97/100/94 % (en/hi/Hinglish), its tuning half 100 %;
-the fresh 43, never tuned on, 83/91/100 %. Not 100 % anywhere: rules are not a model,
-and a test that asserts a perfect score on the data they were written from proves little."""
+the fresh 43, never tuned on, 83/91/100 %; fresh-v3, written after the tuning in other
+phrasing and never tuned on, 36/64/72 % (that floor is only against regressions). Not
+100 % anywhere: a test that asserts a perfect score on the data the rules were written
+from proves little."""
 
 
 @pytest.mark.parametrize("name", FLOORS)
