@@ -14,6 +14,9 @@ stateDiagram-v2
     PICK_ITEM --> PICK_RETURN_OR_REPLACE
     PICK_ITEM --> PICK_QUANTITY
     PICK_QUANTITY --> PICK_REASON
+    PICK_QUANTITY --> PICK_VARIANT: exchange (LoadVariants)
+    PICK_RETURN_OR_REPLACE --> PICK_VARIANT: exchange (LoadVariants)
+    PICK_VARIANT --> CONFIRM: variant (price difference stated)
     PICK_REASON --> CONFIRM
     SNAPSHOT --> PICK_DELIVERY_CHANGE: delivery
     PICK_DELIVERY_CHANGE --> ASK_ADDRESS
@@ -77,9 +80,11 @@ from .effects import (
     Transition,
     Unsubscribe,
     Unsubscribed,
+    VariantsLoaded,
     Verified,
     Verify,
 )
+from .exchange import VARIANT_PAYLOAD, pick_variant
 from .handoff import (
     BACK_TO_BOT,
     on_handed_off,
@@ -144,6 +149,14 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
             proceed(t, order)
         case OrderLoaded(order=Order() as order):
             t.s.order = order.number
+            proceed(t, order)
+        case VariantsLoaded(order=None):
+            t.s.reset_task()
+            t.s.order = None
+            t.say(T("order.gone"), options=menu_options())
+        case VariantsLoaded(order=Order() as order, variants=variants):
+            t.s.order = order.number
+            t.variants = variants
             proceed(t, order)
         case NotVerified(order_locked=locked):
             _on_not_verified(t, locked)
@@ -413,7 +426,8 @@ def _pick_item(t: Turn, value: str) -> None:
 
 
 def _pick_return_or_replace(t: Turn, value: str) -> None:
-    t.s.action = Action.REPLACE if value == "replace" else Action.RETURN
+    t.s.action = {"replace": Action.REPLACE, "exchange": Action.EXCHANGE}.get(value,
+                                                                            Action.RETURN)
     t.s.either_return_or_replace = False
 
 
@@ -467,6 +481,7 @@ _OFFERED: dict[str, Callable[[Turn, str], None]] = {
     "dt": _pick_date,
     CANCEL_REASON_PAYLOAD: pick_cancel_reason,
     REFUND_TO_PAYLOAD: pick_refund_destination,
+    VARIANT_PAYLOAD: pick_variant,
 }
 """A task's answers: each notes the choice, then the order is loaded to ask what is next."""
 

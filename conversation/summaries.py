@@ -11,6 +11,7 @@ from orders.policy import Action
 from .cancel_reasons import reason_label
 from .catalogue import T, Text
 from .effects import ActionRequest
+from .exchange import price_line
 from .refund_destination import destination_line
 from .turn import Turn, money
 
@@ -60,6 +61,8 @@ def confirm_details(t: Turn, request: ActionRequest, order: Order) -> list[Text]
                     lines.append(destination_line(request.refund_to, method))
                 return lines
             return [T("confirm.replace_amount", amount=value)]
+        case Action.EXCHANGE:
+            return [price_line(t, request, order)]
         case _:
             return [*item_lines(order), T("confirm.order_total",
                                           amount=money(t, order, order_total(order)))]

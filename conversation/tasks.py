@@ -17,6 +17,7 @@ from orders.models import (
 )
 from orders.policy import Action
 
+from . import exchange
 from .audit import Note, What, carried_once
 from .cancel_reasons import ask_cancel_reason
 from .catalogue import T
@@ -52,13 +53,14 @@ MIN_ADDRESS_LENGTH = 15
 MAX_ADDRESS_LENGTH = 300
 
 
-CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVERY})
+CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVERY,
+                     Action.EXCHANGE})
 """The actions that change an order: each is kept in the order's audit log."""
 
 _TASK_STEPS = frozenset({
     Step.PICK_ITEM, Step.PICK_RETURN_OR_REPLACE, Step.PICK_QUANTITY, Step.PICK_REASON,
     Step.PICK_DELIVERY_CHANGE, Step.ASK_ADDRESS, Step.PICK_DATE, Step.CONFIRM,
-    Step.PICK_CANCEL_REASON, Step.PICK_REFUND_TO,
+    Step.PICK_CANCEL_REASON, Step.PICK_REFUND_TO, Step.PICK_VARIANT,
 })
 
 
@@ -78,7 +80,7 @@ def proceed(t: Turn, order: Order) -> None:
                 return
             _confirm(t, ActionRequest(Action.CANCEL, order.number,
                                       cancel_reason=s.cancel_reason), order)
-        case Action.RETURN | Action.REPLACE:
+        case Action.RETURN | Action.REPLACE | Action.EXCHANGE:
             _item_task(t, order)
         case Action.DELIVERY:
             _delivery_task(t, order)
@@ -125,19 +127,26 @@ def _choose_item(t: Turn, order: Order) -> bool:
 
 
 def _ask_return_or_replace(t: Turn, order: Order, item: OrderItem) -> bool:
+    """Money back, the same item again, or (where offered) another size or colour:
+    asked when more than one is possible, else the one that is."""
     s, ctx = t.s, t.ctx
     if not s.either_return_or_replace:
         return False
-    can_return = eligibility.check_return(order, item.line_id, 1, ctx.policy, ctx.now).ok
-    can_replace = eligibility.check_replacement(order, item.line_id, None, ctx.policy,
-                                                ctx.now).ok
-    if can_return and can_replace:
+    choices = [(action, option) for action, ok, option in (
+        (Action.RETURN, eligibility.check_return(order, item.line_id, 1, ctx.policy,
+                                                 ctx.now).ok,
+         Option(T("rr.return"), "rr:return")),
+        (Action.REPLACE, eligibility.check_replacement(order, item.line_id, None, ctx.policy,
+                                                       ctx.now).ok,
+         Option(T("rr.replace"), "rr:replace")),
+        (Action.EXCHANGE, exchange.offered(t, order, item), exchange.exchange_option()),
+    ) if ok]
+    if len(choices) > 1:
         s.step = Step.PICK_RETURN_OR_REPLACE
-        t.say(T("rr.pick", item=item.name), options=[
-            Option(T("rr.return"), "rr:return"), Option(T("rr.replace"), "rr:replace"),
-            menu_option()])
+        key = "rr.pick_any" if any(a is Action.EXCHANGE for a, _ in choices) else "rr.pick"
+        t.say(T(key, item=item.name), options=[*(o for _, o in choices), menu_option()])
         return True
-    s.action = Action.REPLACE if can_replace else Action.RETURN
+    s.action = choices[0][0] if choices else Action.RETURN
     s.either_return_or_replace = False
     return False
 
@@ -147,7 +156,7 @@ def _ask_quantity(t: Turn, order: Order, item: OrderItem) -> bool:
     if s.quantity is not None:
         return False
     most = (eligibility.returnable_quantity(order, item.line_id)
-            if s.action is Action.RETURN else item.quantity)
+            if s.action in (Action.RETURN, Action.EXCHANGE) else item.quantity)
     if most <= 1:
         s.quantity = 1
         return False
@@ -160,7 +169,7 @@ def _ask_quantity(t: Turn, order: Order, item: OrderItem) -> bool:
 
 def _ask_reason(t: Turn, order: Order, item: OrderItem) -> bool:
     s = t.s
-    if s.reason is not None:
+    if s.reason is not None or s.action is Action.EXCHANGE:  # any reason: a size, a colour
         return False
     reasons = list(ReturnReason) if s.action is Action.RETURN else [
         r for r in ReturnReason if r in REPLACEMENT_REASONS]
@@ -172,13 +181,17 @@ def _ask_reason(t: Turn, order: Order, item: OrderItem) -> bool:
 
 
 _ITEM_QUESTIONS: tuple[Callable[[Turn, Order, OrderItem], bool], ...] = (
-    _ask_return_or_replace, _ask_quantity, _ask_reason, ask_refund_destination,
+    _ask_return_or_replace, _ask_quantity, exchange.ask_variant, _ask_reason,
+    ask_refund_destination,
 )
-"""What a return or replacement still needs, in order: each asks (True) or passes."""
+"""What a return, replacement or exchange still needs, in order: each asks (True) or passes."""
 
 
 def _confirm_item(t: Turn, order: Order, item: OrderItem) -> None:
     s, ctx = t.s, t.ctx
+    if s.action is Action.EXCHANGE:
+        _confirm_exchange(t, order, item)
+        return
     quantity = s.quantity or 1
     if s.action is Action.RETURN:
         verdict = eligibility.check_return(order, item.line_id, quantity, ctx.policy, ctx.now)
@@ -196,14 +209,25 @@ def _confirm_item(t: Turn, order: Order, item: OrderItem) -> None:
              order)
 
 
+def _confirm_exchange(t: Turn, order: Order, item: OrderItem) -> None:
+    verdict, request = exchange.exchange_request(t, order, item)
+    if not _refused(t, verdict, order, item.name) and request is not None:
+        _confirm(t, request, order)
+
+
 def _item_verdict(t: Turn, order: Order, line_id: str) -> Verdict:
     ctx = t.ctx
     ret = eligibility.check_return(order, line_id, 1, ctx.policy, ctx.now)
     if t.s.action is Action.RETURN and not t.s.either_return_or_replace:
         return ret
+    if t.s.action is Action.EXCHANGE:
+        return eligibility.check_exchange(order, line_id, ctx.policy, ctx.now)
     rep = eligibility.check_replacement(order, line_id, None, ctx.policy, ctx.now)
     if t.s.action is Action.REPLACE:
         return rep
+    if not (ret.ok or rep.ok) and Action.EXCHANGE in ctx.supports and (
+            exch := eligibility.check_exchange(order, line_id, ctx.policy, ctx.now)).ok:
+        return exch
     return ret if ret.ok or not rep.ok else rep
 
 
@@ -276,6 +300,7 @@ def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
         reason=T(f"return_reason.{request.reason.value}") if request.reason else "",
         address=request.address or "",
         date=request.delivery_date or t.ctx.now,
+        variant=request.variant or "",
     )
     how = T("confirm.automatic") if automatic else T("confirm.request")
     t.say(summary, *confirm_details(t, request, order), how,
@@ -287,9 +312,10 @@ def confirmed(t: Turn) -> None:
     if s.action is None or s.order is None:
         miss(t, T("button.stale"))
         return
-    request = ActionRequest(s.action, s.order, s.item, s.quantity, s.reason, s.new_address,
-                            s.new_date, s.cancel_reason,
-                            s.refund_to if s.action is Action.RETURN else None)
+    request = exchange.request_from(s, s.order) if s.action is Action.EXCHANGE else (
+        ActionRequest(s.action, s.order, s.item, s.quantity, s.reason, s.new_address,
+                      s.new_date, s.cancel_reason,
+                      s.refund_to if s.action is Action.RETURN else None))
     t.note(Note(s.order, request.action.value, What.CONFIRMED, _details(request)))
     if t.ctx.policy.is_automatic(request.action, t.ctx.supports) and not request.for_staff:
         t.effect = CarryOut(request)
@@ -305,7 +331,9 @@ def _details(request: ActionRequest) -> str:
              "new address" if request.address else "",
              f"new date {request.delivery_date.isoformat()}" if request.delivery_date else "",
              f"reason {request.cancel_reason}" if request.cancel_reason else "",
-             f"refund to {request.refund_to}" if request.refund_to else ""]
+             f"refund to {request.refund_to}" if request.refund_to else "",
+             f"variant {request.variant_id}" if request.variant_id else "",
+             f"difference {request.price_difference}" if request.price_difference else ""]
     return ", ".join(p for p in parts if p)
 
 
@@ -329,6 +357,9 @@ def on_carried(t: Turn, event: Carried) -> None:
     order = outcome.order
     t.s.refusal = None
     after_task(t)
+    if request.action is Action.EXCHANGE:
+        exchange.exchange_done(t, request, outcome)
+        return
     item = order.item(request.line_id or "")
     match request.action:
         case Action.CANCEL:
