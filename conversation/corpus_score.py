@@ -97,16 +97,21 @@ def score(cases: list[Case] | Path = CORPUS) -> dict[str, Score]:
 
 
 def main(argv: list[str]) -> int:
-    only = argv[argv.index("--only") + 1] if "--only" in argv else None  # `--only NAME`
+    """Figures per set and language: every set, the files named, or `--only NAME`;
+    `-v` lists the misses too."""
+    only = argv[argv.index("--only") + 1] if "--only" in argv else None
     paths = [a for a in argv if not a.startswith("-") and a != only]
     chosen = {p: load(Path(p)) for p in paths} if paths else sets()
     if only:
         chosen = {only: sets()[only]}
     for name, cases in chosen.items():
-        print(f"{name}:")
-        for lang, s in sorted(score(cases).items()):
-            print(f"  {lang:9} {s.right:4}/{s.total:<4} {s.accuracy:6.1%}")
-            if "-v" in argv:
-                for text, expected, got in s.misses:
-                    print(f"      {text!r}: expected {expected}, got {got}")
+        _print(name, score(cases), verbose="-v" in argv)
     return 0
+
+
+def _print(name: str, scores: dict[str, Score], *, verbose: bool) -> None:
+    print(f"{name}:")
+    for lang, s in sorted(scores.items()):
+        print(f"  {lang:9} {s.right:4}/{s.total:<4} {s.accuracy:6.1%}")
+        for text, expected, got in s.misses if verbose else ():
+            print(f"      {text!r}: expected {expected}, got {got}")

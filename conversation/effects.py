@@ -66,7 +66,8 @@ class LoadOrder:
 
 @dataclass(frozen=True, slots=True)
 class LoadVariants:
-    """Read the order again with the other variants of one of its lines."""
+    """Read the order again with the other variants of one of its lines (answered by
+    `OrderLoaded` with `variants`)."""
 
     number: str
     line_id: str
@@ -197,12 +198,7 @@ class OrdersFound:
 @dataclass(frozen=True, slots=True)
 class OrderLoaded:
     order: Order | None
-
-
-@dataclass(frozen=True, slots=True)
-class VariantsLoaded:
-    order: Order | None
-    variants: tuple[Variant, ...] = ()
+    variants: tuple[Variant, ...] | None = None  # read too, for an exchange (`LoadVariants`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +269,8 @@ class Classified:
 
 
 Event = (
-    Message | OrdersFound | OrderLoaded | VariantsLoaded | Verified | NotVerified | FactorNeeded
-    | Carried | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded | Subscribed
+    Message | OrdersFound | OrderLoaded | Verified | NotVerified | FactorNeeded | Carried
+    | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded | Subscribed
     | Unsubscribed | TicketWithdrawn | Classified
 )
 

@@ -56,7 +56,6 @@ from .effects import (
     TicketWithdrawn,
     Unsubscribe,
     Unsubscribed,
-    VariantsLoaded,
     Verified,
     Verify,
     WithdrawTicket,
@@ -287,7 +286,7 @@ class Engine:
                 case LoadVariants(number=number, line_id=line_id):
                     loaded = await self._load_order(number, session)
                     variants = await self._backend.variants(number, line_id) if loaded else []
-                    return VariantsLoaded(loaded, tuple(variants))
+                    return OrderLoaded(loaded, tuple(variants))
                 case Verify():
                     return await self._verify(effect, session)
                 case CarryOut():

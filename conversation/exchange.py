@@ -5,7 +5,7 @@ its `supports`) and the item passes `eligibility.check_exchange`.
 The steps, each a small function the task runner (`tasks`) calls in turn:
 1. `exchange_option`: the "Exchange for another size or colour" button;
 2. `ask_variant`: the product's variants are read (`LoadVariants`, answered by
-   `VariantsLoaded`) and those in stock are offered as buttons, each with its price
+   `OrderLoaded` with the variants) and those in stock are offered as buttons, each with its price
    difference ("Indigo, L · ₹200.00 more");
 3. `pick_variant` (a tap) notes the choice; the order and the variants are read
    again, so the confirmation states today's price and stock;
@@ -24,7 +24,15 @@ from decimal import Decimal
 from orders import eligibility
 from orders.backend import ActionOutcome
 from orders.eligibility import Verdict
-from orders.models import Order, OrderItem, PaymentMethod, Variant
+from orders.models import (
+    Order,
+    OrderItem,
+    PaymentMethod,
+    Replacement,
+    ReplacementStatus,
+    ReturnReason,
+    Variant,
+)
 from orders.policy import Action
 
 from .catalogue import T, Text
@@ -149,20 +157,37 @@ def _refund_line(t: Turn, order: Order, kind: Text, amount: Decimal) -> Text:
 def exchange_done(t: Turn, request: ActionRequest, outcome: ActionOutcome) -> None:
     """What the shop created: its id, the new variant, and the money either way."""
     order = outcome.order
-    made = next((r for r in order.replacements if r.replacement_id == outcome.reference), None)
+    made = _made(t, request, outcome)
     item = order.item(request.line_id or "")
-    difference = made.price_difference if made and made.price_difference is not None else (
-        Decimal(request.price_difference or "0"))
-    lines = [T("done.exchange", id=outcome.reference or "", item=item.name if item else "",
-               variant=(made.new_variant if made else None) or request.variant or "")]
-    links: list[Link] = []
-    if difference > 0 and made and made.payment_url:
-        lines.append(T("done.exchange_pay", amount=money(t, order, difference)))
-        links.append(Link(T("link.pay_difference"), made.payment_url))
-    elif difference > 0:
-        lines.append(T("done.exchange_pay_link_soon", amount=money(t, order, difference)))
-    elif difference < 0:
-        lines.append(_refund_line(t, order, T(f"exchange.kind.{request.kind or 'variant'}"),
-                                  -difference))
-    lines.append(T("done.replace_pickup"))
-    t.say(*lines, options=after_options(t.s), links=links)
+    lines = [T("done.exchange", id=made.replacement_id, item=item.name if item else "",
+               variant=made.new_variant or request.variant or "")]
+    money_lines, links = _settling(t, order, made, request.kind)
+    t.say(*lines, *money_lines, T("done.replace_pickup"), options=after_options(t.s),
+          links=links)
+
+
+def _made(t: Turn, request: ActionRequest, outcome: ActionOutcome) -> Replacement:
+    """The exchange as the shop recorded it; as confirmed, if the shop's order does
+    not show it (yet)."""
+    asked = Replacement(
+        replacement_id=outcome.reference or "", line_id=request.line_id or "",
+        quantity=request.quantity or 1, reason=ReturnReason.OTHER,
+        status=ReplacementStatus.REQUESTED, created_at=t.ctx.now, new_variant=request.variant,
+        price_difference=Decimal(request.price_difference or "0"))
+    return next((r for r in outcome.order.replacements
+                 if r.replacement_id == outcome.reference), asked)
+
+
+def _settling(t: Turn, order: Order, made: Replacement, kind: str | None
+              ) -> tuple[list[Text], list[Link]]:
+    """The difference after the exchange: pay it (with the shop's link when it gave
+    one), or where it is refunded."""
+    difference = made.price_difference or Decimal(0)
+    if difference > 0 and made.payment_url:
+        return ([T("done.exchange_pay", amount=money(t, order, difference))],
+                [Link(T("link.pay_difference"), made.payment_url)])
+    if difference > 0:
+        return [T("done.exchange_pay_link_soon", amount=money(t, order, difference))], []
+    if difference < 0:
+        return [_refund_line(t, order, T(f"exchange.kind.{kind or 'variant'}"), -difference)], []
+    return [], []

@@ -80,7 +80,6 @@ from .effects import (
     Transition,
     Unsubscribe,
     Unsubscribed,
-    VariantsLoaded,
     Verified,
     Verify,
 )
@@ -147,14 +146,7 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
             t.s.remember_verified(order.number)
             t.s.order = order.number
             proceed(t, order)
-        case OrderLoaded(order=Order() as order):
-            t.s.order = order.number
-            proceed(t, order)
-        case VariantsLoaded(order=None):
-            t.s.reset_task()
-            t.s.order = None
-            t.say(T("order.gone"), options=menu_options())
-        case VariantsLoaded(order=Order() as order, variants=variants):
+        case OrderLoaded(order=Order() as order, variants=variants):
             t.s.order = order.number
             t.variants = variants
             proceed(t, order)

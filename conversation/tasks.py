@@ -20,7 +20,7 @@ from orders.policy import Action
 from . import exchange
 from .audit import Note, What, carried_once
 from .cancel_reasons import ask_cancel_reason
-from .catalogue import T
+from .catalogue import T, Text
 from .effects import (
     ActionRequest,
     Carried,
@@ -143,8 +143,9 @@ def _ask_return_or_replace(t: Turn, order: Order, item: OrderItem) -> bool:
     ) if ok]
     if len(choices) > 1:
         s.step = Step.PICK_RETURN_OR_REPLACE
-        key = "rr.pick_any" if any(a is Action.EXCHANGE for a, _ in choices) else "rr.pick"
-        t.say(T(key, item=item.name), options=[*(o for _, o in choices), menu_option()])
+        question = T("rr.pick_any", item=item.name) if any(
+            a is Action.EXCHANGE for a, _ in choices) else T("rr.pick", item=item.name)
+        t.say(question, options=[*(o for _, o in choices), menu_option()])
         return True
     s.action = choices[0][0] if choices else Action.RETURN
     s.either_return_or_replace = False
@@ -216,19 +217,21 @@ def _confirm_exchange(t: Turn, order: Order, item: OrderItem) -> None:
 
 
 def _item_verdict(t: Turn, order: Order, line_id: str) -> Verdict:
+    """Whether this item can go through the task: for "return or replace", the first
+    of return, replacement and (where offered) exchange that can; else the return's no."""
     ctx = t.ctx
-    ret = eligibility.check_return(order, line_id, 1, ctx.policy, ctx.now)
-    if t.s.action is Action.RETURN and not t.s.either_return_or_replace:
-        return ret
-    if t.s.action is Action.EXCHANGE:
-        return eligibility.check_exchange(order, line_id, ctx.policy, ctx.now)
-    rep = eligibility.check_replacement(order, line_id, None, ctx.policy, ctx.now)
-    if t.s.action is Action.REPLACE:
-        return rep
-    if not (ret.ok or rep.ok) and Action.EXCHANGE in ctx.supports and (
-            exch := eligibility.check_exchange(order, line_id, ctx.policy, ctx.now)).ok:
-        return exch
-    return ret if ret.ok or not rep.ok else rep
+    checks: dict[Action, Callable[[], Verdict]] = {
+        Action.RETURN: lambda: eligibility.check_return(order, line_id, 1, ctx.policy, ctx.now),
+        Action.REPLACE: lambda: eligibility.check_replacement(order, line_id, None, ctx.policy,
+                                                              ctx.now),
+        Action.EXCHANGE: lambda: eligibility.check_exchange(order, line_id, ctx.policy, ctx.now),
+    }
+    if not t.s.either_return_or_replace and t.s.action in checks:
+        return checks[t.s.action]()
+    if Action.EXCHANGE not in ctx.supports:
+        del checks[Action.EXCHANGE]
+    verdicts = [check() for check in checks.values()]
+    return next((v for v in verdicts if v.ok), verdicts[0])
 
 
 def _delivery_task(t: Turn, order: Order) -> None:
@@ -291,8 +294,16 @@ def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
     s.step = Step.CONFIRM
     automatic = t.ctx.policy.is_automatic(request.action, t.ctx.supports) and (
         not request.for_staff)
+    summary = _summary(t, request, order)
+    how = T("confirm.automatic") if automatic else T("confirm.request")
+    t.say(summary, *confirm_details(t, request, order), how,
+          options=[Option(T("button.yes"), "yes"), Option(T("button.no"), "no")])
+
+
+def _summary(t: Turn, request: ActionRequest, order: Order) -> Text:
+    """The change in one sentence: "Replace 1 × Kurta from order #100008 (damaged)?"."""
     item = order.item(request.line_id or "")
-    summary = T(
+    return T(
         f"confirm.{request.action.value}",
         number=order.number,
         item=item.name if item else "",
@@ -302,9 +313,6 @@ def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
         date=request.delivery_date or t.ctx.now,
         variant=request.variant or "",
     )
-    how = T("confirm.automatic") if automatic else T("confirm.request")
-    t.say(summary, *confirm_details(t, request, order), how,
-          options=[Option(T("button.yes"), "yes"), Option(T("button.no"), "no")])
 
 
 def confirmed(t: Turn) -> None:
@@ -325,16 +333,12 @@ def confirmed(t: Turn) -> None:
 
 def _details(request: ActionRequest) -> str:
     """What was confirmed, in codes: never the address itself (personal data)."""
-    parts = [f"line {request.line_id}" if request.line_id else "",
-             f"quantity {request.quantity}" if request.quantity else "",
-             request.reason.value if request.reason else "",
-             "new address" if request.address else "",
-             f"new date {request.delivery_date.isoformat()}" if request.delivery_date else "",
-             f"reason {request.cancel_reason}" if request.cancel_reason else "",
-             f"refund to {request.refund_to}" if request.refund_to else "",
-             f"variant {request.variant_id}" if request.variant_id else "",
-             f"difference {request.price_difference}" if request.price_difference else ""]
-    return ", ".join(p for p in parts if p)
+    parts = [("line {}", request.line_id), ("quantity {}", request.quantity),
+             ("{}", request.reason.value if request.reason else None),
+             ("new address", request.address), ("new date {}", request.delivery_date),
+             ("reason {}", request.cancel_reason), ("refund to {}", request.refund_to),
+             ("variant {}", request.variant_id), ("difference {}", request.price_difference)]
+    return ", ".join(words.format(value) for words, value in parts if value)
 
 
 def note_outcome(t: Turn, event: Event) -> None:
@@ -352,6 +356,29 @@ def note_outcome(t: Turn, event: Event) -> None:
                         once=f"requested:{event.ticket_id}"))
 
 
+def _cancel_done(t: Turn, order: Order) -> list[Text]:
+    """A cancel done: what happens to the money (nothing for cash on delivery)."""
+    lines = [T("done.cancel", number=order.number)]
+    refunds = [r for r in order.refunds if r.cause.value == "cancellation"]
+    if order.payment.method is PaymentMethod.COD:
+        lines.append(T("done.cancel_nothing_to_refund"))
+    elif not refunds:  # prepaid, and the shop has not recorded the refund yet
+        method = T(f"payment_method.{order.payment.method.value}")
+        if paid(order):
+            lines += [T("done.cancel_refund_soon", method=method),
+                      timing_line(t, order.payment.method.value)]
+        else:
+            lines.append(T("done.cancel_unpaid", method=method))
+    else:
+        refund = refunds[-1]
+        lines.extend((T("done.cancel_refund", amount=money(t, order, refund.amount),
+                       method=T(f"payment_method.{refund.method.value}"),
+                       date=refund.expected_by or expected_by(
+                           t, refund.method.value, t.ctx.now.date())),
+                      timing_line(t, refund.method.value)))
+    return lines
+
+
 def on_carried(t: Turn, event: Carried) -> None:
     request, outcome = event.request, event.outcome
     order = outcome.order
@@ -363,24 +390,7 @@ def on_carried(t: Turn, event: Carried) -> None:
     item = order.item(request.line_id or "")
     match request.action:
         case Action.CANCEL:
-            lines = [T("done.cancel", number=order.number)]
-            refunds = [r for r in order.refunds if r.cause.value == "cancellation"]
-            if order.payment.method is PaymentMethod.COD:
-                lines.append(T("done.cancel_nothing_to_refund"))
-            elif not refunds:  # prepaid, and the shop has not recorded the refund yet
-                method = T(f"payment_method.{order.payment.method.value}")
-                if paid(order):
-                    lines += [T("done.cancel_refund_soon", method=method),
-                              timing_line(t, order.payment.method.value)]
-                else:
-                    lines.append(T("done.cancel_unpaid", method=method))
-            else:
-                refund = refunds[-1]
-                lines.extend((T("done.cancel_refund", amount=money(t, order, refund.amount),
-                               method=T(f"payment_method.{refund.method.value}"),
-                               date=refund.expected_by or expected_by(
-                                   t, refund.method.value, t.ctx.now.date())),
-                              timing_line(t, refund.method.value)))
+            lines = _cancel_done(t, order)
         case Action.RETURN:
             lines = [T("done.return", id=outcome.reference or "", item=item.name if item else "",
                        quantity=request.quantity or 1),

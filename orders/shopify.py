@@ -92,6 +92,7 @@ from .shopify_mapping import (
     RETURN_REASON_TO_SHOPIFY,
     Json,
     ShapeError,
+    exchange_lines,
     exchange_note,
     exchange_ref,
     gid_tail,
@@ -498,14 +499,9 @@ class ShopifyBackend:
         item = order.item(line_id)
         if line is None or item is None or item.product_id is None:
             return []
-        product = (line.get("product") or {}).get("id")
-        data = await self._call("ProductVariants", {"id": product}, read=True)
-        own = (line.get("variant") or {}).get("id")
+        data = await self._call("ProductVariants", {"id": line["product"]["id"]}, read=True)
         nodes = _nodes(((_get(data, "product") or {}).get("variants") or {}).get("nodes"))
-        try:
-            return [_variant(n) for n in nodes if n.get("id") != own]
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            raise BackendUnavailable("shopify ProductVariants: unexpected shape") from exc
+        return _variants_of(nodes, (line.get("variant") or {}).get("id"))
 
     async def exchange(
         self,
@@ -529,21 +525,9 @@ class ShopifyBackend:
         verdict = check_variant(order, line_id, variant)
         if not verdict.ok or variant is None:
             raise _refuse(order.number, Action.EXCHANGE, verdict)
-        item = order.item(line_id)
-        assert item is not None
-        difference = (variant.unit_price - item.unit_price) * quantity
-        lines = _return_items(raw, [ReturnLine(line_id=line_id, quantity=quantity,
-                                               reason=ReturnReason.OTHER)], ref)
-        note = exchange_note(ref, variant_id, difference, variant.title)
-        for returned in lines:
-            del returned["customerNote"]
-            returned["returnReasonNote"] = note
         gid = str(raw["id"])
-        variables = {"returnInput": {
-            "orderId": gid, "returnLineItems": lines, "notifyCustomer": self._notify_customer,
-            "exchangeLineItems": [{"variantId": f"gid://shopify/ProductVariant/{variant_id}",
-                                   "quantity": quantity}],
-        }}
+        variables = {"returnInput": _exchange_input(raw, order, line_id, quantity, variant, ref)
+                     | {"notifyCustomer": self._notify_customer}}
         try:
             payload = await self._mutate("ReturnCreate", variables, "returnCreate", "userErrors")
         except ActionRefused:
@@ -605,10 +589,34 @@ def _cancel_refund(order: Order, before: set[str] | None = None) -> str | None:
     return refunds[-1].refund_id if refunds else None
 
 
+def _exchange_input(raw: Json, order: Order, line_id: str, quantity: int, variant: Variant,
+                    ref: str) -> dict[str, Any]:
+    """`ReturnInput` for an exchange: the old units as return lines (their note marks
+    the change), the new variant as an exchange line item."""
+    item = order.item(line_id)
+    difference = (variant.unit_price - item.unit_price) * quantity if item else Decimal(0)
+    lines = _return_items(raw, [ReturnLine(line_id=line_id, quantity=quantity,
+                                           reason=ReturnReason.OTHER)], ref)
+    note = exchange_note(ref, variant.variant_id, difference, variant.title)
+    for returned in lines:
+        del returned["customerNote"]
+        returned["returnReasonNote"] = note
+    return {"orderId": str(raw["id"]), "returnLineItems": lines, "exchangeLineItems": [
+        {"variantId": f"gid://shopify/ProductVariant/{variant.variant_id}",
+         "quantity": quantity}]}
+
+
 def _line(raw: Json, line_id: str) -> Json | None:
     lines = _nodes(raw.get("lineItems"))
     return lines[int(line_id) - 1] if line_id.isdecimal() and 0 < int(line_id) <= len(
         lines) else None
+
+
+def _variants_of(nodes: list[Json], own: object) -> list[Variant]:
+    try:
+        return [_variant(n) for n in nodes if n.get("id") != own]
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise BackendUnavailable("shopify ProductVariants: unexpected shape") from exc
 
 
 def _variant(node: Json) -> Variant:
@@ -623,23 +631,21 @@ def _variant(node: Json) -> Variant:
 
 def _own_exchange(raw: Json, ref: str, line_id: str, quantity: int, variant_id: str
                   ) -> str | None:
-    """The id of the live return-with-exchange this change (`ref`) already made."""
-    line_gid = line_gids(raw).get(line_id)
-    for ret in _nodes(raw.get("returns")):
-        if ret.get("status") in _DEAD_RETURN:
-            continue
-        mine = [n for n in _nodes(ret.get("returnLineItems"))
-                if (ours := exchange_ref(line_note(n))) is not None and ours[0] == ref]
-        if not mine:
-            continue
-        units = sum(int(n.get("quantity") or 0) for n in mine)
-        same = all(((n.get("fulfillmentLineItem") or {}).get("lineItem") or {}).get("id")
-                   == line_gid and (exchange_ref(line_note(n)) or ("",))[1:2] == (variant_id,)
-                   for n in mine)
-        if units != quantity or not same:
-            raise ActionRefused("idempotency key reused for a different exchange")
-        return return_id(ret)
-    return None
+    """The id of the live return-with-exchange this change (`ref`) already made; the
+    same key for another line, quantity or variant is refused."""
+    mine = exchange_lines(raw, ref)
+    if not mine:
+        return None
+    asked = {(line_gids(raw).get(line_id), variant_id)}
+    made = {(_line_item_of(n), (exchange_ref(line_note(n)) or ("", ""))[1]) for _, n in mine}
+    if made != asked or sum(int(n.get("quantity") or 0) for _, n in mine) != quantity:
+        raise ActionRefused("idempotency key reused for a different exchange")
+    return return_id(mine[0][0])
+
+
+def _line_item_of(return_line: Json) -> str | None:
+    item = ((return_line.get("fulfillmentLineItem") or {}).get("lineItem") or {}).get("id")
+    return item if isinstance(item, str) else None
 
 
 def _tally(lines: list[ReturnLine]) -> dict[tuple[str, ReturnReason], int]:

@@ -554,6 +554,19 @@ def is_exchange(ret: Json) -> bool:
     return any(exchange_ref(line_note(n)) for n in _nodes(ret.get("returnLineItems")))
 
 
+def plain_returns(raw: Json) -> list[Json]:
+    """The order's returns that are not exchanges (those are `Replacement`s)."""
+    return [ret for ret in _nodes(raw.get("returns")) if not is_exchange(ret)]
+
+
+def exchange_lines(raw: Json, ref: str) -> list[tuple[Json, Json]]:
+    """(return, line) of every live return line that the exchange `ref` made."""
+    return [(ret, n) for ret in _nodes(raw.get("returns"))
+            if ret.get("status") not in ("DECLINED", "CANCELED")
+            for n in _nodes(ret.get("returnLineItems"))
+            if (exchange_ref(line_note(n)) or ("",))[0] == ref]
+
+
 def _exchanges(raw: Json, line_of: dict[str, str]) -> list[Replacement]:
     exchanges = []
     status_of = {"REQUESTED": ReplacementStatus.REQUESTED, "OPEN": ReplacementStatus.APPROVED,
@@ -582,9 +595,7 @@ def return_id(ret: Json) -> str:
 
 def _returns(raw: Json, line_of: dict[str, str]) -> list[Return]:
     returns = []
-    for ret in _nodes(raw.get("returns")):
-        if is_exchange(ret):
-            continue  # a `Replacement` (`_exchanges`)
+    for ret in plain_returns(raw):
         lines = return_lines(ret, line_of)
         created = _time(ret.get("createdAt"))
         if not lines or created is None:
