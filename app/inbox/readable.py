@@ -24,7 +24,8 @@ _NOT_BUTTONS = frozenset({"media", "location"})
 _PLAIN = {"agent": T("menu.agent"), "menu": T("button.menu"), "yes": T("button.yes"),
           "no": T("button.no"), "stop": T("notify.stop_button")}
 _ACTION_WORDS = {"cancel": "Cancel the order", "return": "Return", "replace": "Replacement",
-                 "delivery": "Change of delivery", "refund": "Refund", "track": "Tracking"}
+                 "delivery": "Change of delivery", "refund": "Refund", "track": "Tracking",
+                 "exchange": "Exchange for another size or colour"}
 
 
 def _items(snapshot: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
