@@ -35,7 +35,8 @@ CUES: dict[Intent, tuple[str, ...]] = {
     Intent.AGENT: (
         "human", "agent", "representative", "real person", "a person", "speak to", "speak with",
         "talk to", "customer care", "customer service", "customer support", "support team",
-        "live agent", "someone", "call me", "connect me", "manager", "supervisor", "complain*",
+        "live agent", "someone call", "someone from", "someone real", "call me", "connect me",
+        "manager", "supervisor", "complain*",
         "insaan", "aadmi", "baat karni", "baat karao", "baat karwao", "baat karwa", "baat kara*",
         "call karo", "call kar do", "call kijiye", "connect karo", "connect kar do",
         "इंसान", "एजेंट", "व्यक्ति", "बात करनी", "बात कराइए", "बात करवाइए", "बात कराओ",
@@ -44,42 +45,52 @@ CUES: dict[Intent, tuple[str, ...]] = {
     ),
     Intent.CANCEL: (
         "cancel", "cancellation", "stop my order", "don't ship", "don't send", "do not ship",
-        "do not send", "radd", "hata do", "hatao", "mat bhejo", "mat bhejna",
-        "रद्द", "कैंसल", "कैंसिल", "निरस्त", "मत भेज*", "हटा दो", "हटा दीजिए",
+        "do not send", "void", "withdraw my order", "withdraw order", "withdraw the order",
+        "radd", "hata do", "hatao", "mat bhejo", "mat bhejna", "rok do", "rok dijiye",
+        "रद्द", "कैंसल", "कैंसिल", "निरस्त", "मत भेज*", "हटा दो", "हटा दीजिए", "रोक दो",
+        "रोक दीजिए",
     ),
     Intent.DELIVERY: (
         "address", "reschedule", "postpone*", "different date", "another date", "another day",
         "change the delivery", "change delivery", "deliver on", "delivered to", "deliver it on",
         "deliver to", "deliver at", "deliver after", "deliver before", "send it to",
         "moved to", "move the delivery", "pincode", "pin code", "instead of home",
+        "hold the", "hold my", "hold it", "hold kar", "rok lo", "rok lijiye", "till i'm back",
+        "पिनकोड", "पिन कोड", "रोक लीजिए", "रोक लो", "रोक कर",
         "pata", "kisi aur din", "date change", "delivery kar dena", "deliver kar do",
-        "deliver kar dena", "ki jagah", "pe bhej do", "par bhej do", "baad kar", "aage kar",
+        "deliver kar dena", "pe bhej do", "par bhej do", "baad kar", "aage kar",
         "पता", "पते", "एड्रेस", "किसी और दिन", "तारीख बदल*", "दिन बदल*", "डिलीवरी कर देना",
-        "डिलीवरी कर दीजिए", "डिलीवरी कर दो", "की जगह", "पर भेज दो", "पर भेज दीजिए",
+        "डिलीवरी कर दीजिए", "डिलीवरी कर दो", "पर भेज दो", "पर भेज दीजिए",
         "अगले हफ्ते", "बाद में भेज*",
     ),
     Intent.REPLACE: (
         "replace", "replacement", "exchange", "swap", "new one", "send another",
-        "another one", "send a new", "badal do", "badal dijiye", "badalna", "naya bhejo",
+        "another one", "send a new", "right size", "correct size", "right one", "sahi size",
+        "sahi wala", "सही साइज", "सही वाला", "badal*", "naya bhejo",
         "nayi bhejo", "naya bhej do", "nayi bhej do", "dusra bhejo", "dusri bhejo",
         "dusra chahiye", "dusri chahiye", "बदल*", "नया भेज*", "नई भेज*", "दूसरा भेज*",
         "दूसरी भेज*", "दूसरा चाहिए", "रिप्लेस*", "एक्सचेंज",
     ),
     Intent.RETURN: (
         "return", "returns", "returning", "send back", "send it back", "send them back",
-        "give it back", "take it back", "take back", "pick it up", "wapas karna", "wapas kar",
+        "give it back", "take it back", "take back", "take them back", "pick it up",
+        "pick up the", "come and pick", "collect it", "utha lo", "le jao", "le jaiye",
+        "ले जाइए", "ले जाओ", "उठा लो", "wapas karna", "wapas kar",
         "wapas bhejna", "wapas kaise", "wapas le lo", "wapas lena", "wapis karna", "lauta*",
         "nahi rakhna", "वापस करना", "वापस करने", "वापस कैसे", "वापस भेज*", "वापस ले*",
         "वापिस", "लौटा*", "रिटर्न", "नहीं रखना",
     ),
     Intent.REFUND: (
-        "refund", "refunds", "money back", "money", "my amount", "deducted", "paisa", "paise",
+        "refund", "refunds", "money back", "money", "my amount", "deducted", "credited",
+        "no credit", "not credited", "how much .. get back", "paisa", "paise",
         "rifund", "रिफंड", "धनवापसी", "पैसे", "पैसा", "रकम", "राशि",
     ),
     Intent.SUBSCRIBE: (
         "keep me posted", "notify me", "send me updates", "keep me updated", "let me know when",
         "let me know once", "let me know as soon", "message me when", "message when",
-        "tell me when", "inform me when", "send updates", "send me update*",
+        "tell me when", "inform me when", "send updates", "send me update*", "ping me",
+        "text me when", "alert me", "message kar dena", "मैसेज कर देना", "मैसेज कर दीजिए",
+        "hote hi", "होते ही",
         "dete rehna", "bhejte rehna", "batate rehna", "batana", "bata dena", "message kar dena",
         "बता देना", "देते रहना", "बताते रहना", "भेजते रहिए", "भेजते रहना", "बता दीजिए",
     ),
@@ -89,6 +100,7 @@ CUES: dict[Intent, tuple[str, ...]] = {
         "never arrived", "hasn't arrived", "not arrived", "still not", "still nothing",
         "still waiting", "hasn't come", "not come", "not yet delivered", "due", "no sign",
         "taking so long", "taking too long", "so long", "date passed", "missing", "stuck",
+        "keeps saying", "pata nahi chal", "पता नहीं चल", "कुछ पता नहीं",
         "lost", "not delivered",
         "atka*", "deliver nahi", "nahi mila", "mila nahi", "nahi aaya", "aaya hi nahi",
         "mila hi nahi", "receive nahi", "gayab", "nahi pahuncha", "pahuncha nahi",
@@ -102,7 +114,8 @@ CUES: dict[Intent, tuple[str, ...]] = {
         "trak", "eta", "when will", "when is", "arrive*", "shipped", "dispatch*", "location",
         "on the way", "update", "reach me", "what's happening", "out for delivery",
         "picked up", "how long until", "check order", "check on", "how far", "which courier",
-        "awb", "what happened",
+        "awb", "what happened", "expected delivery", "processing", "left your warehouse",
+        "left the warehouse", "courier company", "कूरियर", "courier boy",
         "kidhar", "pahunch*", "kahan", "kab", "ship hua", "ship ho gaya", "nikla", "utha",
         "aayega", "jayega", "milega", "milegi", "kitne din", "kya hua", "kya scene",
         "deliver hoga", "delivery hogi",
@@ -113,7 +126,8 @@ CUES: dict[Intent, tuple[str, ...]] = {
     Intent.CAPABILITIES: (
         "what can you do", "what can .. do", "how can you help", "what are my options",
         "what can i ask", "what services", "what all can", "what do you help", "help with",
-        "how does this work", "kya kya kar sak*", "kya kar sak*", "madad kar sakte",
+        "how does this work", "things you can", "what can you help", "what .. you can help",
+        "kya kya kar sak*", "kya kar sak*", "madad kar sakte",
         "kya kya options", "help kar sakte", "kis kaam", "kya puch*", "kya pooch*",
         "क्या क्या कर सकते", "क्या कर सकते", "मदद कर सकते", "पूछ सकता", "पूछ सकती",
         "पूछ सकते", "किस काम", "मदद करते",
@@ -126,6 +140,7 @@ WEAK_CUES: dict[Intent, tuple[str, ...]] = {
         "broken", "defective", "faulty", "cracked", "shattered", "chipped", "torn", "leak*",
         "not working", "isn't working", "doesn't work", "stopped working", "dead on arrival",
         "toota", "tooti", "phata", "phati", "kharab", "galat", "chal nahi", "kaam nahi",
+        "crack*", "instead of", "ki jagah", "की जगह",
         "टूटा", "टूटी", "फटा", "फटी", "खराब", "गलत", "डैमेज", "लीक", "चल नहीं", "काम नहीं",
     ),
 }
@@ -142,12 +157,28 @@ NEGATION_AFTER = frozenset({"nahi", "mat", "नहीं", "मत"})
 WISH = frozenset({"karna", "karni", "karo", "chahiye", "karenge", "करना", "करनी", "करो",
                   "चाहिए", "करेंगे", "hai", "है", "ab", "अब"})
 # a cancel or return that already happened: "cancel kiya tha", "लौटा दिया था"
-PAST = frozenset({"tha", "thi", "gaya", "gayi", "diya", "kiya", "baad", "था", "थी", "गया",
-                  "गई", "दिया", "किया", "किए", "बाद"})
+PAST = frozenset({"tha", "thi", "gaya", "gayi", "diya", "kiya", "baad", "hua", "hui", "था",
+                  "थी", "गया", "गई", "दिया", "किया", "किए", "बाद", "हुआ", "हुई"})
 PAST_WORDS = frozenset({"returned", "cancelled", "canceled"})
 CONTEXT_WHEN_PAST = frozenset({Intent.CANCEL, Intent.RETURN})
 NOT_NEGATED = frozenset({Intent.LATE, Intent.TRACK, Intent.CAPABILITIES})
 """Intents that are not asks a negation withdraws ("not received" is the complaint)."""
+
+NOT_WHEN_FOLLOWED = {"pata": frozenset({"nahi", "chal", "karo", "kijiye", "lagao"}),
+                     "पता": frozenset({"नहीं", "चल", "करो", "कीजिए", "लगाओ"})}
+"""A cue word that means something else before these words: "pata" is an address, but
+"pata nahi" is "no idea" and "pata karo" is "find out"."""
+
+ARRIVAL = frozenset({"arrived", "arrive", "came", "come", "reached", "reach", "showed",
+                     "shown", "turned", "delivered", "aaya", "aayi", "aaye", "aata", "aati",
+                     "pahuncha", "pahunchi", "आया", "आई", "आए", "आता", "आती", "पहुंचा",
+                     "पहुंची"})
+"""Arrival verbs: with a negation next to them ("never showed up", "aata nahi") the
+parcel is late."""
+DURATION_UNITS = frozenset({"days", "day", "weeks", "week", "din", "hafte", "hafta", "दिन",
+                            "हफ्ते", "हफ़्ते", "हफ्ता"})
+DURATION_SINCE = frozenset({"now", "se", "से", "already"})
+""""for 4 days now", "4 din se": a wait counted in days."""
 
 # "still not here", "abhi tak nahi": a wait and a negation, with no arrival word needed
 STILL = ("still", "yet", "till now", "so far", "abhi tak", "ab tak", "अभी तक", "अब तक")

@@ -20,6 +20,7 @@ and Latin words of six letters or more also one typo away ("cancle", "recieved")
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from collections.abc import Iterator
@@ -41,7 +42,11 @@ class Understood:
     order: str | None
 
 
-_SPLIT = re.compile(r"[\s,.!?।;:()\"#/]+|(?<=\D)-|-(?=\D)")
+_SPLIT = re.compile(r"[\s:()\"#/]+|(?<=\D)-|-(?=\D)")
+_CLAUSE = re.compile(r"\s*[,.!?।;]+\s*")
+CLAUSE_END = "|"
+"""A token between clauses: a cue does not run across it, nor does a negation reach
+over it ("pick them up, I don't want them")."""
 _EMAIL = re.compile(r"\S+@\S+")
 _TYPO_LENGTH = 6
 """Latin words this long or longer match one typo away ("cancle", "replacment",
@@ -51,7 +56,7 @@ _GAP_WORDS = 2
 
 
 def _tokens(text: str) -> list[str]:
-    folded = _EMAIL.sub(" ", normalise(text))
+    folded = _CLAUSE.sub(f" {CLAUSE_END} ", _EMAIL.sub(" ", normalise(text)))
     words = (t.strip("'") for t in _SPLIT.split(folded))
     return [canonical(t) for t in words if t]
 
@@ -123,15 +128,17 @@ def _negated(tokens: list[str], start: int, end: int) -> bool:
     if i >= 0 and tokens[i] in cues.NEGATION_BEFORE:
         return True
     for j in range(end, min(end + 3, len(tokens))):
+        if tokens[j] == CLAUSE_END:
+            return False
         if tokens[j] in cues.NEGATION_AFTER:
-            return j + 1 == len(tokens) or tokens[j + 1] in cues.WISH
+            return j + 1 == len(tokens) or tokens[j + 1] in cues.WISH | {CLAUSE_END}
     return False
 
 
 def _past(tokens: list[str], start: int, end: int) -> bool:
     """Told as done, or as a point in time ("after cancellation", "cancel ke baad")."""
     return (tokens[start] in cues.PAST_WORDS or any(t in cues.PAST for t in tokens[end:end + 3])
-            or (start > 0 and tokens[start - 1] in ("after", "since")))
+            or any(t in ("after", "since") for t in tokens[max(0, start - 2):start]))
 
 
 def _counts(intent: Intent, words: tuple[str, ...], tokens: list[str], start: int,
@@ -141,6 +148,8 @@ def _counts(intent: Intent, words: tuple[str, ...], tokens: list[str], start: in
     again by "nahi chahiye" after it."""
     own_negation = any(w in cues.NEGATION or w in cues.NEGATION_AFTER or w == "don't"
                        for w in words)
+    if end < len(tokens) and tokens[end] in cues.NOT_WHEN_FOLLOWED.get(words[-1], ()):
+        return False
     if intent not in cues.NOT_NEGATED and not own_negation and _negated(tokens, start, end):
         return False
     return not (intent in cues.CONTEXT_WHEN_PAST and _past(tokens, start, end))
@@ -169,12 +178,29 @@ def _still_waiting(tokens: list[str]) -> bool:
     return False
 
 
+def _not_arrived(tokens: list[str]) -> bool:
+    """"never showed up", "hasn't reached", "aata nahi": an arrival verb next to a
+    negation (within two words, in the same clause)."""
+    for i, token in enumerate(tokens):
+        if token in cues.ARRIVAL:
+            near = tokens[max(0, i - 2):i + 3]
+            if any(t in cues.NEGATION or t.endswith("n't") for t in near):
+                return True
+    return False
+
+
+def _waited_days(tokens: list[str]) -> bool:
+    """"for 4 days now", "4 din se": a wait counted in days or weeks."""
+    return any(unit in cues.DURATION_UNITS and after in cues.DURATION_SINCE
+               for unit, after in itertools.pairwise(tokens))
+
+
 def intents_in(text: str) -> set[Intent]:
     """Every intent the message asks for (negated and past cues left out)."""
     tokens = _tokens(text)
     strong, weak = _compiled()
     found = _found(tokens, strong)
-    if _still_waiting(tokens):
+    if _still_waiting(tokens) or _not_arrived(tokens) or _waited_days(tokens):
         found.add(Intent.LATE)
     return found or _found(tokens, weak)
 
