@@ -56,6 +56,9 @@ CUES: dict[Intent, tuple[str, ...]] = {
         "deliver to", "deliver at", "deliver after", "deliver before", "send it to",
         "moved to", "move the delivery", "pincode", "pin code", "instead of home",
         "hold the", "hold my", "hold it", "hold kar", "rok lo", "rok lijiye", "till i'm back",
+        "deliver .. after", "deliver .. before", "deliver .. between", "no one is home",
+        "nobody is home", "nobody at home", "not at home", "baje ke baad", "baje se pehle",
+        "ghar pe koi nahi", "बजे के बाद", "बजे से पहले", "घर पर कोई नहीं",
         "पिनकोड", "पिन कोड", "रोक लीजिए", "रोक लो", "रोक कर",
         "pata", "kisi aur din", "date change", "delivery kar dena", "deliver kar do",
         "deliver kar dena", "pe bhej do", "par bhej do", "baad kar", "aage kar",
@@ -65,7 +68,8 @@ CUES: dict[Intent, tuple[str, ...]] = {
     ),
     Intent.REPLACE: (
         "replace", "replacement", "exchange", "swap", "new one", "send another",
-        "another one", "send a new", "right size", "correct size", "right one", "sahi size",
+        "another one", "send a new", "right size", "correct size", "right one", "correct one",
+        "sahi size",
         "sahi wala", "सही साइज", "सही वाला", "badal*", "naya bhejo",
         "nayi bhejo", "naya bhej do", "nayi bhej do", "dusra bhejo", "dusri bhejo",
         "dusra chahiye", "dusri chahiye", "बदल*", "नया भेज*", "नई भेज*", "दूसरा भेज*",
@@ -75,7 +79,8 @@ CUES: dict[Intent, tuple[str, ...]] = {
         "return", "returns", "returning", "send back", "send it back", "send them back",
         "give it back", "take it back", "take back", "take them back", "pick it up",
         "pick up the", "come and pick", "collect it", "utha lo", "le jao", "le jaiye",
-        "ले जाइए", "ले जाओ", "उठा लो", "wapas karna", "wapas kar",
+        "ले जाइए", "ले जाओ", "उठा लो", "wapas karna", "wapas kar", "wapas karni", "wapas karne",
+        "वापस कर*",
         "wapas bhejna", "wapas kaise", "wapas le lo", "wapas lena", "wapis karna", "lauta*",
         "nahi rakhna", "वापस करना", "वापस करने", "वापस कैसे", "वापस भेज*", "वापस ले*",
         "वापिस", "लौटा*", "रिटर्न", "नहीं रखना",
@@ -90,7 +95,7 @@ CUES: dict[Intent, tuple[str, ...]] = {
         "let me know once", "let me know as soon", "message me when", "message when",
         "tell me when", "inform me when", "send updates", "send me update*", "ping me",
         "text me when", "alert me", "message kar dena", "मैसेज कर देना", "मैसेज कर दीजिए",
-        "hote hi", "होते ही",
+        "hote hi", "होते ही", "बता दीजिएगा", "होने पर बता*", "hone par bata*",
         "dete rehna", "bhejte rehna", "batate rehna", "batana", "bata dena", "message kar dena",
         "बता देना", "देते रहना", "बताते रहना", "भेजते रहिए", "भेजते रहना", "बता दीजिए",
     ),
@@ -100,7 +105,9 @@ CUES: dict[Intent, tuple[str, ...]] = {
         "never arrived", "hasn't arrived", "not arrived", "still not", "still nothing",
         "still waiting", "hasn't come", "not come", "not yet delivered", "due", "no sign",
         "taking so long", "taking too long", "so long", "date passed", "missing", "stuck",
-        "keeps saying", "pata nahi chal", "पता नहीं चल", "कुछ पता नहीं",
+        "keeps saying", "pata nahi chal", "पता नहीं चल", "कुछ पता नहीं", "been waiting",
+        "waiting since", "no movement", "not moving", "movement nahi", "हलचल नहीं",
+        "इंतज़ार", "intezaar",
         "lost", "not delivered",
         "atka*", "deliver nahi", "nahi mila", "mila nahi", "nahi aaya", "aaya hi nahi",
         "mila hi nahi", "receive nahi", "gayab", "nahi pahuncha", "pahuncha nahi",
@@ -115,7 +122,9 @@ CUES: dict[Intent, tuple[str, ...]] = {
         "on the way", "update", "reach me", "what's happening", "out for delivery",
         "picked up", "how long until", "check order", "check on", "how far", "which courier",
         "awb", "what happened", "expected delivery", "processing", "left your warehouse",
-        "left the warehouse", "courier company", "कूरियर", "courier boy",
+        "left the warehouse", "courier company", "कूरियर", "courier boy", "by when",
+        "will be delivered", "will it be delivered", "handed over", "handed to", "courier ko",
+        "kya haal", "क्या हाल",
         "kidhar", "pahunch*", "kahan", "kab", "ship hua", "ship ho gaya", "nikla", "utha",
         "aayega", "jayega", "milega", "milegi", "kitne din", "kya hua", "kya scene",
         "deliver hoga", "delivery hogi",
@@ -140,7 +149,7 @@ WEAK_CUES: dict[Intent, tuple[str, ...]] = {
         "broken", "defective", "faulty", "cracked", "shattered", "chipped", "torn", "leak*",
         "not working", "isn't working", "doesn't work", "stopped working", "dead on arrival",
         "toota", "tooti", "phata", "phati", "kharab", "galat", "chal nahi", "kaam nahi",
-        "crack*", "instead of", "ki jagah", "की जगह",
+        "crack*", "instead of", "ki jagah", "की जगह", "fade*", "फीकी",
         "टूटा", "टूटी", "फटा", "फटी", "खराब", "गलत", "डैमेज", "लीक", "चल नहीं", "काम नहीं",
     ),
 }
@@ -175,6 +184,10 @@ ARRIVAL = frozenset({"arrived", "arrive", "came", "come", "reached", "reach", "s
                      "पहुंची"})
 """Arrival verbs: with a negation next to them ("never showed up", "aata nahi") the
 parcel is late."""
+SHIP_VERBS = frozenset({"ship", "send", "dispatch", "deliver", "bhejo", "bhejna", "bhejiye",
+                        "भेजो", "भेजना", "भेजिए", "डिस्पैच", "शिप"})
+DONT = frozenset({"don't", "mat", "मत"})
+""""don't dispatch it", "dispatch mat karna", "मत भेजो": not sending it is a cancel."""
 DURATION_UNITS = frozenset({"days", "day", "weeks", "week", "din", "hafte", "hafta", "दिन",
                             "हफ्ते", "हफ़्ते", "हफ्ता"})
 DURATION_SINCE = frozenset({"now", "se", "से", "already"})

@@ -189,6 +189,12 @@ def _not_arrived(tokens: list[str]) -> bool:
     return False
 
 
+def _do_not_send(tokens: list[str]) -> bool:
+    """"please don't dispatch it", "dispatch mat karna": told not to send it."""
+    return any(token in cues.SHIP_VERBS and any(t in cues.DONT for t in tokens[max(0, i - 2):i + 3])
+               for i, token in enumerate(tokens))
+
+
 def _waited_days(tokens: list[str]) -> bool:
     """"for 4 days now", "4 din se": a wait counted in days or weeks."""
     return any(unit in cues.DURATION_UNITS and after in cues.DURATION_SINCE
@@ -202,6 +208,8 @@ def intents_in(text: str) -> set[Intent]:
     found = _found(tokens, strong)
     if _still_waiting(tokens) or _not_arrived(tokens) or _waited_days(tokens):
         found.add(Intent.LATE)
+    if _do_not_send(tokens):
+        found.add(Intent.CANCEL)
     return found or _found(tokens, weak)
 
 
