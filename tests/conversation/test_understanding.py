@@ -32,13 +32,14 @@ def test_the_corpus_is_big_enough_and_covers_every_language_and_intent() -> None
 
 
 FLOORS = {"main": 0.97, "holdout-v1": 0.95, "heldout-v2 tuning": 0.95,
-          "heldout-v2 test": 0.9, "fresh-43": 0.8, "fresh-v3": 0.35}
-"""What each set reached, less a little slack, so a regression fails: main 100 %; the
-second held-out set's untouched half 97/100/94 % (en/hi/Hinglish), its tuning half 100 %;
-the fresh 43, never tuned on, 83/91/100 %; fresh-v3, written after the tuning in other
-phrasing and never tuned on, 36/64/72 % (that floor is only against regressions). Not
-100 % anywhere: a test that asserts a perfect score on the data the rules were written
-from proves little."""
+          "heldout-v2 test": 0.9, "fresh-43": 0.85, "fresh-v3": 0.9, "fresh-v4": 0.9,
+          "fresh-v5": 0.5}
+"""What each set reached, less some slack, so a regression fails (en/hi/Hinglish): main
+100 %; heldout-v2's tuning half 100 % and untouched half 97/100/94 %; fresh-43 (never tuned
+on) 89/100/100 %; fresh-v3 and fresh-v4 (tuned on in rounds 3 and 4) 96-100 %; fresh-v5,
+never tuned on, 56/72/68 %: the floor there is only against regressions, the target of 90 %
+on unseen phrasing is not reached. No set asserts 100 %: a perfect score on the data the
+rules were written from proves little."""
 
 
 @pytest.mark.parametrize("name", FLOORS)
