@@ -174,9 +174,13 @@ def _ask_reason(t: Turn, order: Order, item: OrderItem) -> bool:
         return False
     reasons = list(ReturnReason) if s.action is Action.RETURN else [
         r for r in ReturnReason if r in REPLACEMENT_REASONS]
+    # "exchange it for a bigger size" reads as a replacement: its reasons are all damage,
+    # so where the item can be exchanged, that is offered alongside
+    other = [exchange.exchange_option()] if s.action is Action.REPLACE and exchange.offered(
+        t, order, item) else []
     s.step = Step.PICK_REASON
     t.say(T("reason.pick", item=item.name), options=[
-        *(Option(T(f"return_reason.{r.value}"), f"r:{r.value}") for r in reasons),
+        *(Option(T(f"return_reason.{r.value}"), f"r:{r.value}") for r in reasons), *other,
         menu_option()])
     return True
 

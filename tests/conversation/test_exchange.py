@@ -130,3 +130,14 @@ async def test_the_exchange_in_hindi(chat: Chat) -> None:
     assert "Indigo, L · ₹200.00 ज़्यादा" in chat.labels
     await chat.tap("Indigo, L · ₹200.00 ज़्यादा")
     assert "नए साइज़ की कीमत ₹200.00 ज़्यादा है; अंतर की रकम के लिए आपको पेमेंट लिंक" in chat.text
+
+
+async def test_asking_to_exchange_in_words_offers_the_sizes_beside_the_damage_reasons(
+    chat: Chat,
+) -> None:
+    await chat.say("can I exchange my kurta 100038 for a bigger size")
+    await chat.say(KURTA[1])
+    assert chat.keys == ["reason.pick"]  # read as a replacement, whose reasons are damage
+    assert "Exchange for another size or colour" in chat.labels
+    await chat.tap("Exchange for another size or colour")
+    assert chat.keys == ["exchange.pick"] and "Indigo, L · ₹200.00 more" in chat.labels
