@@ -40,9 +40,11 @@ from orders.http_wire import (
     Capabilities,
     ChangeResult,
     DeliveryChangeRequest,
+    ExchangeRequest,
     OrderList,
     ReplacementRequest,
     ReturnRequest,
+    VariantList,
 )
 from orders.policy import CHANGES, Action
 
@@ -108,6 +110,11 @@ async def _replace(backend: OrderBackend, number: str, body: Any, key: str) -> A
                                  idempotency_key=key)
 
 
+async def _exchange(backend: OrderBackend, number: str, body: Any, key: str) -> ActionOutcome:
+    return await backend.exchange(number, body.line_id, body.quantity, body.variant_id,
+                                  idempotency_key=key)
+
+
 async def _delivery(backend: OrderBackend, number: str, body: Any, key: str) -> ActionOutcome:
     return await backend.change_delivery(number, address=body.address,
                                          delivery_date=body.delivery_date, idempotency_key=key)
@@ -118,6 +125,7 @@ CHANGE_ROUTES: dict[str, tuple[Action, type[BaseModel], Change]] = {
     "returns": (Action.RETURN, ReturnRequest, _return),
     "replacements": (Action.REPLACE, ReplacementRequest, _replace),
     "delivery": (Action.DELIVERY, DeliveryChangeRequest, _delivery),
+    "exchanges": (Action.EXCHANGE, ExchangeRequest, _exchange),
 }
 
 
@@ -150,6 +158,13 @@ def create_reference_shop(
             return error(422, "invalid_request", "give phone, email or both, as strings")
         orders = await backend.find_orders(phone=query.get("phone"), email=query.get("email"))
         return _model(OrderList(orders=orders))
+
+    async def variants(request: Request) -> Response:
+        number, line_id = request.path_params["number"], request.path_params["line_id"]
+        order = await backend.get_order(number)
+        if order is None or order.item(line_id) is None:
+            return error(404, "not_found", "no such order or line")
+        return _model(VariantList(variants=await backend.variants(number, line_id)))
 
     async def change(request: Request) -> Response:
         number, kind = request.path_params["number"], request.path_params["change"]
@@ -185,6 +200,7 @@ def create_reference_shop(
             Route("/orders/search", search, methods=["POST"]),
             Route("/orders/{number}", get_order, methods=["GET"]),
             Route("/orders/{number}/{change}", change, methods=["POST"]),
+            Route("/orders/{number}/lines/{line_id}/variants", variants, methods=["GET"]),
         ],
         middleware=[Middleware(BearerAuth, token=token)],
         exception_handlers={BackendUnavailable: unavailable},

@@ -13,7 +13,7 @@ from datetime import date
 from enum import StrEnum
 
 from orders.backend import ActionOutcome
-from orders.models import Order, ReturnReason
+from orders.models import Order, ReturnReason, Variant
 from orders.policy import Action
 
 from .audit import Note
@@ -65,6 +65,15 @@ class LoadOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadVariants:
+    """Read the order again with the other variants of one of its lines (answered by
+    `OrderLoaded` with `variants`)."""
+
+    number: str
+    line_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Verify:
     """Check a second factor for an order. `factor` None: check the order against
     the identity the channel proved instead (no typing needed when it matches)."""
@@ -84,6 +93,10 @@ class ActionRequest:
     delivery_date: date | None = None
     cancel_reason: str | None = None  # a code from the policy's list: not part of the key
     refund_to: str | None = None  # a return's refund: "original" or "store_credit"
+    variant_id: str | None = None  # an exchange: the variant sent instead
+    variant: str | None = None  # ...its title, the price difference (a decimal, new minus
+    price_difference: str | None = None  # old, for the quantity) and what changes: not
+    kind: str | None = None  # part of the key ("size", "colour" or "variant")
 
     @property
     def for_staff(self) -> bool:
@@ -96,6 +109,8 @@ class ActionRequest:
         """Same action, order and items: same key, so a repeat is one change."""
         parts = [self.action.value, self.number, self.line_id, self.quantity, self.reason,
                  self.address, self.delivery_date]
+        if self.variant_id is not None:
+            parts.append(self.variant_id)
         return ":".join("" if p is None else str(p) for p in parts)
 
 
@@ -160,8 +175,8 @@ class WithdrawTicket:
 
 
 Effect = (
-    FindOrders | LoadOrder | Verify | CarryOut | OpenTicket | RecordRating | Subscribe
-    | Unsubscribe | WithdrawTicket | Classify
+    FindOrders | LoadOrder | LoadVariants | Verify | CarryOut | OpenTicket | RecordRating
+    | Subscribe | Unsubscribe | WithdrawTicket | Classify
 )
 
 # ---- events: what happened ---------------------------------------------------
@@ -184,6 +199,7 @@ class OrdersFound:
 @dataclass(frozen=True, slots=True)
 class OrderLoaded:
     order: Order | None
+    variants: tuple[Variant, ...] | None = None  # read too, for an exchange (`LoadVariants`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,8 +271,8 @@ class Classified:
 
 Event = (
     Message | OrdersFound | OrderLoaded | Verified | NotVerified | FactorNeeded | Carried
-    | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded | Subscribed | Unsubscribed
-    | TicketWithdrawn | Classified
+    | ShopRefused | ShopUnavailable | TicketOpened | RatingRecorded | Subscribed
+    | Unsubscribed | TicketWithdrawn | Classified
 )
 
 

@@ -40,6 +40,7 @@ from .effects import (
     FactorNeeded,
     FindOrders,
     LoadOrder,
+    LoadVariants,
     Message,
     NotVerified,
     OpenTicket,
@@ -218,6 +219,7 @@ class Engine:
                     break
                 event = await self._perform(transition.effect, transition.session, inbound,
                                             lines)
+                ctx = self.context(now)  # what the shop does may have been read just now
                 transition = machine.step(transition.session, event, ctx)
                 says.extend(transition.says)
                 notes.extend(transition.notes)
@@ -298,11 +300,11 @@ class Engine:
                     found.sort(key=lambda o: o.placed_at, reverse=True)
                     return OrdersFound(tuple(found))
                 case LoadOrder(number=number):
-                    loaded = await self._backend.get_order(number)
-                    if loaded is not None and (session.action is Action.REPLACE
-                                               or session.either_return_or_replace):
-                        loaded = await with_open_replacement_requests(self._tickets, loaded)
-                    return OrderLoaded(loaded)
+                    return OrderLoaded(await self._load_order(number, session))
+                case LoadVariants(number=number, line_id=line_id):
+                    loaded = await self._load_order(number, session)
+                    variants = await self._backend.variants(number, line_id) if loaded else []
+                    return OrderLoaded(loaded, tuple(variants))
                 case Verify():
                     return await self._verify(effect, session)
                 case CarryOut():
@@ -331,6 +333,15 @@ class Engine:
             change = effect.request if isinstance(effect, CarryOut) else None  # sent, unconfirmed
             return ShopUnavailable(change)
         raise TypeError(f"unknown effect {effect!r}")
+
+    async def _load_order(self, number: str, session: Session) -> Order | None:
+        """The order; for a replacement or exchange, with the requests still waiting
+        on staff counted as replacements (the one-per-item limit holds meanwhile)."""
+        loaded = await self._backend.get_order(number)
+        if loaded is not None and (session.action in (Action.REPLACE, Action.EXCHANGE)
+                                   or session.either_return_or_replace):
+            loaded = await with_open_replacement_requests(self._tickets, loaded)
+        return loaded
 
     async def _verify(self, effect: Verify, session: Session) -> Event:
         if effect.factor is None:
@@ -381,6 +392,12 @@ class Engine:
                     assert request.line_id and request.quantity and request.reason
                     outcome = await backend.replace(
                         request.number, request.line_id, request.quantity, request.reason,
+                        idempotency_key=key,
+                    )
+                case Action.EXCHANGE:
+                    assert request.line_id and request.quantity and request.variant_id
+                    outcome = await backend.exchange(
+                        request.number, request.line_id, request.quantity, request.variant_id,
                         idempotency_key=key,
                     )
                 case Action.DELIVERY:

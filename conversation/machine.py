@@ -14,6 +14,9 @@ stateDiagram-v2
     PICK_ITEM --> PICK_RETURN_OR_REPLACE
     PICK_ITEM --> PICK_QUANTITY
     PICK_QUANTITY --> PICK_REASON
+    PICK_QUANTITY --> PICK_VARIANT: exchange (LoadVariants)
+    PICK_RETURN_OR_REPLACE --> PICK_VARIANT: exchange (LoadVariants)
+    PICK_VARIANT --> CONFIRM: variant (price difference stated)
     PICK_REASON --> CONFIRM
     PICK_REASON --> ASK_PHOTO: damaged, defective or wrong, for staff (photos.py)
     ASK_PHOTO --> CONFIRM: a photo, or Skip
@@ -82,6 +85,7 @@ from .effects import (
     Verified,
     Verify,
 )
+from .exchange import VARIANT_PAYLOAD, pick_variant
 from .handoff import (
     BACK_TO_BOT,
     on_handed_off,
@@ -145,8 +149,9 @@ def step(session: Session, event: Event, ctx: Context) -> Transition:
             t.s.remember_verified(order.number)
             t.s.order = order.number
             proceed(t, order)
-        case OrderLoaded(order=Order() as order):
+        case OrderLoaded(order=Order() as order, variants=variants):
             t.s.order = order.number
+            t.variants = variants
             proceed(t, order)
         case NotVerified(order_locked=locked):
             _on_not_verified(t, locked)
@@ -418,7 +423,8 @@ def _pick_item(t: Turn, value: str) -> None:
 
 
 def _pick_return_or_replace(t: Turn, value: str) -> None:
-    t.s.action = Action.REPLACE if value == "replace" else Action.RETURN
+    t.s.action = {"replace": Action.REPLACE, "exchange": Action.EXCHANGE}.get(value,
+                                                                            Action.RETURN)
     t.s.either_return_or_replace = False
 
 
@@ -472,6 +478,7 @@ _OFFERED: dict[str, Callable[[Turn, str], None]] = {
     "dt": _pick_date,
     CANCEL_REASON_PAYLOAD: pick_cancel_reason,
     REFUND_TO_PAYLOAD: pick_refund_destination,
+    VARIANT_PAYLOAD: pick_variant,
 }
 """A task's answers: each notes the choice, then the order is loaded to ask what is next."""
 

@@ -31,6 +31,7 @@ class Step(StrEnum):
     PICK_RETURN_OR_REPLACE = "pick_return_or_replace"
     PICK_QUANTITY = "pick_quantity"
     PICK_REASON = "pick_reason"
+    PICK_VARIANT = "pick_variant"  # an exchange: which size or colour instead
     PICK_DELIVERY_CHANGE = "pick_delivery_change"
     ASK_ADDRESS = "ask_address"
     PICK_DATE = "pick_date"
@@ -74,6 +75,10 @@ class Session(BaseModel):
     refusal: str | None = None  # the last refusal, in words, carried to a hand-off
     cancel_reason: str | None = None  # a code from the policy's list
     refund_to: str | None = None  # a return's refund: "original" or "store_credit"
+    variant: str | None = None  # an exchange: the chosen variant's id
+    variant_title: str | None = None  # ...its title, price difference and what changes,
+    price_difference: str | None = None  # as confirmed (a decimal, new minus old)
+    variant_kind: str | None = None  # "size", "colour" or "variant"
     late_check: bool = False  # "my parcel is late": the snapshot says what to do about it
 
     # what the last buttons meant (so a typed number or a tap can be checked)
@@ -119,6 +124,10 @@ class Session(BaseModel):
         self.late_check = False
         self.cancel_reason = None
         self.refund_to = None
+        self.variant = None
+        self.variant_title = None
+        self.price_difference = None
+        self.variant_kind = None
         self.offered = []
         self.misses = 0
         self.photo_asked = False

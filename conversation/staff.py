@@ -385,6 +385,10 @@ def _request_of(ticket: Ticket) -> ActionRequest:
         address=data.get("address"),
         delivery_date=date.fromisoformat(data["delivery_date"])
         if data.get("delivery_date") else None,
+        variant_id=data.get("variant_id"),
+        variant=data.get("variant"),
+        price_difference=data.get("price_difference"),
+        kind=data.get("kind"),
     )
     if data.get("idempotency_key") not in (None, request.idempotency_key):
         raise NotARequest(f"{ticket.id}: its request does not read back the same")

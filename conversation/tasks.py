@@ -17,9 +17,10 @@ from orders.models import (
 )
 from orders.policy import Action
 
+from . import exchange
 from .audit import Note, What, carried_once
 from .cancel_reasons import ask_cancel_reason
-from .catalogue import T
+from .catalogue import T, Text
 from .effects import (
     ActionRequest,
     Carried,
@@ -53,13 +54,14 @@ MIN_ADDRESS_LENGTH = 15
 MAX_ADDRESS_LENGTH = 300
 
 
-CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVERY})
+CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVERY,
+                     Action.EXCHANGE})
 """The actions that change an order: each is kept in the order's audit log."""
 
 _TASK_STEPS = frozenset({
     Step.PICK_ITEM, Step.PICK_RETURN_OR_REPLACE, Step.PICK_QUANTITY, Step.PICK_REASON,
     Step.PICK_DELIVERY_CHANGE, Step.ASK_ADDRESS, Step.PICK_DATE, Step.CONFIRM,
-    Step.PICK_CANCEL_REASON, Step.PICK_REFUND_TO, Step.ASK_PHOTO,
+    Step.PICK_CANCEL_REASON, Step.PICK_REFUND_TO, Step.ASK_PHOTO, Step.PICK_VARIANT,
 })
 
 
@@ -79,7 +81,7 @@ def proceed(t: Turn, order: Order) -> None:
                 return
             _confirm(t, ActionRequest(Action.CANCEL, order.number,
                                       cancel_reason=s.cancel_reason), order)
-        case Action.RETURN | Action.REPLACE:
+        case Action.RETURN | Action.REPLACE | Action.EXCHANGE:
             _item_task(t, order)
         case Action.DELIVERY:
             _delivery_task(t, order)
@@ -126,19 +128,27 @@ def _choose_item(t: Turn, order: Order) -> bool:
 
 
 def _ask_return_or_replace(t: Turn, order: Order, item: OrderItem) -> bool:
+    """Money back, the same item again, or (where offered) another size or colour:
+    asked when more than one is possible, else the one that is."""
     s, ctx = t.s, t.ctx
     if not s.either_return_or_replace:
         return False
-    can_return = eligibility.check_return(order, item.line_id, 1, ctx.policy, ctx.now).ok
-    can_replace = eligibility.check_replacement(order, item.line_id, None, ctx.policy,
-                                                ctx.now).ok
-    if can_return and can_replace:
+    choices = [(action, option) for action, ok, option in (
+        (Action.RETURN, eligibility.check_return(order, item.line_id, 1, ctx.policy,
+                                                 ctx.now).ok,
+         Option(T("rr.return"), "rr:return")),
+        (Action.REPLACE, eligibility.check_replacement(order, item.line_id, None, ctx.policy,
+                                                       ctx.now).ok,
+         Option(T("rr.replace"), "rr:replace")),
+        (Action.EXCHANGE, exchange.offered(t, order, item), exchange.exchange_option()),
+    ) if ok]
+    if len(choices) > 1:
         s.step = Step.PICK_RETURN_OR_REPLACE
-        t.say(T("rr.pick", item=item.name), options=[
-            Option(T("rr.return"), "rr:return"), Option(T("rr.replace"), "rr:replace"),
-            menu_option()])
+        question = T("rr.pick_any", item=item.name) if any(
+            a is Action.EXCHANGE for a, _ in choices) else T("rr.pick", item=item.name)
+        t.say(question, options=[*(o for _, o in choices), menu_option()])
         return True
-    s.action = Action.REPLACE if can_replace else Action.RETURN
+    s.action = choices[0][0] if choices else Action.RETURN
     s.either_return_or_replace = False
     return False
 
@@ -148,7 +158,7 @@ def _ask_quantity(t: Turn, order: Order, item: OrderItem) -> bool:
     if s.quantity is not None:
         return False
     most = (eligibility.returnable_quantity(order, item.line_id)
-            if s.action is Action.RETURN else item.quantity)
+            if s.action in (Action.RETURN, Action.EXCHANGE) else item.quantity)
     if most <= 1:
         s.quantity = 1
         return False
@@ -161,25 +171,33 @@ def _ask_quantity(t: Turn, order: Order, item: OrderItem) -> bool:
 
 def _ask_reason(t: Turn, order: Order, item: OrderItem) -> bool:
     s = t.s
-    if s.reason is not None:
+    if s.reason is not None or s.action is Action.EXCHANGE:  # any reason: a size, a colour
         return False
     reasons = list(ReturnReason) if s.action is Action.RETURN else [
         r for r in ReturnReason if r in REPLACEMENT_REASONS]
+    # "exchange it for a bigger size" reads as a replacement: its reasons are all damage,
+    # so where the item can be exchanged, that is offered alongside
+    other = [exchange.exchange_option()] if s.action is Action.REPLACE and exchange.offered(
+        t, order, item) else []
     s.step = Step.PICK_REASON
     t.say(T("reason.pick", item=item.name), options=[
-        *(Option(T(f"return_reason.{r.value}"), f"r:{r.value}") for r in reasons),
+        *(Option(T(f"return_reason.{r.value}"), f"r:{r.value}") for r in reasons), *other,
         menu_option()])
     return True
 
 
 _ITEM_QUESTIONS: tuple[Callable[[Turn, Order, OrderItem], bool], ...] = (
-    _ask_return_or_replace, _ask_quantity, _ask_reason, ask_refund_destination,
+    _ask_return_or_replace, _ask_quantity, exchange.ask_variant, _ask_reason,
+    ask_refund_destination,
 )
-"""What a return or replacement still needs, in order: each asks (True) or passes."""
+"""What a return, replacement or exchange still needs, in order: each asks (True) or passes."""
 
 
 def _confirm_item(t: Turn, order: Order, item: OrderItem) -> None:
     s, ctx = t.s, t.ctx
+    if s.action is Action.EXCHANGE:
+        _confirm_exchange(t, order, item)
+        return
     quantity = s.quantity or 1
     if s.action is Action.RETURN:
         verdict = eligibility.check_return(order, item.line_id, quantity, ctx.policy, ctx.now)
@@ -197,15 +215,28 @@ def _confirm_item(t: Turn, order: Order, item: OrderItem) -> None:
              order)
 
 
+def _confirm_exchange(t: Turn, order: Order, item: OrderItem) -> None:
+    verdict, request = exchange.exchange_request(t, order, item)
+    if not _refused(t, verdict, order, item.name) and request is not None:
+        _confirm(t, request, order)
+
+
 def _item_verdict(t: Turn, order: Order, line_id: str) -> Verdict:
+    """Whether this item can go through the task: for "return or replace", the first
+    of return, replacement and (where offered) exchange that can; else the return's no."""
     ctx = t.ctx
-    ret = eligibility.check_return(order, line_id, 1, ctx.policy, ctx.now)
-    if t.s.action is Action.RETURN and not t.s.either_return_or_replace:
-        return ret
-    rep = eligibility.check_replacement(order, line_id, None, ctx.policy, ctx.now)
-    if t.s.action is Action.REPLACE:
-        return rep
-    return ret if ret.ok or not rep.ok else rep
+    checks: dict[Action, Callable[[], Verdict]] = {
+        Action.RETURN: lambda: eligibility.check_return(order, line_id, 1, ctx.policy, ctx.now),
+        Action.REPLACE: lambda: eligibility.check_replacement(order, line_id, None, ctx.policy,
+                                                              ctx.now),
+        Action.EXCHANGE: lambda: eligibility.check_exchange(order, line_id, ctx.policy, ctx.now),
+    }
+    if not t.s.either_return_or_replace and t.s.action in checks:
+        return checks[t.s.action]()
+    if Action.EXCHANGE not in ctx.supports:
+        del checks[Action.EXCHANGE]
+    verdicts = [check() for check in checks.values()]
+    return next((v for v in verdicts if v.ok), verdicts[0])
 
 
 def _delivery_task(t: Turn, order: Order) -> None:
@@ -268,8 +299,16 @@ def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
     s.step = Step.CONFIRM
     automatic = t.ctx.policy.is_automatic(request.action, t.ctx.supports) and (
         not request.for_staff)
+    summary = _summary(t, request, order)
+    how = T("confirm.automatic") if automatic else T("confirm.request")
+    t.say(summary, *confirm_details(t, request, order), how,
+          options=[Option(T("button.yes"), "yes"), Option(T("button.no"), "no")])
+
+
+def _summary(t: Turn, request: ActionRequest, order: Order) -> Text:
+    """The change in one sentence: "Replace 1 × Kurta from order #100008 (damaged)?"."""
     item = order.item(request.line_id or "")
-    summary = T(
+    return T(
         f"confirm.{request.action.value}",
         number=order.number,
         item=item.name if item else "",
@@ -277,10 +316,8 @@ def _confirm(t: Turn, request: ActionRequest, order: Order) -> None:
         reason=T(f"return_reason.{request.reason.value}") if request.reason else "",
         address=request.address or "",
         date=request.delivery_date or t.ctx.now,
+        variant=request.variant or "",
     )
-    how = T("confirm.automatic") if automatic else T("confirm.request")
-    t.say(summary, *confirm_details(t, request, order), how,
-          options=[Option(T("button.yes"), "yes"), Option(T("button.no"), "no")])
 
 
 def confirmed(t: Turn) -> None:
@@ -288,9 +325,10 @@ def confirmed(t: Turn) -> None:
     if s.action is None or s.order is None:
         miss(t, T("button.stale"))
         return
-    request = ActionRequest(s.action, s.order, s.item, s.quantity, s.reason, s.new_address,
-                            s.new_date, s.cancel_reason,
-                            s.refund_to if s.action is Action.RETURN else None)
+    request = exchange.request_from(s, s.order) if s.action is Action.EXCHANGE else (
+        ActionRequest(s.action, s.order, s.item, s.quantity, s.reason, s.new_address,
+                      s.new_date, s.cancel_reason,
+                      s.refund_to if s.action is Action.RETURN else None))
     t.note(Note(s.order, request.action.value, What.CONFIRMED, _details(request)))
     if t.ctx.policy.is_automatic(request.action, t.ctx.supports) and not request.for_staff:
         t.effect = CarryOut(request)
@@ -300,14 +338,12 @@ def confirmed(t: Turn) -> None:
 
 def _details(request: ActionRequest) -> str:
     """What was confirmed, in codes: never the address itself (personal data)."""
-    parts = [f"line {request.line_id}" if request.line_id else "",
-             f"quantity {request.quantity}" if request.quantity else "",
-             request.reason.value if request.reason else "",
-             "new address" if request.address else "",
-             f"new date {request.delivery_date.isoformat()}" if request.delivery_date else "",
-             f"reason {request.cancel_reason}" if request.cancel_reason else "",
-             f"refund to {request.refund_to}" if request.refund_to else ""]
-    return ", ".join(p for p in parts if p)
+    parts = [("line {}", request.line_id), ("quantity {}", request.quantity),
+             ("{}", request.reason.value if request.reason else None),
+             ("new address", request.address), ("new date {}", request.delivery_date),
+             ("reason {}", request.cancel_reason), ("refund to {}", request.refund_to),
+             ("variant {}", request.variant_id), ("difference {}", request.price_difference)]
+    return ", ".join(words.format(value) for words, value in parts if value)
 
 
 def note_outcome(t: Turn, event: Event) -> None:
@@ -325,32 +361,41 @@ def note_outcome(t: Turn, event: Event) -> None:
                         once=f"requested:{event.ticket_id}"))
 
 
+def _cancel_done(t: Turn, order: Order) -> list[Text]:
+    """A cancel done: what happens to the money (nothing for cash on delivery)."""
+    lines = [T("done.cancel", number=order.number)]
+    refunds = [r for r in order.refunds if r.cause.value == "cancellation"]
+    if order.payment.method is PaymentMethod.COD:
+        lines.append(T("done.cancel_nothing_to_refund"))
+    elif not refunds:  # prepaid, and the shop has not recorded the refund yet
+        method = T(f"payment_method.{order.payment.method.value}")
+        if paid(order):
+            lines += [T("done.cancel_refund_soon", method=method),
+                      timing_line(t, order.payment.method.value)]
+        else:
+            lines.append(T("done.cancel_unpaid", method=method))
+    else:
+        refund = refunds[-1]
+        lines.extend((T("done.cancel_refund", amount=money(t, order, refund.amount),
+                       method=T(f"payment_method.{refund.method.value}"),
+                       date=refund.expected_by or expected_by(
+                           t, refund.method.value, t.ctx.now.date())),
+                      timing_line(t, refund.method.value)))
+    return lines
+
+
 def on_carried(t: Turn, event: Carried) -> None:
     request, outcome = event.request, event.outcome
     order = outcome.order
     t.s.refusal = None
     after_task(t)
+    if request.action is Action.EXCHANGE:
+        exchange.exchange_done(t, request, outcome)
+        return
     item = order.item(request.line_id or "")
     match request.action:
         case Action.CANCEL:
-            lines = [T("done.cancel", number=order.number)]
-            refunds = [r for r in order.refunds if r.cause.value == "cancellation"]
-            if order.payment.method is PaymentMethod.COD:
-                lines.append(T("done.cancel_nothing_to_refund"))
-            elif not refunds:  # prepaid, and the shop has not recorded the refund yet
-                method = T(f"payment_method.{order.payment.method.value}")
-                if paid(order):
-                    lines += [T("done.cancel_refund_soon", method=method),
-                              timing_line(t, order.payment.method.value)]
-                else:
-                    lines.append(T("done.cancel_unpaid", method=method))
-            else:
-                refund = refunds[-1]
-                lines.extend((T("done.cancel_refund", amount=money(t, order, refund.amount),
-                               method=T(f"payment_method.{refund.method.value}"),
-                               date=refund.expected_by or expected_by(
-                                   t, refund.method.value, t.ctx.now.date())),
-                              timing_line(t, refund.method.value)))
+            lines = _cancel_done(t, order)
         case Action.RETURN:
             lines = [T("done.return", id=outcome.reference or "", item=item.name if item else "",
                        quantity=request.quantity or 1),

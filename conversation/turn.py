@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from orders.models import (
     Order,
+    Variant,
 )
 from orders.policy import Action, Policy
 
@@ -71,6 +72,7 @@ class Turn:
         self.says: list[Say] = []
         self.effect: Effect | None = None
         self.notes: list[Note] = []  # what happened to an order, for its audit log
+        self.variants: tuple[Variant, ...] | None = None  # read for an exchange, this turn
 
     def say(
         self,

@@ -2,48 +2,38 @@
 Hindi and Hindi written in Latin letters (Hinglish).
 
 Rules, not a model: predictable, testable, and measured against a corpus of shopper
-messages (`tests/conversation/corpus/shopper_messages.jsonl`, accuracy printed by
-`python -m conversation.understanding`). Each intent has cues: phrases matched in
-the normalised text, and words matched one typo away ("cancle", "refnd"). Then:
+messages (`tests/conversation/corpus/`, figures per set and language printed by
+`python -m conversation.understanding`, see `corpus_score`). Each intent has cues
+(`cues`): phrases matched word by word in the text, after shorthand and spelling
+variants are folded (`spelling`: "nhi" = "nahi", "aaya" = "aya", "कहाँ" = "कहां"),
+and Latin words of six letters or more also one typo away ("cancle", "recieved"). Then:
 
-- a cue that is negated does not count: "I don't want to cancel" (a negation up to
-  four words before), "cancel nahi karna" (a negation and a wish after the cue);
+- a cue that is negated does not count: "I don't want to cancel" (a negation a few
+  words before), "cancel nahi karna" (a negation and a wish after the cue); a cue that
+  is a negation itself ("mat bhejo") is not undone by another ("...nahi chahiye");
 - a cancel or a return told in the past ("I returned it", "cancel kiya tha", "लौटा
   दिया था") is context, not the ask: "...but no refund yet" is about the refund;
-- of several intents the most specific ask wins (`_PRIORITY`): "late, cancel it" is
+- a wait with a negation near it ("still not here", "abhi tak nahi") is a late parcel;
+- of several intents the most specific ask wins (`cues.PRIORITY`): "late, cancel it" is
   a cancel, "returned, where is my money" a refund, "where is it" only a track.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import re
 import sys
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
-from pathlib import Path
+from functools import lru_cache
 from typing import Protocol
 
+from . import cues
+from .cues import Intent
 from .intents import normalise, order_number
+from .spelling import canonical, sound
 
-
-class Intent(StrEnum):
-    AGENT = "agent"
-    CANCEL = "cancel"
-    DELIVERY = "delivery"
-    REPLACE = "replace"
-    RETURN = "return"
-    REFUND = "refund"
-    SUBSCRIBE = "subscribe"
-    LATE = "late"
-    TRACK = "track"
-    CAPABILITIES = "capabilities"
-
-
-_PRIORITY = tuple(Intent)
-"""Of several intents found, the first in this order wins."""
+__all__ = ["Classifier", "Intent", "Understood", "checked", "intents_in", "understand"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,112 +42,33 @@ class Understood:
     order: str | None
 
 
-# phrases (several words, or a word stem ending in "*") and single words per intent
-_CUES: dict[Intent, tuple[str, ...]] = {
-    Intent.AGENT: (
-        "human", "agent", "representative", "real person", "a person", "speak to", "speak with",
-        "talk to", "customer care", "customer service", "live agent", "someone", "call me",
-        "connect me", "insaan", "aadmi", "baat karni", "baat karao", "baat karwao", "call karo",
-        "connect karo", "इंसान", "एजेंट", "व्यक्ति", "बात करनी", "बात कराइए", "बात करवाइए",
-        "कॉल करें", "कॉल करो",
-    ),
-    Intent.CANCEL: (
-        "cancel", "cancellation", "stop my order", "radd", "रद्द", "कैंसल", "कैंसिल",
-    ),
-    Intent.DELIVERY: (
-        "address", "reschedule", "different date", "another date", "another day",
-        "change the delivery", "change delivery", "deliver on", "delivered to", "deliver it on",
-        "moved to", "move the delivery", "pincode", "pin code", "pata", "kisi aur din",
-        "date change", "delivery kar dena", "deliver kar do",
-        "पता", "पते", "किसी और दिन", "तारीख बदल*", "दिन बदल*", "डिलीवरी कर देना",
-    ),
-    Intent.REPLACE: (
-        "replace", "replacement", "exchange", "swap", "new one", "send another",
-        "badal do", "badal dijiye", "naya bhejo", "dusra bhejo", "बदल*", "नया भेज*", "रिप्लेस*",
-        "एक्सचेंज",
-    ),
-    Intent.RETURN: (
-        "return", "returns", "returning", "send back", "send it back", "send them back",
-        "wapas karna", "wapas kar", "wapas bhejna", "wapas kaise", "वापस करना", "वापस करने",
-        "वापस कैसे", "वापस भेज*", "लौटा*", "रिटर्न",
-    ),
-    Intent.REFUND: (
-        "refund", "refunds", "money back", "money", "paisa", "paise", "rifund", "रिफंड",
-        "धनवापसी", "पैसे", "पैसा",
-    ),
-    Intent.SUBSCRIBE: (
-        "keep me posted", "notify me", "send me updates", "keep me updated", "let me know when",
-        "message me when", "message when", "tell me when", "inform me when",
-        "dete rehna", "bhejte rehna", "batate rehna", "batana", "बता देना", "देते रहना",
-        "बताते रहना",
-    ),
-    Intent.LATE: (
-        "late", "delayed", "delay", "overdue", "not received", "haven't received",
-        "havent received", "didn't receive", "didnt receive", "didn't get", "didnt get",
-        "never arrived", "hasn't arrived", "hasnt arrived", "not arrived", "still not",
-        "still nothing", "hasn't come", "hasnt come", "not come", "not yet delivered", "due",
-        "missing", "atka*", "deliver nahi", "अटका*", "डिलीवर नहीं", "stuck", "lost",
-        "not delivered", "taking too long",
-        "nahi mila", "mila nahi", "nahi aaya", "aaya hi nahi", "receive nahi", "gayab",
-        "लेट", "देरी", "नहीं मिला", "मिला नहीं", "नहीं आया", "आया ही नहीं", "गुम",
-        "प्राप्त नहीं",
-    ),
-    Intent.TRACK: (
-        "where", "where's", "wheres", "status", "delivery date", "want to know", "track",
-        "tracking", "trak", "eta", "when will",
-        "when is", "arrive*", "shipped", "on the way", "update", "reach me", "what's happening",
-        "out for delivery", "picked up", "how long until", "check order", "check on", "how far",
-        "kidhar", "किधर", "pahunch*", "kahan", "kaha", "kab",
-        "ship hua", "dispatch", "pahuncha", "utha", "aayega", "ayega", "kitne din", "कहाँ",
-        "कहां", "कब", "स्टेटस", "स्थिति", "ट्रैक*", "भेज दिया", "शिप", "पहुं*", "जानकारी",
-        "अपडेट", "आएगा", "उठाया", "किस जगह",
-    ),
-    Intent.CAPABILITIES: (
-        "what can you do", "how can you help", "what are my options", "what can i ask",
-        "what services", "what all can", "kya kya kar sak*", "kya kar sak*", "madad kar sakte",
-        "kya kya options",
-        "help kar sakte", "क्या क्या कर सकते", "क्या कर सकते", "मदद कर सकते", "पूछ सकता",
-        "पूछ सकती",
-    ),
-}
-
-_WEAK_CUES: dict[Intent, tuple[str, ...]] = {
-    Intent.REPLACE: (
-        "wrong item", "wrong product", "wrong size", "wrong colour", "wrong color", "damaged",
-        "broken", "defective", "faulty", "cracked", "shattered", "toota", "tooti", "kharab",
-        "galat", "टूटा", "टूटी", "खराब", "गलत", "डैमेज",
-    ),
-}
-"""Cues that say what is wrong, not what to do: taken only when nothing else is asked
-("wrong size, cancel it" is a cancel; "wrong item delivered" alone asks for the right one)."""
-
-# "I don't want to cancel", "not cancelling", "never mind about the refund": a negation
-# before the cue with only these words between
-_NEGATION_BEFORE = frozenset({"don't", "dont", "not", "won't", "wont", "never", "without"})
-_BETWEEN = frozenset({"want", "wanna", "to", "need", "going", "mind", "about", "the", "my",
-                      "it", "this", "a", "any", "more", "do"})
-# "cancel nahi karna", "रिटर्न नहीं करना": a negation, then a wish (or nothing), after it
-_NEGATION_AFTER = frozenset({"nahi", "nahin", "nhi", "mat", "नहीं", "मत"})
-_WISH = frozenset({"karna", "karni", "karo", "chahiye", "karenge", "करना", "करनी", "करो",
-                   "चाहिए", "करेंगे", "hai", "है", "ab", "अब"})
-# a cancel or return that already happened: "cancel kiya tha", "लौटा दिया था"
-_PAST = frozenset({"tha", "thi", "gaya", "gayi", "diya", "kiya", "baad", "था", "थी", "गया",
-                   "गई", "दिया", "किया", "बाद"})
-_PAST_WORDS = frozenset({"returned", "cancelled", "canceled"})
-_CONTEXT_WHEN_PAST = frozenset({Intent.CANCEL, Intent.RETURN})
-_NOT_NEGATED = frozenset({Intent.LATE, Intent.TRACK, Intent.CAPABILITIES})
-
-_SPLIT = re.compile(r"[\s,.!?।;:()\"#/]+")
+_SPLIT = re.compile(r"[\s:()\"#/]+|(?<=\D)-|-(?=\D)")
+_CLAUSE = re.compile(r"\s*[,.!?।;]+\s*")
+CLAUSE_END = "|"
+"""A token between clauses: a cue does not run across it, nor does a negation reach
+over it ("pick them up, I don't want them")."""
 _EMAIL = re.compile(r"\S+@\S+")
-_FUZZY = frozenset({"cancel", "refund", "return", "replace", "replacement", "exchange",
-                    "delivery", "address", "status", "tracking", "reschedule", "cancellation"})
-"""Words often mistyped ("cancle", "refnd", "replacment"): matched one typo away. Not
-short or Hinglish words, where one letter makes another word ("paise", "kaise")."""
+_TYPO_LENGTH = 6
+"""Latin words this long or longer match one typo away ("cancle", "replacment",
+"recieved"); shorter ones do not, where one letter makes another word ("paise", "kaise")."""
+_GAP = ".."
+_GAP_WORDS = 2
 
 
 def _tokens(text: str) -> list[str]:
-    folded = _EMAIL.sub(" ", normalise(text))
-    return [t.strip("'") for t in _SPLIT.split(folded) if t.strip("'")]
+    folded = _CLAUSE.sub(f" {CLAUSE_END} ", _EMAIL.sub(" ", normalise(text)))
+    words = (t.strip("'") for t in _SPLIT.split(folded))
+    return [canonical(t) for t in words if t]
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> tuple[dict[Intent, tuple[tuple[str, ...], ...]], ...]:
+    """The cue tables with every word in its canonical spelling, as word tuples."""
+    def compile_table(table: dict[Intent, tuple[str, ...]]) -> dict[Intent, tuple[
+            tuple[str, ...], ...]]:
+        return {i: tuple(tuple(canonical(w) for w in cue.split()) for cue in table[i])
+                for i in table}
+    return compile_table(cues.CUES), compile_table(cues.WEAK_CUES)
 
 
 def _one_typo(a: str, b: str) -> bool:
@@ -174,64 +85,137 @@ def _one_typo(a: str, b: str) -> bool:
     return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
-def _matches(tokens: list[str], cue: str) -> Iterable[tuple[int, int]]:
-    """Where a cue occurs, as (first token, token after it)."""
-    words = cue.split()
-    n = len(words)
-    for i in range(len(tokens) - n + 1):
-        window = tokens[i:i + n]
-        if all(_word_matches(t, w, single=n == 1) for t, w in zip(window, words, strict=True)):
-            yield i, i + n
-
-
-def _word_matches(token: str, cue: str, *, single: bool) -> bool:
+def _word_matches(token: str, cue: str) -> bool:
     if cue.endswith("*"):
-        return token.startswith(cue[:-1])
+        stem = cue[:-1]
+        return token.startswith(stem) or (stem.isascii() and sound(token).startswith(
+            sound(stem)))
     if token == cue:
         return True
-    return single and cue in _FUZZY and _one_typo(token, cue)
+    if not cue.isascii():
+        return False
+    return sound(token) == sound(cue) or (
+        len(cue) >= _TYPO_LENGTH and token.isascii() and _one_typo(token, cue))
+
+
+def _match_at(tokens: list[str], i: int, words: tuple[str, ...]) -> int | None:
+    """The end of the cue if it matches from token i (".." skips up to two words)."""
+    if not words:
+        return i
+    if words[0] == _GAP:
+        for skip in range(_GAP_WORDS + 1):
+            end = _match_at(tokens, i + skip, words[1:])
+            if end is not None:
+                return end
+        return None
+    if i < len(tokens) and _word_matches(tokens[i], words[0]):
+        return _match_at(tokens, i + 1, words[1:])
+    return None
+
+
+def _matches(tokens: list[str], words: tuple[str, ...]) -> Iterator[tuple[int, int]]:
+    """Where a cue occurs, as (first token, token after it)."""
+    for i in range(len(tokens)):
+        end = _match_at(tokens, i, words)
+        if end is not None:
+            yield i, end
 
 
 def _negated(tokens: list[str], start: int, end: int) -> bool:
     i = start - 1
-    while i >= 0 and tokens[i] in _BETWEEN:
+    while i >= 0 and tokens[i] in cues.BETWEEN:
         i -= 1
-    if i >= 0 and tokens[i] in _NEGATION_BEFORE:
+    if i >= 0 and tokens[i] in cues.NEGATION_BEFORE:
         return True
     for j in range(end, min(end + 3, len(tokens))):
-        if tokens[j] in _NEGATION_AFTER:
-            return j + 1 == len(tokens) or tokens[j + 1] in _WISH
+        if tokens[j] == CLAUSE_END:
+            return False
+        if tokens[j] in cues.NEGATION_AFTER:
+            return j + 1 == len(tokens) or tokens[j + 1] in cues.WISH | {CLAUSE_END}
     return False
 
 
 def _past(tokens: list[str], start: int, end: int) -> bool:
     """Told as done, or as a point in time ("after cancellation", "cancel ke baad")."""
-    return (tokens[start] in _PAST_WORDS or any(t in _PAST for t in tokens[end:end + 3])
-            or (start > 0 and tokens[start - 1] in ("after", "since")))
+    return (tokens[start] in cues.PAST_WORDS or any(t in cues.PAST for t in tokens[end:end + 3])
+            or any(t in ("after", "since") for t in tokens[max(0, start - 2):start]))
+
+
+def _counts(intent: Intent, words: tuple[str, ...], tokens: list[str], start: int,
+            end: int) -> bool:
+    """A cue found counts unless it is withdrawn ("don't want to cancel") or told as
+    past; a cue that is itself a negation ("mat bhejo", "don't ship") is not negated
+    again by "nahi chahiye" after it."""
+    own_negation = any(w in cues.NEGATION or w in cues.NEGATION_AFTER or w == "don't"
+                       for w in words)
+    if end < len(tokens) and tokens[end] in cues.NOT_WHEN_FOLLOWED.get(words[-1], ()):
+        return False
+    if intent not in cues.NOT_NEGATED and not own_negation and _negated(tokens, start, end):
+        return False
+    return not (intent in cues.CONTEXT_WHEN_PAST and _past(tokens, start, end))
+
+
+def _found(tokens: list[str], table: dict[Intent, tuple[tuple[str, ...], ...]]) -> set[Intent]:
+    found: set[Intent] = set()
+    for intent, cue_words in table.items():
+        if any(_counts(intent, words, tokens, start, end)
+               for words in cue_words for start, end in _matches(tokens, words)):
+            found.add(intent)
+    return found
+
+
+def _still_waiting(tokens: list[str]) -> bool:
+    """"still not here", "abhi tak nahi aaya", "not yet": a wait and a negation near it."""
+    text = " ".join(tokens)
+    for still in cues.STILL:
+        at = f" {text} ".find(f" {still} ")
+        if at < 0:
+            continue
+        i = text[:at].count(" ") if at else 0
+        near = tokens[max(0, i - 3):i + len(still.split()) + 4]
+        if any(t in cues.NEGATION for t in near):
+            return True
+    return False
+
+
+def _not_arrived(tokens: list[str]) -> bool:
+    """"never showed up", "hasn't reached", "aata nahi": an arrival verb next to a
+    negation (within two words, in the same clause)."""
+    for i, token in enumerate(tokens):
+        if token in cues.ARRIVAL:
+            near = tokens[max(0, i - 2):i + 3]
+            if any(t in cues.NEGATION or t.endswith("n't") for t in near):
+                return True
+    return False
+
+
+def _do_not_send(tokens: list[str]) -> bool:
+    """"please don't dispatch it", "dispatch mat karna": told not to send it."""
+    return any(token in cues.SHIP_VERBS and any(t in cues.DONT for t in tokens[max(0, i - 2):i + 3])
+               for i, token in enumerate(tokens))
+
+
+def _waited_days(tokens: list[str]) -> bool:
+    """"for 4 days now", "4 din se": a wait counted in days or weeks."""
+    return any(unit in cues.DURATION_UNITS and after in cues.DURATION_SINCE
+               for unit, after in itertools.pairwise(tokens))
 
 
 def intents_in(text: str) -> set[Intent]:
     """Every intent the message asks for (negated and past cues left out)."""
     tokens = _tokens(text)
-    return _found(tokens, _CUES) or _found(tokens, _WEAK_CUES)
-
-
-def _found(tokens: list[str], table: dict[Intent, tuple[str, ...]]) -> set[Intent]:
-    found: set[Intent] = set()
-    for intent, cues in table.items():
-        for cue in cues:
-            for start, end in _matches(tokens, cue):
-                if intent not in _NOT_NEGATED and _negated(tokens, start, end):
-                    continue
-                if intent in _CONTEXT_WHEN_PAST and _past(tokens, start, end):
-                    continue
-                found.add(intent)
-    return found
+    strong, weak = _compiled()
+    found = _found(tokens, strong)
+    if _still_waiting(tokens) or _not_arrived(tokens) or _waited_days(tokens):
+        found.add(Intent.LATE)
+    if _do_not_send(tokens):
+        found.add(Intent.CANCEL)
+    return found or _found(tokens, weak)
 
 
 def understand(text: str) -> Understood:
     found = intents_in(text)
-    intent = next((i for i in _PRIORITY if i in found), None)
+    intent = next((i for i in cues.PRIORITY if i in found), None)
     return Understood(intent, order_number(text))
 
 
@@ -253,57 +237,12 @@ def checked(text: str, intent: str | None, order: str | None) -> Understood:
                       typed if typed and digits == typed else None)
 
 
-# ---- measuring it ------------------------------------------------------------
-
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "conversation" / "corpus" / (
-    "shopper_messages.jsonl")
-
-
-@dataclass(frozen=True, slots=True)
-class Score:
-    right: int
-    total: int
-    misses: tuple[tuple[str, str, str], ...]  # text, expected, got
-
-    @property
-    def accuracy(self) -> float:
-        return self.right / self.total if self.total else 0.0
-
-
-def score(path: Path = CORPUS) -> dict[str, Score]:
-    """Accuracy per language: a message counts as right when both its intent and its
-    order number are read as the corpus says."""
-    right: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    misses: dict[str, list[tuple[str, str, str]]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        case = json.loads(line)
-        got = understand(case["text"])
-        expected = (case["intent"], case["order"])
-        actual = (got.intent.value if got.intent else "none", got.order)
-        total[case["lang"]] += 1
-        if actual == expected:
-            right[case["lang"]] += 1
-        else:
-            misses.setdefault(case["lang"], []).append(
-                (case["text"], f"{expected[0]} {expected[1] or ''}".strip(),
-                 f"{actual[0]} {actual[1] or ''}".strip()))
-    return {lang: Score(right[lang], total[lang], tuple(misses.get(lang, ())))
-            for lang in total}
-
-
 def main(argv: list[str]) -> int:
-    """`python -m conversation.understanding [corpus.jsonl] [-v]`: accuracy per language."""
-    paths = [a for a in argv if not a.startswith("-")]
-    scores = score(Path(paths[0]) if paths else CORPUS)
-    for lang, s in sorted(scores.items()):
-        print(f"{lang:9} {s.right:4}/{s.total:<4} {s.accuracy:6.1%}")
-        if "-v" in argv:
-            for text, expected, got in s.misses:
-                print(f"    {text!r}: expected {expected}, got {got}")
-    return 0
+    """`python -m conversation.understanding [corpus.jsonl ...] [-v]`: accuracy per set and
+    language (every corpus set when no file is named); the measuring is in `corpus_score`."""
+    from .corpus_score import main as score_main
+
+    return score_main(argv)
 
 
 if __name__ == "__main__":

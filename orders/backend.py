@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from .models import Address, Order, ReturnLine, ReturnReason
+from .models import Address, Order, ReturnLine, ReturnReason, Variant
 from .policy import Action
 from .tracking import CarrierUpdate, TrackingApplied
 
@@ -77,6 +77,25 @@ class OrderBackend(Protocol):
         delivery_date: date | None = None,
         idempotency_key: str,
     ) -> ActionOutcome: ...
+
+    async def variants(self, number: str, line_id: str) -> list[Variant]:
+        """The other variants (sizes, colours) of a line's product, with price and
+        stock; empty when there are none or the shop cannot tell."""
+        ...
+
+    async def exchange(
+        self,
+        number: str,
+        line_id: str,
+        quantity: int,
+        variant_id: str,
+        *,
+        idempotency_key: str,
+    ) -> ActionOutcome:
+        """Exchange units of a delivered line for another variant of its product:
+        the outcome's order holds a `Replacement` with `new_variant_id` and the
+        price difference; its id is the reference."""
+        ...
 
     async def record_tracking(self, update: CarrierUpdate) -> TrackingApplied | None:
         """Put a carrier's update on the order (`orders.tracking.apply_update`) and

@@ -25,6 +25,9 @@ What a change creates:
 - start_return: a `Return` "R-<number>-<n>", status requested, with no `Refund`
   yet: the refund is "not started" until the return is received.
 - replace: a `Replacement` "X-<number>-<n>", status requested.
+- exchange: a `Replacement` "X-<number>-<n>" with the new variant (from the line's
+  `variants` in the file, re-checked for stock) and the price difference; the demo
+  shop has no payment page, so a positive difference has no `payment_url`.
 - change_delivery: the new shipping address and/or requested delivery date.
 """
 
@@ -45,8 +48,10 @@ from .eligibility import (
     Verdict,
     check_cancel,
     check_delivery_change,
+    check_exchange,
     check_replacement,
     check_return,
+    check_variant,
     local_date,
     returnable_quantity,
 )
@@ -65,6 +70,7 @@ from .models import (
     ReturnLine,
     ReturnReason,
     ReturnStatus,
+    Variant,
 )
 from .phones import normalise_phone
 from .policy import CHANGES, Action, Policy
@@ -362,6 +368,48 @@ class DemoBackend:
 
         request = {"line_id": line_id, "quantity": quantity, "reason": reason.value}
         return await self._change(number, Action.REPLACE, request, idempotency_key, apply)
+
+    async def variants(self, number: str, line_id: str) -> list[Variant]:
+        """The line's other variants as the shop's file lists them."""
+        order = await self.get_order(number)
+        item = order.item(line_id) if order else None
+        return list(item.variants) if item else []
+
+    async def exchange(
+        self,
+        number: str,
+        line_id: str,
+        quantity: int,
+        variant_id: str,
+        *,
+        idempotency_key: str,
+    ) -> ActionOutcome:
+        def apply(order: Order, now: datetime) -> tuple[Order, str | None]:
+            verdict = check_exchange(order, line_id, self._policy, now)
+            if not verdict.ok:
+                raise _refuse(number, Action.EXCHANGE, verdict)
+            item = order.item(line_id)
+            assert item is not None  # check_exchange refused unknown lines
+            variant = next((v for v in item.variants if v.variant_id == variant_id), None)
+            verdict = check_variant(order, line_id, variant)
+            if not verdict.ok or variant is None:
+                raise _refuse(number, Action.EXCHANGE, verdict)
+            left = returnable_quantity(order, line_id)
+            if not 1 <= quantity <= left:
+                raise ActionRefused(
+                    f"order {number}: exchange refused (quantity {quantity}, {left} left)")
+            replacement_id = f"X-{order.number}-{len(order.replacements) + 1}"
+            created = Replacement(
+                replacement_id=replacement_id, line_id=line_id, quantity=quantity,
+                reason=ReturnReason.OTHER, status=ReplacementStatus.REQUESTED, created_at=now,
+                new_variant_id=variant.variant_id, new_variant=variant.title,
+                price_difference=(variant.unit_price - item.unit_price) * quantity,
+            )
+            changed = order.model_copy(update={"replacements": [*order.replacements, created]})
+            return changed, replacement_id
+
+        request = {"line_id": line_id, "quantity": quantity, "variant_id": variant_id}
+        return await self._change(number, Action.EXCHANGE, request, idempotency_key, apply)
 
     async def change_delivery(
         self,

@@ -18,10 +18,13 @@ Decisions worth knowing:
   the new unit is delivered.
 - Ship-to-store and store-pickup orders have no address or date to change
   (`PICKUP_ORDER`).
+- An exchange for another variant counts against the same limit as a replacement
+  (`Policy.replacement_limit`): both are a `Replacement` on the order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -31,6 +34,7 @@ from .models import (
     REPLACEMENT_REASONS,
     Fulfilment,
     Order,
+    OrderItem,
     OrderStatus,
     Package,
     PackageStatus,
@@ -38,6 +42,7 @@ from .models import (
     ReplacementStatus,
     ReturnReason,
     ReturnStatus,
+    Variant,
 )
 from .policy import Action, Policy
 
@@ -83,6 +88,8 @@ class Reason(StrEnum):
     OUT_OF_STOCK = "out_of_stock"
     ALREADY_REPLACED = "already_replaced"
     NO_REFUND = "no_refund"
+    NO_VARIANTS = "no_variants"
+    VARIANT_UNAVAILABLE = "variant_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +299,52 @@ def check_replacement(
     return _yes(left=left, last_day=window.facts["last_day"])
 
 
+def check_exchange(order: Order, line_id: str, policy: Policy, now: datetime) -> Verdict:
+    """Exchange a delivered item for another variant (size, colour) of its product:
+    as a replacement (delivered, within the window, units left, one replacement or
+    exchange per item or order as the policy says), but for any reason, and only
+    for a returnable item of a product the shop sells in other variants. Which
+    variant, and whether it is in stock, is `check_variant`'s question."""
+    item = order.item(line_id)
+    if refusal := _not_allowed(Action.EXCHANGE, policy) or _not_exchangeable(item):
+        return refusal
+    package = _delivered_package(order, line_id, policy)
+    if isinstance(package, Verdict):
+        return package
+    assert item is not None  # _delivered_package refused unknown lines
+    left = returnable_quantity(order, line_id)
+    if left == 0:
+        return _no(Reason.NOTHING_LEFT_TO_RETURN, line_id=line_id, quantity=item.quantity)
+    window = _window(order, package, policy, now)
+    if not window.ok:
+        return window
+    if _replaced_before(order, line_id, policy):
+        return _no(Reason.ALREADY_REPLACED, line_id=line_id, item=item.name,
+                   limit=policy.replacement_limit)
+    return _yes(left=left, last_day=window.facts["last_day"])
+
+
+def _not_exchangeable(item: OrderItem | None) -> Verdict | None:
+    """An item sold in one variant only, or one that cannot go back."""
+    if item is not None and item.product_id is None:
+        return _no(Reason.NO_VARIANTS, line_id=item.line_id, item=item.name)
+    if item is not None and not item.returnable:
+        return _no(Reason.NOT_RETURNABLE, line_id=item.line_id, item=item.name)
+    return None
+
+
+def check_variant(order: Order, line_id: str, variant: Variant | None) -> Verdict:
+    """The variant asked for exists, is another one than the line's, and is in stock."""
+    item = order.item(line_id)
+    if item is None:
+        return _no(Reason.UNKNOWN_ITEM, line_id=line_id)
+    if variant is None or (variant.sku and variant.sku == item.sku):
+        return _no(Reason.VARIANT_UNAVAILABLE, line_id=line_id, item=item.name)
+    if not variant.in_stock:
+        return _no(Reason.OUT_OF_STOCK, line_id=line_id, item=f"{item.name} ({variant.title})")
+    return _yes(price_difference=str(variant.unit_price - item.unit_price))
+
+
 def _replaced_before(order: Order, line_id: str, policy: Policy) -> bool:
     """One replacement per item (or per order), as the policy says; a requested one
     counts (the runner adds open requests to `order.replacements`)."""
@@ -341,20 +394,21 @@ def _is_active(order: Order, policy: Policy, now: datetime) -> bool:
 
 def fits(order: Order, action: Action, policy: Policy, now: datetime) -> bool:
     """Whether to list this order when a verified shopper picks `action`."""
-    if action not in policy.allowed:
-        return False
-    match action:
-        case Action.TRACK:
-            return _is_active(order, policy, now)
-        case Action.CANCEL:
-            return check_cancel(order, policy, now).ok
-        case Action.RETURN:
-            return any(check_return(order, i.line_id, 1, policy, now).ok for i in order.items)
-        case Action.REPLACE:
-            return any(
-                check_replacement(order, i.line_id, None, policy, now).ok for i in order.items
-            )
-        case Action.REFUND:
-            return check_refund(order, policy).ok
-        case Action.DELIVERY:
-            return check_delivery_change(order, policy, now).ok
+    return action in policy.allowed and _FITS[action](order, policy, now)
+
+
+def _any_item(check: Callable[[Order, str, Policy, datetime], Verdict]
+              ) -> Callable[[Order, Policy, datetime], bool]:
+    return lambda order, policy, now: any(
+        check(order, i.line_id, policy, now).ok for i in order.items)
+
+
+_FITS: dict[Action, Callable[[Order, Policy, datetime], bool]] = {
+    Action.TRACK: _is_active,
+    Action.CANCEL: lambda order, policy, now: check_cancel(order, policy, now).ok,
+    Action.RETURN: _any_item(lambda o, line, p, n: check_return(o, line, 1, p, n)),
+    Action.REPLACE: _any_item(lambda o, line, p, n: check_replacement(o, line, None, p, n)),
+    Action.REFUND: lambda order, policy, now: check_refund(order, policy).ok,
+    Action.DELIVERY: lambda order, policy, now: check_delivery_change(order, policy, now).ok,
+    Action.EXCHANGE: _any_item(check_exchange),
+}

@@ -29,7 +29,10 @@ done; the shopper's next attempt carries the same key, so it cannot double it.
 
 Which changes the shop carries out (`supports`) comes from `GET /capabilities`,
 read alongside the first call and again every `CAPABILITIES_TTL` seconds; a shop
-without that route (404) does all four. Until the first answer the default holds.
+without that route (404) does the first four (cancel, return, replace, delivery):
+an exchange for another variant is only offered by a shop that declares it. Until
+the first answer the default holds. A shop without the variants route (404) has
+no variants to offer.
 """
 
 from __future__ import annotations
@@ -52,20 +55,23 @@ from .http_wire import (
     ChangeResult,
     DeliveryChangeRequest,
     ErrorBody,
+    ExchangeRequest,
     OrderList,
     ReplacementRequest,
     ReturnRequest,
+    VariantList,
     wire_key,
 )
-from .models import Address, Order, ReturnLine, ReturnReason
+from .models import Address, Order, ReturnLine, ReturnReason, Variant
 from .policy import CHANGES, Action, Policy
 from .retries import Transient, with_retries
 from .tracking import CarrierUpdate, TrackingApplied
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SUPPORTS = CHANGES
-"""What a shop does when it has no `/capabilities` route: every change."""
+DEFAULT_SUPPORTS = CHANGES - {Action.EXCHANGE}
+"""What a shop does when it has no `/capabilities` route: the four changes of the
+first contract (an exchange must be declared)."""
 CAPABILITIES_TTL = 300.0
 CAPABILITIES_RETRY = 60.0
 """After a failed `/capabilities` read, wait this long before asking again."""
@@ -179,6 +185,27 @@ class HttpBackend:
             raise ActionRefused("nothing to change")
         body = DeliveryChangeRequest(address=address, delivery_date=delivery_date)
         return await self._change(number, "delivery", _json(body), idempotency_key)
+
+    async def variants(self, number: str, line_id: str) -> list[Variant]:
+        number = number.strip().removeprefix("#")
+        if not _ORDER_NUMBER.fullmatch(number) or not _ORDER_NUMBER.fullmatch(line_id):
+            return []
+        route = "GET /orders/{number}/lines/{line_id}/variants"
+        answer = await self._call("GET", f"/orders/{number}/lines/{line_id}/variants", route,
+                                  missing_is_none=True)
+        return [] if answer is None else self._parse(VariantList, answer, route).variants
+
+    async def exchange(
+        self,
+        number: str,
+        line_id: str,
+        quantity: int,
+        variant_id: str,
+        *,
+        idempotency_key: str,
+    ) -> ActionOutcome:
+        body = ExchangeRequest(line_id=line_id, quantity=quantity, variant_id=variant_id)
+        return await self._change(number, "exchanges", _json(body), idempotency_key)
 
     async def record_tracking(self, update: CarrierUpdate) -> TrackingApplied | None:
         """The contract has no route for carrier events: `orders.overlay.TrackedBackend`

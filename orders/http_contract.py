@@ -20,16 +20,18 @@ from .http_wire import (
     ChangeResult,
     DeliveryChangeRequest,
     ErrorBody,
+    ExchangeRequest,
     OrderList,
     ReplacementRequest,
     ReturnRequest,
+    VariantList,
 )
 from .models import Order
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 _MODELS: list[type[BaseModel]] = [
     Order, OrderList, ChangeResult, CancelRequest, ReturnRequest, ReplacementRequest,
-    DeliveryChangeRequest, Capabilities, ErrorBody,
+    DeliveryChangeRequest, ExchangeRequest, VariantList, Capabilities, ErrorBody,
 ]
 
 DESCRIPTION = """\
@@ -64,8 +66,17 @@ the order and what was asked, so a shopper tapping twice, a redelivered message 
 retry after a timeout are all one change.
 
 **What the shop does itself** is `GET /capabilities` (optional: without it, 404, the bot
-assumes all four changes). A change left out becomes a request ticket for the merchant's
-staff, and the shopper is told so; its route may answer 501.
+assumes cancel, return, replace and delivery). A change left out becomes a request ticket
+for the merchant's staff, and the shopper is told so; its route may answer 501.
+
+**Exchanges for another variant** (a size, a colour; since 1.1.0) are offered only by a
+shop that lists `exchange` in its capabilities. The bot reads a line's other variants
+(`GET /orders/{number}/lines/{line_id}/variants`, 404 or an empty list: none), shows those
+in stock with the price difference, and on the shopper's yes asks for the exchange
+(`POST /orders/{number}/exchanges`). The shop re-checks stock and its rules, and answers
+the order with a `Replacement` that names the new variant and the price difference (new
+minus old, for the quantity: above zero the shopper pays it, with `payment_url` where the
+shop has a payment page; below zero it is refunded to the original method).
 """
 
 
@@ -86,6 +97,11 @@ def _ok(model: str, description: str) -> dict[str, Any]:
 _NUMBER = {
     "name": "number", "in": "path", "required": True,
     "description": "the order number as the shopper knows it (without #)",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
+}
+_LINE = {
+    "name": "line_id", "in": "path", "required": True,
+    "description": "the order line's `line_id`",
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
 }
 _KEY = {
@@ -173,6 +189,21 @@ def openapi() -> dict[str, Any]:
                 "Send the same item again", "ReplacementRequest",
                 "Delivered items that arrived damaged, defective or wrong, in stock, inside "
                 "the window. Creates a `Replacement`; its id is the `reference`."),
+            "/orders/{number}/lines/{line_id}/variants": {"get": {
+                "summary": "The other variants of a line's product",
+                "parameters": [_NUMBER, _LINE],
+                "responses": {"200": _ok("VariantList", "the variants, with price and stock"),
+                              "404": _error("no such order or line, or no variants route: "
+                                            "the bot offers no exchange"),
+                              **_COMMON_ERRORS},
+            }},
+            "/orders/{number}/exchanges": _change(
+                "Exchange units of a line for another variant", "ExchangeRequest",
+                "Delivered, returnable items, inside the window, not more than is left, at "
+                "most one replacement or exchange per item (the shop's rule), the new "
+                "variant in stock. Creates a `Replacement` with `new_variant_id`, "
+                "`new_variant` and `price_difference` (and `payment_url` when the shopper "
+                "has to pay); its id is the `reference`."),
             "/orders/{number}/delivery": _change(
                 "Change the delivery address or date", "DeliveryChangeRequest",
                 "Only before it ships. `reference` may be null."),

@@ -16,7 +16,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import Address, Order, ReturnLine, ReturnReason
+from .models import Address, Order, ReturnLine, ReturnReason, Variant
 from .policy import CHANGES, Action
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -60,6 +60,21 @@ class ReplacementRequest(Wire):
     reason: ReturnReason
 
 
+class ExchangeRequest(Wire):
+    """POST /orders/{number}/exchanges: units of a line for another variant."""
+
+    line_id: str
+    quantity: int = Field(ge=1)
+    variant_id: str = Field(description="one of the line's `variants`")
+
+
+class VariantList(Wire):
+    """GET /orders/{number}/lines/{line_id}/variants: the other variants of the
+    line's product, with price and stock (empty: none)."""
+
+    variants: list[Variant]
+
+
 class DeliveryChangeRequest(Wire):
     """POST /orders/{number}/delivery: a new address, a new date, or both."""
 
@@ -72,8 +87,8 @@ class Capabilities(Wire):
     becomes a request for the merchant's staff, and the shopper is told so."""
 
     actions: list[Action] = Field(
-        description="a subset of cancel, return, replace, delivery; track and refund "
-        "status are reads every shop answers"
+        description="a subset of cancel, return, replace, delivery, exchange; track and "
+        "refund status are reads every shop answers"
     )
 
     def changes(self) -> frozenset[Action]:

@@ -126,6 +126,18 @@ class Address(Model):
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
 
 
+class Variant(Model):
+    """Another version of a line's product (a size, a colour) that the shop sells."""
+
+    variant_id: str = Field(description="the shop's id of the variant (the demo shop: its SKU)")
+    sku: str = ""
+    title: str = Field(description="as the shop names it, e.g. \"L\" or \"Blue / M\"")
+    options: dict[str, str] = Field(
+        {}, description="option name -> value, e.g. {\"size\": \"L\", \"colour\": \"Blue\"}")
+    unit_price: Decimal
+    in_stock: bool = True
+
+
 class OrderItem(Model):
     line_id: str
     sku: str
@@ -134,6 +146,13 @@ class OrderItem(Model):
     unit_price: Decimal
     returnable: bool = True
     in_stock: bool = Field(True, description="whether a replacement can be sent now")
+    product_id: str | None = Field(
+        None, description="the product this line is a variant of; null: no other variants")
+    options: dict[str, str] = Field(
+        {}, description="this line's option values, e.g. {\"size\": \"M\"}")
+    variants: list[Variant] = Field(
+        [], description="the product's other variants, with price and stock, where the order "
+        "carries them (the demo shop's file); other back-ends answer `variants()` live")
 
 
 class TrackingEvent(Model):
@@ -194,12 +213,22 @@ class Return(Model):
 
 
 class Replacement(Model):
+    """The same item sent again, or (with `new_variant_id`) an exchange for another
+    variant of the same product; either way the old unit is picked up."""
+
     replacement_id: str
     line_id: str
     quantity: int = Field(ge=1)
     reason: ReturnReason
     status: ReplacementStatus
     created_at: datetime
+    new_variant_id: str | None = Field(None, description="an exchange: the variant sent instead")
+    new_variant: str | None = Field(None, description="an exchange: that variant's title")
+    price_difference: Decimal | None = Field(
+        None, description="an exchange: new minus old price for the quantity; above zero the "
+        "shopper pays it, below zero it is refunded")
+    payment_url: str | None = Field(
+        None, description="where the shopper pays a positive difference, when the shop has one")
 
 
 class Order(Model):

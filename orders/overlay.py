@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from .backend import ActionOutcome, BackendUnavailable, OrderBackend
-from .models import Address, Order, ReturnLine, ReturnReason
+from .models import Address, Order, ReturnLine, ReturnReason, Variant
 from .policy import Action
 from .redis_errors import REDIS_UNAVAILABLE
 from .tracking import CarrierUpdate, TrackingApplied, apply_update
@@ -111,6 +111,21 @@ class TrackedBackend:
         return await self._outcome(await self._inner.change_delivery(
             number, address=address, delivery_date=delivery_date,
             idempotency_key=idempotency_key))
+
+    async def variants(self, number: str, line_id: str) -> list[Variant]:
+        return await self._inner.variants(number, line_id)
+
+    async def exchange(
+        self,
+        number: str,
+        line_id: str,
+        quantity: int,
+        variant_id: str,
+        *,
+        idempotency_key: str,
+    ) -> ActionOutcome:
+        return await self._outcome(await self._inner.exchange(
+            number, line_id, quantity, variant_id, idempotency_key=idempotency_key))
 
     async def record_tracking(self, update: CarrierUpdate) -> TrackingApplied | None:
         """Apply `update` to the shop's order with the updates kept so far, and keep

@@ -21,9 +21,11 @@ class Action(StrEnum):
     REPLACE = "replace"
     REFUND = "refund"
     DELIVERY = "delivery"
+    EXCHANGE = "exchange"  # another variant (size, colour) of the same product
 
 
-CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVERY})
+CHANGES = frozenset({Action.CANCEL, Action.RETURN, Action.REPLACE, Action.DELIVERY,
+                     Action.EXCHANGE})
 
 DEFAULT_CANCEL_REASONS = ("changed_my_mind", "ordered_by_mistake", "found_cheaper",
                           "delivery_too_slow", "other")

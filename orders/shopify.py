@@ -8,23 +8,29 @@ in `shopify_mapping.py`.
 What it does: finds an order by name ("#100001" or "100001", exact match only),
 lists a shopper's orders by email (orders search) or phone (customers search,
 exact number, then their orders), cancels (`orderCancel`: refund to the original
-payment methods, restock) and starts returns (`returnRequest`, so the merchant
-approves them as in the demo shop). `supports` is {cancel, return}: Shopify has
-no replacement order and no requested delivery date, and the chat's free-text
-address does not fit Shopify's structured one, so replacements and delivery
-changes become requests for staff. When staff approve a delivery request, the
-address goes to the order with `orderUpdate`; a date, or a replacement, is
-refused (staff make them in Shopify's admin).
+payment methods, restock), starts returns (`returnRequest`, so the merchant
+approves them as in the demo shop) and exchanges a line for another variant of
+its product (the product's variants read live; `returnCreate` with the old unit
+as a return line and the new variant as an exchange line item, as Shopify's
+"Manage exchanges" guide does: Shopify then records the price difference as a
+balance on the order, which the merchant collects or refunds). `supports` is
+{cancel, return, exchange}: Shopify has no replacement order and no requested
+delivery date, and the chat's free-text address does not fit Shopify's
+structured one, so replacements and delivery changes become requests for staff.
+When staff approve a delivery request, the address goes to the order with
+`orderUpdate`; a date, or a replacement, is refused (staff make them in Shopify's
+admin).
 
 Idempotency: Shopify takes no idempotency key for `orderCancel`,
-`returnRequest` or `orderUpdate` (the `@idempotent` directive arrived in
-2026-01, for refunds and inventory only), so every change reads the order first
+`returnRequest`, `returnCreate` or `orderUpdate` (the `@idempotent` directive
+arrived in 2026-01, for refunds and inventory only), so every change reads the order first
 and leaves a mark of its own:
 - cancel adds the tag `order-help-cancel-<ref>` before `orderCancel`; an order
   already cancelled that carries the tag is this change done before (its first
   outcome is returned, nothing is sent), one without it is refused;
 - a return carries `(order-help ref <ref>)` in each line's note; a return with
-  the ref (not declined or cancelled) is this change done before;
+  the ref (not declined or cancelled) is this change done before; so does an
+  exchange (with `EXCHANGE`, the variant and the price difference after it);
 - an address already on the order is not written again.
 `<ref>` is the first 12 hex digits of the SHA-256 of the idempotency key. If
 Shopify refuses a change, the order is read again: when our mark shows it done
@@ -56,12 +62,20 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from .backend import ActionOutcome, ActionRefused, BackendUnavailable
-from .eligibility import Verdict, check_cancel, check_delivery_change, check_return
+from .eligibility import (
+    Verdict,
+    check_cancel,
+    check_delivery_change,
+    check_exchange,
+    check_return,
+    check_variant,
+)
 from .models import (
     Address,
     Order,
@@ -69,6 +83,7 @@ from .models import (
     RefundCause,
     ReturnLine,
     ReturnReason,
+    Variant,
 )
 from .phones import normalise_phone
 from .policy import Action, Policy
@@ -77,20 +92,25 @@ from .shopify_mapping import (
     RETURN_REASON_TO_SHOPIFY,
     Json,
     ShapeError,
+    exchange_lines,
+    exchange_note,
+    exchange_ref,
     gid_tail,
     line_gids,
+    line_note,
     order_from_shopify,
     return_id,
     return_lines,
     return_note,
     return_refs,
+    variant_options,
 )
 from .shopify_queries import DOCUMENTS
 from .tracking import CarrierUpdate, TrackingApplied
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = frozenset({Action.CANCEL, Action.RETURN})
+SUPPORTED = frozenset({Action.CANCEL, Action.RETURN, Action.EXCHANGE})
 CUSTOMER_ORDERS = 10
 """A shopper's newest orders listed; each is then read in full, by id."""
 PARALLEL_READS = 4
@@ -468,6 +488,60 @@ class ShopifyBackend:
             f"order {number}: Shopify has no replacement order; create an exchange in "
             "Shopify's admin")
 
+    async def variants(self, number: str, line_id: str) -> list[Variant]:
+        raw, order = await self._must(number)
+        return await self._variants(raw, order, line_id)
+
+    async def _variants(self, raw: Json, order: Order, line_id: str) -> list[Variant]:
+        """The other variants of the line's product, read live (price in the shop's
+        currency; in stock when for sale and not counted out)."""
+        line = _line(raw, line_id)
+        item = order.item(line_id)
+        if line is None or item is None or item.product_id is None:
+            return []
+        data = await self._call("ProductVariants", {"id": line["product"]["id"]}, read=True)
+        nodes = _nodes(((_get(data, "product") or {}).get("variants") or {}).get("nodes"))
+        return _variants_of(nodes, (line.get("variant") or {}).get("id"))
+
+    async def exchange(
+        self,
+        number: str,
+        line_id: str,
+        quantity: int,
+        variant_id: str,
+        *,
+        idempotency_key: str,
+    ) -> ActionOutcome:
+        raw, order = await self._must(number)
+        ref = _ref(idempotency_key)
+        done = _own_exchange(raw, ref, line_id, quantity, variant_id)
+        if done is not None:
+            return ActionOutcome(order, done)
+        verdict = check_exchange(order, line_id, self._policy, self._clock())
+        if not verdict.ok:
+            raise _refuse(order.number, Action.EXCHANGE, verdict)
+        variants = await self._variants(raw, order, line_id)
+        variant = next((v for v in variants if v.variant_id == variant_id), None)
+        verdict = check_variant(order, line_id, variant)
+        if not verdict.ok or variant is None:
+            raise _refuse(order.number, Action.EXCHANGE, verdict)
+        gid = str(raw["id"])
+        variables = {"returnInput": _exchange_input(raw, order, line_id, quantity, variant, ref)
+                     | {"notifyCustomer": self._notify_customer}}
+        try:
+            payload = await self._mutate("ReturnCreate", variables, "returnCreate", "userErrors")
+        except ActionRefused:
+            raw, order = await self._reread(gid)
+            done = _own_exchange(raw, ref, line_id, quantity, variant_id)
+            if done is not None:
+                return ActionOutcome(order, done)
+            raise
+        created = _get(payload, "return")
+        if created is None:
+            raise BackendUnavailable("shopify ReturnCreate: no return in the answer")
+        _, order = await self._reread(gid)
+        return ActionOutcome(order, return_id(created))
+
     async def change_delivery(
         self,
         number: str,
@@ -513,6 +587,65 @@ def _cancel_refund(order: Order, before: set[str] | None = None) -> str | None:
     refunds = [r for r in order.refunds if r.cause is RefundCause.CANCELLATION
                and (before is None or r.refund_id not in before)]
     return refunds[-1].refund_id if refunds else None
+
+
+def _exchange_input(raw: Json, order: Order, line_id: str, quantity: int, variant: Variant,
+                    ref: str) -> dict[str, Any]:
+    """`ReturnInput` for an exchange: the old units as return lines (their note marks
+    the change), the new variant as an exchange line item."""
+    item = order.item(line_id)
+    difference = (variant.unit_price - item.unit_price) * quantity if item else Decimal(0)
+    lines = _return_items(raw, [ReturnLine(line_id=line_id, quantity=quantity,
+                                           reason=ReturnReason.OTHER)], ref)
+    note = exchange_note(ref, variant.variant_id, difference, variant.title)
+    for returned in lines:
+        del returned["customerNote"]
+        returned["returnReasonNote"] = note
+    return {"orderId": str(raw["id"]), "returnLineItems": lines, "exchangeLineItems": [
+        {"variantId": f"gid://shopify/ProductVariant/{variant.variant_id}",
+         "quantity": quantity}]}
+
+
+def _line(raw: Json, line_id: str) -> Json | None:
+    lines = _nodes(raw.get("lineItems"))
+    return lines[int(line_id) - 1] if line_id.isdecimal() and 0 < int(line_id) <= len(
+        lines) else None
+
+
+def _variants_of(nodes: list[Json], own: object) -> list[Variant]:
+    try:
+        return [_variant(n) for n in nodes if n.get("id") != own]
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise BackendUnavailable("shopify ProductVariants: unexpected shape") from exc
+
+
+def _variant(node: Json) -> Variant:
+    count = node.get("inventoryQuantity")
+    return Variant(
+        variant_id=gid_tail(str(node["id"])), sku=str(node.get("sku") or ""),
+        title=str(node.get("title") or ""), options=variant_options(node),
+        unit_price=Decimal(str(node["price"])),
+        in_stock=bool(node.get("availableForSale")) and (not isinstance(count, int) or count > 0),
+    )
+
+
+def _own_exchange(raw: Json, ref: str, line_id: str, quantity: int, variant_id: str
+                  ) -> str | None:
+    """The id of the live return-with-exchange this change (`ref`) already made; the
+    same key for another line, quantity or variant is refused."""
+    mine = exchange_lines(raw, ref)
+    if not mine:
+        return None
+    asked = {(line_gids(raw).get(line_id), variant_id)}
+    made = {(_line_item_of(n), (exchange_ref(line_note(n)) or ("", ""))[1]) for _, n in mine}
+    if made != asked or sum(int(n.get("quantity") or 0) for _, n in mine) != quantity:
+        raise ActionRefused("idempotency key reused for a different exchange")
+    return return_id(mine[0][0])
+
+
+def _line_item_of(return_line: Json) -> str | None:
+    item = ((return_line.get("fulfillmentLineItem") or {}).get("lineItem") or {}).get("id")
+    return item if isinstance(item, str) else None
 
 
 def _tally(lines: list[ReturnLine]) -> dict[tuple[str, ReturnReason], int]:

@@ -30,7 +30,15 @@ How Shopify's words become ours, and what is lost on the way:
 - items: non-returnable when the product carries a tag of
   `NON_RETURNABLE_TAGS` (Shopify has no such flag); in stock unless the variant
   counts none left.
-- Shopify has no replacements, nor a requested delivery date.
+- variants: a line whose product has more than its default variant names the
+  product (`product_id`, its legacy id) and its own options (option names
+  lower-cased, "color" written "colour"); the other variants are read live
+  (`ShopifyBackend.variants`), not with the order.
+- exchanges: a return this bot made with exchange line items (its line note says
+  `EXCHANGE`, with the new variant, the price difference and its title) reads as a
+  `Replacement` with that variant: REQUESTED -> requested, OPEN -> approved,
+  CLOSED -> delivered; declined or cancelled ones are left out.
+- Shopify has no replacements of the same item, nor a requested delivery date.
 """
 
 from __future__ import annotations
@@ -59,6 +67,8 @@ from .models import (
     Refund,
     RefundCause,
     RefundStatus,
+    Replacement,
+    ReplacementStatus,
     Return,
     ReturnLine,
     ReturnReason,
@@ -139,6 +149,33 @@ def return_note(ref: str, reason: ReturnReason) -> str:
     (Shopify's list has no "damaged") and the change's reference, so a retried
     request finds the return it already made."""
     return f"Asked in the order-help chat (order-help ref {ref}): {reason.value}"
+
+
+_EXCHANGE_NOTE = re.compile(
+    r"\(order-help ref ([0-9a-f]{12})\): EXCHANGE (\d+) (-?\d+(?:\.\d+)?) ?(.*)")
+
+
+def exchange_note(ref: str, variant_id: str, difference: Decimal, title: str) -> str:
+    """The line note of a return-with-exchange this bot creates: the change's
+    reference, the new variant, the price difference and the variant's title (at
+    most 255 characters, Shopify's limit)."""
+    note = (f"Exchange asked in the order-help chat (order-help ref {ref}): "
+            f"EXCHANGE {variant_id} {difference} {title}")
+    return note[:255]
+
+
+def exchange_ref(note: str | None) -> tuple[str, str, Decimal, str] | None:
+    """(ref, variant id, price difference, title) of an exchange note, if it is one."""
+    match = _EXCHANGE_NOTE.search(note or "")
+    if match is None:
+        return None
+    return match.group(1), match.group(2), Decimal(match.group(3)), match.group(4).strip()
+
+
+def line_note(line: Json) -> str:
+    """A return line's note: `customerNote` (a return request) or `returnReasonNote`
+    (a return the bot created, with an exchange)."""
+    return _text(line.get("customerNote")) or _text(line.get("returnReasonNote"))
 
 
 def note_ref(note: str | None) -> tuple[str, ReturnReason] | None:
@@ -239,6 +276,8 @@ def _order(raw: Json, policy: Policy) -> Order:
             unit_price=_money(line["originalUnitPriceSet"]),
             returnable=_returnable(line),
             in_stock=_in_stock(line),
+            product_id=_product_id(line),
+            options=variant_options(line.get("variant")),
         )
         for i, line in enumerate(_nodes(raw.get("lineItems")), start=1)
     ]
@@ -265,6 +304,7 @@ def _order(raw: Json, policy: Policy) -> Order:
         packages=packages,
         refunds=refunds,
         returns=_returns(raw, line_of),
+        replacements=_exchanges(raw, line_of),
         cancelled_at=cancelled_at,
     )
 
@@ -272,6 +312,24 @@ def _order(raw: Json, policy: Policy) -> Order:
 def _returnable(line: Json) -> bool:
     tags = (line.get("product") or {}).get("tags") or []
     return not any(str(tag).casefold() in NON_RETURNABLE_TAGS for tag in tags)
+
+
+def _product_id(line: Json) -> str | None:
+    product = line.get("product") or {}
+    gid = product.get("id")
+    if not isinstance(gid, str) or product.get("hasOnlyDefaultVariant") is not False:
+        return None
+    return gid_tail(gid)
+
+
+def variant_options(variant: Any) -> dict[str, str]:
+    """A variant's `selectedOptions` as {"size": "M", "colour": "Blue"}."""
+    options = {}
+    for option in (variant or {}).get("selectedOptions") or []:
+        name = _text(option.get("name")).casefold().replace("color", "colour")
+        if name and name != "title":  # "Title: Default Title" is no option
+            options[name] = _text(option.get("value"))
+    return options
 
 
 def _in_stock(line: Json) -> bool:
@@ -475,7 +533,7 @@ def return_lines(ret: Json, line_of: Mapping[str, str]) -> list[ReturnLine]:
         line_id = line_of.get(_text((fli.get("lineItem") or {}).get("id")))
         if line_id is None:
             continue
-        ours = note_ref(_text(n.get("customerNote")))
+        ours = note_ref(line_note(n))
         reason = ours[1] if ours else RETURN_REASON_FROM_SHOPIFY.get(
             _text(n.get("returnReason")), ReturnReason.OTHER)
         lines.append(ReturnLine(line_id=line_id, quantity=int(n["quantity"]), reason=reason))
@@ -486,10 +544,49 @@ def return_refs(ret: Json) -> set[str]:
     """The change references in a return's line notes (returns this bot made)."""
     refs = set()
     for n in _nodes(ret.get("returnLineItems")):
-        ours = note_ref(_text(n.get("customerNote")))
+        ours = note_ref(line_note(n)) or exchange_ref(line_note(n))
         if ours:
             refs.add(ours[0])
     return refs
+
+
+def is_exchange(ret: Json) -> bool:
+    return any(exchange_ref(line_note(n)) for n in _nodes(ret.get("returnLineItems")))
+
+
+def plain_returns(raw: Json) -> list[Json]:
+    """The order's returns that are not exchanges (those are `Replacement`s)."""
+    return [ret for ret in _nodes(raw.get("returns")) if not is_exchange(ret)]
+
+
+def exchange_lines(raw: Json, ref: str) -> list[tuple[Json, Json]]:
+    """(return, line) of every live return line that the exchange `ref` made."""
+    return [(ret, n) for ret in _nodes(raw.get("returns"))
+            if ret.get("status") not in ("DECLINED", "CANCELED")
+            for n in _nodes(ret.get("returnLineItems"))
+            if (exchange_ref(line_note(n)) or ("",))[0] == ref]
+
+
+def _exchanges(raw: Json, line_of: dict[str, str]) -> list[Replacement]:
+    exchanges = []
+    status_of = {"REQUESTED": ReplacementStatus.REQUESTED, "OPEN": ReplacementStatus.APPROVED,
+                 "CLOSED": ReplacementStatus.DELIVERED}
+    for ret in _nodes(raw.get("returns")):
+        status = status_of.get(_text(ret.get("status")))
+        created = _time(ret.get("createdAt"))
+        if status is None or created is None:
+            continue
+        for n in _nodes(ret.get("returnLineItems")):
+            ours = exchange_ref(line_note(n))
+            line_id = line_of.get(_text(((n.get("fulfillmentLineItem") or {}).get(
+                "lineItem") or {}).get("id")))
+            if ours is None or line_id is None:
+                continue
+            exchanges.append(Replacement(
+                replacement_id=return_id(ret), line_id=line_id, quantity=int(n["quantity"]),
+                reason=ReturnReason.OTHER, status=status, created_at=created,
+                new_variant_id=ours[1], new_variant=ours[3] or None, price_difference=ours[2]))
+    return exchanges
 
 
 def return_id(ret: Json) -> str:
@@ -498,7 +595,7 @@ def return_id(ret: Json) -> str:
 
 def _returns(raw: Json, line_of: dict[str, str]) -> list[Return]:
     returns = []
-    for ret in _nodes(raw.get("returns")):
+    for ret in plain_returns(raw):
         lines = return_lines(ret, line_of)
         created = _time(ret.get("createdAt"))
         if not lines or created is None:

@@ -7,7 +7,8 @@ and refuses one above 1,000 points, so the full order is read by id, one order
 per request, never inside a list.
 
 Limits that follow: an order shows at most 30 lines, 5 fulfilments (10 events
-each), 10 refunds and 5 returns; a customer's list holds their 10 newest orders.
+each), 10 refunds and 5 returns; a customer's list holds their 10 newest orders;
+a product offers at most 50 variants to exchange for.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ ORDER_FIELDS = f"""
   lineItems(first: 30) {{
     nodes {{
       id sku name quantity originalUnitPriceSet {{ {MONEY} }}
-      product {{ tags }}
-      variant {{ inventoryQuantity }}
+      product {{ id tags hasOnlyDefaultVariant }}
+      variant {{ id inventoryQuantity selectedOptions {{ name value }} }}
     }}
   }}
   fulfillmentOrders(first: 5) {{
@@ -86,6 +87,7 @@ ORDER_FIELDS = f"""
           quantity
           returnReason
           customerNote
+          returnReasonNote
           ... on ReturnLineItem {{ fulfillmentLineItem {{ id lineItem {{ id }} }} }}
         }}
       }}
@@ -154,6 +156,29 @@ mutation ReturnRequest($input: ReturnRequestInput!) {
 }
 """
 
+PRODUCT_VARIANTS = """
+query ProductVariants($id: ID!) {
+  product(id: $id) {
+    id
+    variants(first: 50) {
+      nodes {
+        id sku title price availableForSale inventoryQuantity
+        selectedOptions { name value }
+      }
+    }
+  }
+}
+"""
+
+RETURN_CREATE = """
+mutation ReturnCreate($returnInput: ReturnInput!) {
+  returnCreate(returnInput: $returnInput) {
+    return { id name status }
+    userErrors { field message code }
+  }
+}
+"""
+
 ORDER_UPDATE = """
 mutation OrderUpdate($input: OrderInput!) {
   orderUpdate(input: $input) {
@@ -172,5 +197,7 @@ DOCUMENTS: dict[str, str] = {
     "OrderCancel": ORDER_CANCEL,
     "ReturnRequest": RETURN_REQUEST,
     "OrderUpdate": ORDER_UPDATE,
+    "ProductVariants": PRODUCT_VARIANTS,
+    "ReturnCreate": RETURN_CREATE,
 }
 """Operation name -> document; the name is also sent as `operationName`."""

@@ -63,6 +63,7 @@ from .models import (
     PaymentStatus,
     ReturnLine,
     ReturnReason,
+    Variant,
 )
 from .phones import normalise_phone
 from .policy import Action, Policy
@@ -453,6 +454,21 @@ class WooCommerceBackend:
         idempotency_key: str,
     ) -> ActionOutcome:
         raise ActionRefused("WooCommerce has no replacements: staff handle them")
+
+    async def variants(self, number: str, line_id: str) -> list[Variant]:
+        """Not read: WooCommerce has no exchange, so no variant is offered."""
+        return []
+
+    async def exchange(
+        self,
+        number: str,
+        line_id: str,
+        quantity: int,
+        variant_id: str,
+        *,
+        idempotency_key: str,
+    ) -> ActionOutcome:
+        raise ActionRefused("WooCommerce has no exchanges: staff handle them")
 
     async def change_delivery(
         self,

@@ -26,7 +26,19 @@ _PLAIN = {"agent": T("menu.agent"), "menu": T("button.menu"), "yes": T("button.y
           "no": T("button.no"), "stop": T("notify.stop_button"),
           SKIP_PHOTO: T("button.skip_photo")}
 _ACTION_WORDS = {"cancel": "Cancel the order", "return": "Return", "replace": "Replacement",
-                 "delivery": "Change of delivery", "refund": "Refund", "track": "Tracking"}
+                 "delivery": "Change of delivery", "refund": "Refund", "track": "Tracking",
+                 "exchange": "Exchange for another size or colour"}
+
+
+def _exchange_words(request: dict[str, Any]) -> str:
+    """"; for: Indigo, L (₹200.00 more to pay)": what an exchange asks for."""
+    if not request.get("variant_id"):
+        return ""
+    words = f"; for: {request.get('variant') or request['variant_id']}"
+    difference = str(request.get("price_difference") or "0")
+    if difference.startswith("-"):
+        return words + f" ({difference.lstrip('-')} less, to refund)"
+    return words + (f" ({difference} more, to collect)" if difference.strip("0.") else "")
 
 
 def _items(snapshot: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -115,7 +127,7 @@ class Readable:
             words += f"; new address: {request['address']}"
         if request.get("delivery_date"):
             words += f"; new date: {_day(request['delivery_date'])}"
-        return words
+        return words + _exchange_words(request)
 
     # ---- a refusal -------------------------------------------------------------------
 

@@ -273,3 +273,41 @@ async def test_telegram_stop_during_a_hand_off_withdraws_it_and_says_goodbye(
     assert "stopped" in said.text
     [ticket] = await resources.tickets.list_resolved()
     assert ticket.closed_reason == "withdrawn"
+
+
+# ---- exchange for another size or colour -------------------------------------------------------
+
+
+async def test_whatsapp_exchange_for_a_bigger_size_states_the_difference_before_the_yes(
+    client: httpx.AsyncClient,
+) -> None:
+    nisha = WhatsAppShopper(client, phone="+919880012345")  # order 100038: a kurta in M
+    await nisha.say("hi")
+    await nisha.choose("Return or replace")
+    assert "Cotton Kurta, Indigo, M" in nisha.text and "another size or colour" in nisha.text
+    await nisha.choose("Exchange for another size or colour")
+    assert "Indigo, L · ₹200.00 more" in nisha.text and "XL" not in nisha.text
+    await nisha.choose("Indigo, L")
+    assert "Exchange 1 × Cotton Kurta, Indigo, M from order #100038 for Indigo, L?" in nisha.text
+    assert "The new size costs ₹200.00 more; you will get a payment link" in nisha.text
+    await nisha.choose("Yes, go ahead")
+    assert "exchange X-100038-1 is registered" in nisha.text
+    assert "payment link for the difference of ₹200.00" in nisha.text
+
+
+async def test_telegram_exchange_for_a_smaller_size_is_refunded_to_upi(
+    telegram: TelegramShopper,
+) -> None:
+    await telegram.say("hi")
+    await telegram.tap("m:rr")
+    await telegram.say("100038")
+    await telegram.say("nisha.rao@example.in")
+    assert telegram.last.keys == ["rr.pick_any"]
+    await telegram.tap("rr:exchange")
+    assert [b.label for b in telegram.last.buttons][:3] == [
+        "Indigo, S · ₹150.00 less", "Indigo, L · ₹200.00 more", "Maroon, M · same price"]
+    await telegram.tap("Indigo, S · ₹150.00 less")
+    assert "₹150.00 less; the difference will be refunded to your UPI" in telegram.last.text
+    await telegram.tap("yes")
+    assert telegram.last.keys == ["done.exchange"]
+    assert "refunded to your UPI" in telegram.last.text

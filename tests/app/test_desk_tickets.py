@@ -4,6 +4,7 @@ from staff, SLA times and the overdue flag."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,3 +178,35 @@ def test_codes_become_the_words_the_shopper_and_staff_read() -> None:
     assert [p["state_words"] for p in order["packages"]] == [
         "delivered 19 Nov 2026", "expected 4 Dec 2026", ""]
     assert words.money("12.5", "XYZ") == "12.50 XYZ"
+
+
+async def test_an_exchange_request_reads_as_words_and_staff_approval_carries_it_out(
+    redis: aioredis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """`MANUAL_ACTIONS=exchange`: the exchange for another size becomes a request; staff
+    read the new size and the difference, and approving makes the exchange once."""
+    settings = inbox_settings(redis_url, tmp_path, manual_actions="replace,exchange",
+                              business_hours="")
+    async with running(settings) as client:
+        shopper = WebShopper(client)
+        await shopper.start()
+        await shopper.send("hi")
+        await shopper.send(payload="m:rr")
+        for step in ("100038", "nisha.rao@example.in"):
+            await shopper.send(step)
+        await shopper.send(payload="rr:exchange")
+        await shopper.send(payload="v:SKU-APP-KUR-IND-L")
+        assert "₹200.00 more" in "\n".join(r["text"] for r in shopper.replies)
+        await shopper.send(payload="yes")
+        assert shopper.keys == ["request.opened"]
+        csrf = await api_login(client)
+        ticket = (await client.get("/api/inbox/tickets/T-1001")).json()
+        assert ticket["request_words"] == (
+            "Exchange for another size or colour of Cotton Kurta, Indigo, M × 1 (order "
+            "#100038); for: Indigo, L (200.00 more, to collect)")
+        approved = await client.post("/api/inbox/tickets/T-1001/approve", headers=csrf)
+        assert approved.status_code == 200, approved.text
+        again = await client.post("/api/inbox/tickets/T-1001/approve", headers=csrf)
+        assert again.status_code in (200, 409)
+        audit = (await client.get("/api/inbox/tickets/T-1001")).json()
+        assert "X-100038-1" in json.dumps(audit)

@@ -189,3 +189,32 @@ async def test_a_strangers_order_number_shows_nothing_personal(
         private += [p for p in (package.tracking_number, package.tracking_url) if p]
     for words in shown:
         assert not any(p.casefold() in words.casefold() for p in private), words
+
+
+KURTA_WITH_SIZES = ("100038", "nisha.rao@example.in")
+
+
+async def test_exchange_for_another_size_states_the_difference_and_is_made_once(
+    chat: Chat, backend: OrderBackend, redis: aioredis.Redis
+) -> None:
+    """Where the back-end does exchanges, the sizes in stock are offered with their
+    price difference and the exchange is made once; elsewhere it is not offered."""
+    await open_order(chat, "Return or replace", KURTA_WITH_SIZES)
+    if Action.EXCHANGE not in backend.supports:
+        assert "Exchange for another size or colour" not in chat.labels
+        return
+    await chat.tap("Exchange for another size or colour")
+    assert chat.keys == ["exchange.pick"]
+    assert chat.labels == ["Indigo, S · ₹150.00 less", "Indigo, L · ₹200.00 more",
+                           "Maroon, M · same price", "Menu"]
+    await chat.tap("Indigo, L · ₹200.00 more")
+    assert "The new size costs ₹200.00 more; you will get a payment link" in chat.text
+    await confirm_and_expect(chat, backend, Action.EXCHANGE, "done.exchange", redis)
+    order = await backend.get_order(KURTA_WITH_SIZES[0])
+    assert order is not None
+    [made] = order.replacements
+    assert made.new_variant == "Indigo, L" and made.price_difference == 200
+    assert made.replacement_id in chat.text
+    await chat.send("Yes, go ahead", payload="yes")  # a stale second tap changes nothing
+    again = await backend.get_order(KURTA_WITH_SIZES[0])
+    assert again is not None and len(again.replacements) == 1

@@ -46,6 +46,7 @@ FAMILIES: dict[str, set[str]] = {
     "language.name.": {"en", "hi"},
     "replacement_limit.": {"item", "order", "none"},
     "cancel_reason.": set(DEFAULT_CANCEL_REASONS),
+    "exchange.kind.": {"size", "colour", "variant"},
 }
 
 

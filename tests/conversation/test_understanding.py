@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from conversation.corpus_score import CORPUS, FRESH, HELDOUT_V2, load, score, sets, split
 from conversation.engine import Engine
-from conversation.understanding import CORPUS, Intent, main, score, understand
+from conversation.understanding import Intent, main, understand
 from orders.policy import Policy
 from tests.conversation.chat import Chat
 from tests.conversation.conftest import Clock
 
-HOLDOUT = CORPUS.with_name("shopper_messages_holdout.jsonl")
-FRESH = CORPUS.with_name("shopper_messages_fresh.jsonl")
 LANGUAGES = ("en", "hi", "hinglish")
 
 
@@ -32,25 +31,43 @@ def test_the_corpus_is_big_enough_and_covers_every_language_and_intent() -> None
     assert sum(1 for c in cases if c["order"]) >= 50
 
 
+FLOORS = {"main": 0.97, "holdout-v1": 0.95, "heldout-v2 tuning": 0.95,
+          "heldout-v2 test": 0.9, "fresh-43": 0.85, "fresh-v3": 0.9, "fresh-v4": 0.9,
+          "fresh-v5": 0.5}
+"""What each set reached, less some slack, so a regression fails (en/hi/Hinglish): main
+100 %; heldout-v2's tuning half 100 % and untouched half 97/100/94 %; fresh-43 (never tuned
+on) 89/100/100 %; fresh-v3 and fresh-v4 (tuned on in rounds 3 and 4) 96-100 %; fresh-v5,
+never tuned on, 56/72/68 %: the floor there is only against regressions, the target of 90 %
+on unseen phrasing is not reached. No set asserts 100 %: a perfect score on the data the
+rules were written from proves little."""
+
+
+@pytest.mark.parametrize("name", FLOORS)
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_accuracy_per_language_on_the_corpus(language: str) -> None:
-    s = score(CORPUS)[language]
-    assert s.accuracy >= 0.9, s.misses
+def test_accuracy_per_set_and_language(name: str, language: str) -> None:
+    s = score(sets()[name])[language]
+    assert s.accuracy >= FLOORS[name], s.misses
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_accuracy_on_messages_the_rules_were_not_written_from(language: str) -> None:
-    """The second, fresh set was written after the rules and never tuned on: a floor
-    against regressions, not a target (its figure is printed by the CLI)."""
-    assert score(HOLDOUT)[language].accuracy >= 0.9
-    assert score(FRESH)[language].accuracy >= 0.6
+def test_the_second_held_out_set_was_split_by_a_fixed_seed_into_halves() -> None:
+    cases = load(HELDOUT_V2)
+    tuning, test = split(cases)
+    assert (tuning, test) == split(cases)  # the same halves on every run
+    assert len(cases) >= 150 and min(Counter(c["lang"] for c in cases).values()) >= 50
+    assert sorted(map(str, tuning + test)) == sorted(map(str, cases))
+    for language in LANGUAGES:
+        mine = [c for c in tuning if c["lang"] == language]
+        assert len(mine) == sum(c["lang"] == language for c in cases) // 2
 
 
-def test_the_cli_prints_accuracy_per_language(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(CORPUS)]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == sorted(LANGUAGES)
-    assert all(line.rstrip().endswith("%") for line in out)
+def test_the_cli_prints_every_set_per_language(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{name}:" in out for name in FLOORS)
+    assert main([str(FRESH)]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert [line.split()[0] for line in lines] == sorted(LANGUAGES)
+    assert all(line.rstrip().endswith("%") for line in lines)
 
 
 @pytest.mark.parametrize(("text", "intent", "order"), [
@@ -63,6 +80,17 @@ def test_the_cli_prints_accuracy_per_language(capsys: pytest.CaptureFixture[str]
     ("it's late, cancel it", Intent.CANCEL, None),
     ("my parcel is late", Intent.LATE, None),
     ("hi, what can you do?", Intent.CAPABILITIES, None),
+    # spelling variants folded: shorthand, long vowels, nasals, Devanagari marks
+    ("abi tk parcel nhi aya", Intent.LATE, None),
+    ("mera odr kahaan pahucha", Intent.TRACK, None),
+    ("आर्डर 100234 कहाँ है", Intent.TRACK, "100234"),
+    ("ORD-100234 pls cancel", Intent.CANCEL, "100234"),
+    # a cue that is itself a negation is not withdrawn by another one after it
+    ("mat bhejo, nahi chahiye", Intent.CANCEL, None),
+    ("refund nahi chahiye", None, None),
+    # a gap inside a cue, and a wait with a negation near it
+    ("what can your assistant do", Intent.CAPABILITIES, None),
+    ("still nothing from the courier", Intent.LATE, None),
 ])
 def test_negation_typos_and_several_intents(text: str, intent: Intent | None,
                                             order: str | None) -> None:

@@ -56,6 +56,7 @@ REFUSALS = {
     "OrderTagsAdd": ("tagsAdd", "userErrors"),
     "OrderCancel": ("orderCancel", "orderCancelUserErrors"),
     "ReturnRequest": ("returnRequest", "userErrors"),
+    "ReturnCreate": ("returnCreate", "userErrors"),
     "OrderUpdate": ("orderUpdate", "userErrors"),
 }
 """Mutation -> its payload field and its errors field, for the "refuse" fault."""
@@ -90,6 +91,7 @@ class FakeShopify:
         self._ids = Ids()
         self.customers: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[str, Any]] = {}
+        self.products: dict[str, dict[str, Any]] = {}  # our product id -> Shopify's product
         self._jobs: dict[str, dict[str, Any]] = {}
         by_email: dict[str, dict[str, Any]] = {}
         for order in orders:
@@ -97,7 +99,7 @@ class FakeShopify:
             if key not in by_email:
                 by_email[key] = customer_of(order, self._ids)
                 self.customers[by_email[key]["id"]] = by_email[key]
-            raw = shopify_order(order, by_email[key], self._ids)
+            raw = shopify_order(order, by_email[key], self._ids, self.products)
             self.orders[raw["id"]] = raw
 
     # --- test controls -------------------------------------------------------------
@@ -180,8 +182,14 @@ class FakeShopify:
             "OrderTagsAdd": self._tags_add,
             "OrderCancel": self._order_cancel,
             "ReturnRequest": self._return_request,
+            "ReturnCreate": self._return_create,
             "OrderUpdate": self._order_update,
+            "ProductVariants": self._product_variants,
         }
+
+    def _product_variants(self, variables: dict[str, Any]) -> dict[str, Any]:
+        product = next((p for p in self.products.values() if p["id"] == variables["id"]), None)
+        return {"product": product}
 
     # --- reads ---------------------------------------------------------------------
 
@@ -291,10 +299,36 @@ class FakeShopify:
         self.changes.append("orderCancel")
 
     def _return_request(self, variables: dict[str, Any]) -> dict[str, Any]:
-        data = variables["input"]
-        order = self.orders.get(data.get("orderId"))
+        return self._new_return(variables["input"], "returnRequest", "customerNote",
+                                "REQUESTED")
+
+    def _return_create(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """A return approved at once (OPEN), with exchange line items: Shopify's guide
+        to exchanges. Each exchange variant must be for sale."""
+        data = variables["returnInput"]
+        exchange = []
+        for k, line in enumerate(data.get("exchangeLineItems") or []):
+            variant = next((v for p in self.products.values() for v in p["variants"]["nodes"]
+                            if v["id"] == line.get("variantId")), None)
+            if variant is None or not variant["availableForSale"]:
+                return {"returnCreate": {"return": None, "userErrors": [_user_error(
+                    "Variant is not available.", "INVALID",
+                    f"exchangeLineItems.{k}.variantId")]}}
+            exchange.append({"id": self._ids("ExchangeLineItem"), "variantId": variant["id"],
+                             "quantity": int(line["quantity"])})
+        answer = self._new_return(data, "returnCreate", "returnReasonNote", "OPEN")
+        created = (answer["returnCreate"]["return"] or {}).get("id")
+        for order in self.orders.values():
+            for ret in order["returns"]["nodes"]:
+                if ret["id"] == created:
+                    ret["exchangeLineItems"] = {"nodes": exchange}
+        return answer
+
+    def _new_return(self, data: dict[str, Any], field: str, note: str, status: str
+                    ) -> dict[str, Any]:
+        order = self.orders.get(str(data.get("orderId")))
         if order is None:
-            return {"returnRequest": {"return": None, "userErrors": [
+            return {field: {"return": None, "userErrors": [
                 _user_error("Order does not exist.", "NOT_FOUND", "orderId")]}}
         units: dict[str, tuple[int, str]] = {}
         for f in order["fulfillments"]:
@@ -311,29 +345,29 @@ class FakeShopify:
         for k, line in enumerate(data.get("returnLineItems") or []):
             fli = line.get("fulfillmentLineItemId")
             if fli not in units or not 0 < int(line["quantity"]) <= units[fli][0]:
-                return {"returnRequest": {"return": None, "userErrors": [_user_error(
+                return {field: {"return": None, "userErrors": [_user_error(
                     "Quantity is not returnable.", "INVALID",
                     f"returnLineItems.{k}.quantity")]}}
             items.append({
                 "id": self._ids("ReturnLineItem"), "quantity": int(line["quantity"]),
-                "returnReason": line["returnReason"], "customerNote": line.get("customerNote"),
+                "returnReason": line["returnReason"], note: line.get(note),
                 "fulfillmentLineItem": {"id": fli, "lineItem": {"id": units[fli][1]}},
             })
         if not items:
-            return {"returnRequest": {"return": None, "userErrors": [_user_error(
+            return {field: {"return": None, "userErrors": [_user_error(
                 "Return line items can't be blank.", "BLANK", "returnLineItems")]}}
         created = {
             "id": self._ids("Return"),
             "name": f"{order['name']}-R{len(order['returns']['nodes']) + 1}",
-            "status": "REQUESTED",
+            "status": status,
             "createdAt": stamp(self.clock()),
             "decline": None,
             "returnLineItems": {"nodes": items},
         }
         order["returns"]["nodes"].append(created)
-        self.changes.append("returnRequest")
-        return {"returnRequest": {"return": {k: created[k] for k in ("id", "name", "status")},
-                                  "userErrors": []}}
+        self.changes.append(field)
+        return {field: {"return": {k: created[k] for k in ("id", "name", "status")},
+                        "userErrors": []}}
 
     def _order_update(self, variables: dict[str, Any]) -> dict[str, Any]:
         data = variables["input"]

@@ -18,6 +18,7 @@ from typing import Any
 from orders.models import (
     Fulfilment,
     Order,
+    OrderItem,
     OrderStatus,
     Package,
     PackageStatus,
@@ -101,20 +102,49 @@ def customer_of(order: Order, ids: Ids) -> dict[str, Any]:
     }
 
 
-def shopify_order(order: Order, customer: dict[str, Any], ids: Ids) -> dict[str, Any]:
-    """`order` as the fields of `orders.shopify_queries.ORDER_FIELDS` show it."""
+def selected_options(options: dict[str, str]) -> list[dict[str, str]]:
+    """Our option names as a Shopify store names them ("colour" -> "Color")."""
+    return [{"name": "Color" if name == "colour" else name.capitalize(), "value": value}
+            for name, value in options.items()]
+
+
+def _variant_node(ids: Ids, sku: str, title: str, options: dict[str, str], price: Decimal,
+                  in_stock: bool) -> dict[str, Any]:
+    return {"id": ids("ProductVariant"), "sku": sku, "title": title, "price": str(price),
+            "availableForSale": in_stock, "inventoryQuantity": 25 if in_stock else 0,
+            "selectedOptions": selected_options(options)}
+
+
+def _line(item: OrderItem, cur: str, ids: Ids, products: dict[str, dict[str, Any]]
+          ) -> dict[str, Any]:
+    """A line item; a line with variants has its product (and its variants) in `products`."""
+    product: dict[str, Any] = {"tags": [] if item.returnable else ["final-sale"]}
+    variant: dict[str, Any] = {"inventoryQuantity": 25 if item.in_stock else 0}
+    if item.product_id is not None:
+        known = products.get(item.product_id)
+        own = _variant_node(ids, item.sku, ", ".join(item.options.values()), item.options,
+                            item.unit_price, item.in_stock)
+        if known is None:
+            known = products[item.product_id] = {"id": ids("Product"), "variants": {"nodes": [
+                own, *(_variant_node(ids, v.sku, v.title, v.options, v.unit_price, v.in_stock)
+                       for v in item.variants)]}}
+        else:
+            known["variants"]["nodes"].append(own)
+        product |= {"id": known["id"], "hasOnlyDefaultVariant": False}
+        variant |= {"id": own["id"], "selectedOptions": own["selectedOptions"]}
+    return {"id": ids("LineItem"), "sku": item.sku, "name": item.name,
+            "quantity": item.quantity, "originalUnitPriceSet": money(item.unit_price, cur),
+            "product": product, "variant": variant}
+
+
+def shopify_order(order: Order, customer: dict[str, Any], ids: Ids,
+                  products: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`order` as the fields of `orders.shopify_queries.ORDER_FIELDS` show it; the
+    products of lines with variants are added to `products` (product id -> product)."""
     cur = order.currency
     gateway = GATEWAY[order.payment.method]
-    lines = {
-        item.line_id: {
-            "id": ids("LineItem"), "sku": item.sku, "name": item.name,
-            "quantity": item.quantity,
-            "originalUnitPriceSet": money(item.unit_price, cur),
-            "product": {"tags": [] if item.returnable else ["final-sale"]},
-            "variant": {"inventoryQuantity": 25 if item.in_stock else 0},
-        }
-        for item in order.items
-    }
+    products = {} if products is None else products
+    lines = {item.line_id: _line(item, cur, ids, products) for item in order.items}
     quantity = {item.line_id: item.quantity for item in order.items}
     pickup = order.fulfilment is not Fulfilment.SHIP_TO_HOME
     method = {

@@ -15,6 +15,7 @@ from orders.eligibility import (
     Reason,
     check_cancel,
     check_delivery_change,
+    check_exchange,
     check_refund,
     check_replacement,
     check_return,
@@ -290,6 +291,16 @@ CASES: dict[str, tuple[str, Callable[[Order], bool]]] = {
             o.status is OrderStatus.PROCESSING
             and o.requested_delivery_date is not None
             and o.requested_delivery_date > TODAY
+        ),
+    ),
+    "100038": (
+        "variants to exchange for: cheaper, dearer, same price, out of stock",
+        lambda o: (
+            check_exchange(o, "1", POLICY, NOW).ok
+            and sorted((v.unit_price > o.items[0].unit_price, v.unit_price
+                        < o.items[0].unit_price, v.in_stock) for v in o.items[0].variants)
+            == [(False, False, True), (False, True, True), (True, False, False),
+                (True, False, True)]
         ),
     ),
     "100037": (

@@ -15,10 +15,12 @@ from orders.eligibility import (
     Verdict,
     check_cancel,
     check_delivery_change,
+    check_exchange,
     check_refund,
     check_replacement,
     check_return,
     check_track,
+    check_variant,
     fits,
     returnable_quantity,
 )
@@ -42,6 +44,7 @@ from orders.models import (
     ReturnLine,
     ReturnReason,
     ReturnStatus,
+    Variant,
 )
 from orders.policy import Action, Policy
 
@@ -617,3 +620,78 @@ def test_window_facts_do_not_depend_on_the_now_offset() -> None:
     """`now` may come in UTC; the local day is still what counts."""
     in_utc = ist(2025, 6, 16, 0, 0).astimezone(UTC)  # 18:30 UTC on the 15th
     assert check_return(order(), "1", 1, POLICY, in_utc).reason is Reason.WINDOW_CLOSED
+
+
+# --- exchange for another variant --------------------------------------------------------
+
+
+def kurta(line_id: str = "1", qty: int = 1, **kw: Any) -> OrderItem:
+    return item(line_id, qty, product_id="KURTA", options={"size": "M"}, **kw)
+
+
+def variant(size: str, price: str, in_stock: bool = True) -> Variant:
+    return Variant(variant_id=f"K-{size}", sku=f"K-{size}", title=size,
+                   options={"size": size}, unit_price=Decimal(price), in_stock=in_stock)
+
+
+@pytest.mark.parametrize(
+    ("o", "policy", "now", "expected"),
+    [
+        pytest.param(order(items=[kurta()]), POLICY, IN_WINDOW, Reason.OK, id="ok"),
+        pytest.param(order(), POLICY, IN_WINDOW, Reason.NO_VARIANTS, id="no-variants"),
+        pytest.param(order(items=[kurta(returnable=False)]), POLICY, IN_WINDOW,
+                     Reason.NOT_RETURNABLE, id="non-returnable"),
+        pytest.param(order(items=[kurta(in_stock=False)]), POLICY, IN_WINDOW, Reason.OK,
+                     id="own-variant-sold-out-does-not-matter"),
+        pytest.param(order(items=[kurta()]), POLICY, ist(2025, 6, 16), Reason.WINDOW_CLOSED,
+                     id="window-closed"),
+        pytest.param(not_shipped(items=[kurta()]), POLICY, IN_WINDOW, Reason.NOT_DELIVERED,
+                     id="not-delivered"),
+        pytest.param(order(items=[kurta(qty=2)], replacements=[
+            replacing(1, ReplacementStatus.DELIVERED)]), POLICY, IN_WINDOW,
+            Reason.ALREADY_REPLACED, id="one-per-item"),
+        pytest.param(order(items=[kurta(qty=2)], replacements=[
+            replacing(1, ReplacementStatus.DELIVERED)]),
+            Policy(timezone="Asia/Kolkata", replacement_limit="none"), IN_WINDOW, Reason.OK,
+            id="no-limit"),
+        pytest.param(order(items=[kurta(), kurta("2")], packages=[pkg(("1", "2"))],
+                           replacements=[replacing(1, ReplacementStatus.REQUESTED)]),
+                     POLICY, IN_WINDOW, Reason.OK, id="another-item-per-item"),
+        pytest.param(order(items=[kurta(), kurta("2")], packages=[pkg(("1", "2"))],
+                           replacements=[replacing(1, ReplacementStatus.REQUESTED)]),
+                     Policy(timezone="Asia/Kolkata", replacement_limit="order"), IN_WINDOW,
+                     Reason.ALREADY_REPLACED, id="another-item-per-order"),
+        pytest.param(order(items=[kurta()]), ONLY_TRACK, IN_WINDOW, Reason.NOT_ALLOWED,
+                     id="not-allowed"),
+    ],
+)
+def test_exchange(o: Order, policy: Policy, now: datetime, expected: Reason) -> None:
+    line = "2" if "2" in {i.line_id for i in o.items} and o.replacements else "1"
+    assert answer(check_exchange(o, line, policy, now)) == (expected is Reason.OK, expected)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "expected", "difference"),
+    [
+        (variant("L", "699.00"), Reason.OK, "200.00"),
+        (variant("S", "349.00"), Reason.OK, "-150.00"),
+        (variant("XL", "699.00", in_stock=False), Reason.OUT_OF_STOCK, None),
+        (None, Reason.VARIANT_UNAVAILABLE, None),
+    ],
+)
+def test_the_variant_asked_for(chosen: Variant | None, expected: Reason,
+                               difference: str | None) -> None:
+    verdict = check_variant(order(items=[kurta()]), "1", chosen)
+    assert answer(verdict) == (expected is Reason.OK, expected)
+    if difference is not None:
+        assert verdict.facts["price_difference"] == difference
+
+
+def test_the_same_variant_is_no_exchange() -> None:
+    same = Variant(variant_id="x", sku="SKU-1", title="M", unit_price=Decimal("499.00"))
+    assert check_variant(order(items=[kurta()]), "1", same).reason is Reason.VARIANT_UNAVAILABLE
+
+
+def test_exchange_orders_are_listed_for_the_exchange_action() -> None:
+    assert fits(order(items=[kurta()]), Action.EXCHANGE, POLICY, IN_WINDOW)
+    assert not fits(order(), Action.EXCHANGE, POLICY, IN_WINDOW)

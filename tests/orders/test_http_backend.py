@@ -31,7 +31,7 @@ from orders.http_contract import render
 from orders.http_wire import wire_key
 from orders.loading import DEMO_ORDERS_FILE, load_order_file
 from orders.models import OrderStatus, ReturnLine, ReturnReason
-from orders.policy import Action, Policy
+from orders.policy import CHANGES, Action, Policy
 from orders.tracking import CarrierUpdate
 from records.db import Database
 from tests.contract.shopper import TIMEZONE, engine_for
@@ -397,6 +397,7 @@ def test_the_published_contract_is_generated_from_the_wire_models() -> None:
     assert set(contract["paths"]) == {
         "/capabilities", "/orders/{number}", "/orders/search", "/orders/{number}/cancel",
         "/orders/{number}/returns", "/orders/{number}/replacements", "/orders/{number}/delivery",
+        "/orders/{number}/exchanges", "/orders/{number}/lines/{line_id}/variants",
     }
 
 
@@ -418,3 +419,47 @@ async def test_an_answer_about_another_order_is_not_believed(setup: Setup) -> No
 
 async def test_the_reference_shop_command_needs_a_token() -> None:
     assert await serve(Settings(order_api_token=None), "127.0.0.1", 0) == 2
+
+
+# ---- exchange for another variant ---------------------------------------------------------------
+
+
+async def test_variants_and_an_exchange_over_the_wire(setup: Setup) -> None:
+    variants = await setup.backend.variants("100038", "1")
+    assert [(v.title, str(v.unit_price), v.in_stock) for v in variants] == [
+        ("Indigo, S", "1149.00", True), ("Indigo, L", "1499.00", True),
+        ("Indigo, XL", "1499.00", False), ("Maroon, M", "1299.00", True)]
+    outcome = await setup.backend.exchange("100038", "1", 1, "SKU-APP-KUR-IND-L",
+                                           idempotency_key="ex-1")
+    again = await setup.backend.exchange("100038", "1", 1, "SKU-APP-KUR-IND-L",
+                                         idempotency_key="ex-1")
+    assert outcome.reference == again.reference == "X-100038-1"
+    [made] = outcome.order.replacements
+    assert made.new_variant == "Indigo, L" and made.price_difference == 200
+    assert await setup.changes_made() == 1
+
+
+async def test_an_exchange_the_shop_refuses_changes_nothing(setup: Setup) -> None:
+    with pytest.raises(ActionRefused):  # XL is out of stock
+        await setup.backend.exchange("100038", "1", 1, "SKU-APP-KUR-IND-XL",
+                                     idempotency_key="ex-xl")
+    with pytest.raises(ActionRefused):  # an item with no variants
+        await setup.backend.exchange("100008", "1", 1, "SKU-APP-KUR-IND-L",
+                                     idempotency_key="ex-other")
+    assert await setup.changes_made() == 0
+
+
+async def test_a_line_without_variants_and_an_unknown_line_have_none(setup: Setup) -> None:
+    assert await setup.backend.variants("100008", "1") == []
+    assert await setup.backend.variants("100038", "9") == []  # 404 from the shop
+
+
+async def test_a_shop_that_does_not_declare_exchanges_is_not_asked_for_one(
+    redis: aioredis.Redis, db: Database,
+) -> None:
+    async for opened in _setup(redis, db, supports=CHANGES - {Action.EXCHANGE}):
+        await opened.backend.get_order("100038")  # reads the capabilities alongside
+        assert Action.EXCHANGE not in opened.backend.supports
+        chat = opened.chat()
+        await open_order(chat, "Return or replace", ("100038", "nisha.rao@example.in"))
+        assert "Exchange for another size or colour" not in chat.labels

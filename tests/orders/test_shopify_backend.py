@@ -92,10 +92,15 @@ async def test_every_demo_order_reads_back_as_itself(
                   PackageStatus.AT_DELIVERY_STATION}
     for want in demo_orders:
         got = await must_get(backend, want.number)
-        for field in ("number", "placed_at", "status", "customer", "currency", "items",
+        for field in ("number", "placed_at", "status", "customer", "currency",
                       "shipping_fee", "payment", "fulfilment", "shipping_address",
                       "pickup_store", "cancelled_at"):
             assert getattr(got, field) == getattr(want, field), (want.number, field)
+        # a product is Shopify's own id, and its variants are read live, not with the order
+        assert [i.model_copy(update={"product_id": None, "variants": []}) for i in got.items] == [
+            i.model_copy(update={"product_id": None, "variants": []}) for i in want.items]
+        assert [i.product_id is None for i in got.items] == [
+            i.product_id is None for i in want.items], want.number
         shipped = [p for p in want.packages if p.status is not PackageStatus.AT_WAREHOUSE
                    or want.status not in (OrderStatus.CANCELLED, OrderStatus.PAYMENT_FAILED)]
         assert len(got.packages) == len(shipped), want.number
@@ -194,9 +199,9 @@ async def test_a_shoppers_orders_by_phone_or_email(shop: Shop) -> None:
     assert len(fake.calls) == before
 
 
-async def test_supports_cancel_and_return_only(shop: Shop) -> None:
+async def test_supports_cancel_return_and_exchange_only(shop: Shop) -> None:
     _, backend = shop
-    assert backend.supports == frozenset({Action.CANCEL, Action.RETURN})
+    assert backend.supports == frozenset({Action.CANCEL, Action.RETURN, Action.EXCHANGE})
     with pytest.raises(ActionRefused):
         await backend.replace("100008", "1", 1, ReturnReason.DAMAGED, idempotency_key="k")
     update = CarrierUpdate(provider="generic", event_id="e1", order_number="100006",
@@ -465,3 +470,66 @@ async def test_nothing_personal_or_secret_in_the_logs(
     assert "shopify" in text  # it did log
     for secret in ("priya", "98123", "45678", "example.in", fake.token.casefold()):
         assert secret not in text
+
+
+# ---- exchange for another variant --------------------------------------------------------------
+
+
+async def test_a_line_with_variants_reads_its_product_and_options(shop: Shop) -> None:
+    _, backend = shop
+    [item] = (await must_get(backend, "100038")).items
+    assert item.product_id is not None and item.options == {"size": "M", "colour": "Indigo"}
+    variants = await backend.variants("100038", "1")
+    assert [(v.title, str(v.unit_price), v.in_stock, v.options) for v in variants] == [
+        ("Indigo, S", "1149.00", True, {"size": "S", "colour": "Indigo"}),
+        ("Indigo, L", "1499.00", True, {"size": "L", "colour": "Indigo"}),
+        ("Indigo, XL", "1499.00", False, {"size": "XL", "colour": "Indigo"}),
+        ("Maroon, M", "1299.00", True, {"size": "M", "colour": "Maroon"})]
+    assert await backend.variants("100008", "1") == []  # no variants: nothing is read
+    assert "ProductVariants" in fake_calls(shop)
+
+
+def fake_calls(shop: Shop) -> list[str]:
+    return shop[0].calls
+
+
+async def test_an_exchange_is_a_return_with_an_exchange_line_made_once(shop: Shop) -> None:
+    fake, backend = shop
+    large = next(v for v in await backend.variants("100038", "1") if v.title == "Indigo, L")
+    outcome = await backend.exchange("100038", "1", 1, large.variant_id, idempotency_key="x1")
+    [made] = outcome.order.replacements
+    assert (made.replacement_id, made.new_variant_id, made.new_variant, made.price_difference
+            ) == (outcome.reference, large.variant_id, "Indigo, L", 200)
+    assert outcome.order.returns == []  # an exchange is not read as a plain return
+    [ret] = fake.order("100038")["returns"]["nodes"]
+    assert ret["status"] == "OPEN"
+    assert ret["exchangeLineItems"]["nodes"][0]["variantId"].endswith(f"/{large.variant_id}")
+    again = await backend.exchange("100038", "1", 1, large.variant_id, idempotency_key="x1")
+    assert again.reference == outcome.reference and fake.changes == ["returnCreate"]
+    with pytest.raises(ActionRefused):  # the same key for another variant
+        await backend.exchange("100038", "1", 1, "999", idempotency_key="x1")
+
+
+async def test_an_exchange_for_a_variant_out_of_stock_or_a_second_one_is_refused(
+    shop: Shop,
+) -> None:
+    fake, backend = shop
+    variants = {v.title: v for v in await backend.variants("100038", "1")}
+    with pytest.raises(ActionRefused, match="out_of_stock"):
+        await backend.exchange("100038", "1", 1, variants["Indigo, XL"].variant_id,
+                               idempotency_key="x-xl")
+    await backend.exchange("100038", "1", 1, variants["Maroon, M"].variant_id,
+                           idempotency_key="x-m")
+    with pytest.raises(ActionRefused):  # the unit is under exchange (and one per item)
+        await backend.exchange("100038", "1", 1, variants["Indigo, S"].variant_id,
+                               idempotency_key="x-s")
+    assert fake.changes == ["returnCreate"]
+
+
+async def test_a_refused_return_create_changes_nothing(shop: Shop) -> None:
+    fake, backend = shop
+    large = next(v for v in await backend.variants("100038", "1") if v.title == "Indigo, L")
+    fake.fail("ReturnCreate", "refuse")
+    with pytest.raises(ActionRefused):
+        await backend.exchange("100038", "1", 1, large.variant_id, idempotency_key="x2")
+    assert (await must_get(backend, "100038")).replacements == []
