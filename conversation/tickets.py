@@ -360,7 +360,7 @@ class TicketStore:
         (see `origin_of`), a second create of the same origin returns the first
         ticket unchanged instead of opening another."""
         try:
-            saved, new = await self._db.transaction(self._create, ticket, origin)
+            saved, new = await self._db.run_in_transaction(self._create, ticket, origin)
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
         if new:
@@ -451,7 +451,8 @@ class TicketStore:
         number = ticket_number(ticket_id)
         try:
             for _ in range(UPDATE_RETRIES):
-                done = await self._db.transaction(self._update, number, change, line, event, by)
+                done = await self._db.run_in_transaction(
+                    self._update, number, change, line, event, by)
                 if done is None:
                     continue  # someone else changed it since we read it: again
                 if done[1]:

@@ -133,7 +133,7 @@ class Database:
         async with self._writer:
             yield
 
-    async def transaction(
+    async def run_in_transaction(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Run `work(conn, ...)`, plain synchronous SQLAlchemy, as one transaction:

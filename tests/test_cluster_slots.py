@@ -30,10 +30,9 @@ from tests.slot_guard import CrossSlot
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("app", "channels", "conversation", "orders", "records")
 SITE = re.compile(r"register_script\(|pipeline\(transaction=True\)|\.pipeline\(\)|"
-                  r"\.eval(?:sha)?(?:_ro)?\(|\.fcall(?:_ro)?\(|(?<!_db)\.transaction\(|\.watch\(|"
-                  r"\.multi\(")
+                  r"\.eval(?:sha)?(?:_ro)?\(|\.fcall(?:_ro)?\(|\.transaction\(|\.watch\(|\.multi\(")
 """Script and transaction sites: a script, a MULTI pipeline (redis-py's default), a raw
-EVAL or FCALL, a WATCH. (`self._db.transaction(` is the records database's, not Redis's.)"""
+EVAL or FCALL, a WATCH."""
 
 SITES = {
     # file: (script and MULTI sites, a test that runs them under the guard)
