@@ -280,23 +280,12 @@ def check_replacement(
         return refusal
     if reason is not None and reason not in REPLACEMENT_REASONS:
         return _no(Reason.REASON_NOT_COVERED, return_reason=reason.value)
-    package = _delivered_package(order, line_id, policy)
-    if isinstance(package, Verdict):
-        return package
-    item = order.item(line_id)
-    assert item is not None  # _delivered_package refused unknown lines
-    left = returnable_quantity(order, line_id)
-    if left == 0:
-        return _no(Reason.NOTHING_LEFT_TO_RETURN, line_id=line_id, quantity=item.quantity)
-    window = _window(order, package, policy, now)
-    if not window.ok:
-        return window
-    if not item.in_stock:
-        return _no(Reason.OUT_OF_STOCK, line_id=line_id, item=item.name)
-    if _replaced_before(order, line_id, policy):
-        return _no(Reason.ALREADY_REPLACED, line_id=line_id, item=item.name,
-                   limit=policy.replacement_limit)
-    return _yes(left=left, last_day=window.facts["last_day"])
+    swap = _swappable(order, line_id, policy, now)
+    if isinstance(swap, Verdict):
+        return swap
+    if not swap.item.in_stock:
+        return _no(Reason.OUT_OF_STOCK, line_id=line_id, item=swap.item.name)
+    return swap.verdict(order, policy)
 
 
 def check_exchange(order: Order, line_id: str, policy: Policy, now: datetime) -> Verdict:
@@ -308,9 +297,33 @@ def check_exchange(order: Order, line_id: str, policy: Policy, now: datetime) ->
     item = order.item(line_id)
     if refusal := _not_allowed(Action.EXCHANGE, policy) or _not_exchangeable(item):
         return refusal
+    swap = _swappable(order, line_id, policy, now)
+    return swap if isinstance(swap, Verdict) else swap.verdict(order, policy)
+
+
+@dataclass(frozen=True, slots=True)
+class _Swap:
+    """A delivered line a replacement or an exchange could take: units left, in its window."""
+
+    item: OrderItem
+    left: int
+    last_day: Fact
+
+    def verdict(self, order: Order, policy: Policy) -> Verdict:
+        """Yes, unless the item (or order, as the policy says) was replaced or exchanged before."""
+        if _replaced_before(order, self.item.line_id, policy):
+            return _no(Reason.ALREADY_REPLACED, line_id=self.item.line_id, item=self.item.name,
+                       limit=policy.replacement_limit)
+        return _yes(left=self.left, last_day=self.last_day)
+
+
+def _swappable(order: Order, line_id: str, policy: Policy, now: datetime) -> _Swap | Verdict:
+    """What a replacement and an exchange both ask first: a delivered line, units left,
+    within the return window."""
     package = _delivered_package(order, line_id, policy)
     if isinstance(package, Verdict):
         return package
+    item = order.item(line_id)
     assert item is not None  # _delivered_package refused unknown lines
     left = returnable_quantity(order, line_id)
     if left == 0:
@@ -318,10 +331,7 @@ def check_exchange(order: Order, line_id: str, policy: Policy, now: datetime) ->
     window = _window(order, package, policy, now)
     if not window.ok:
         return window
-    if _replaced_before(order, line_id, policy):
-        return _no(Reason.ALREADY_REPLACED, line_id=line_id, item=item.name,
-                   limit=policy.replacement_limit)
-    return _yes(left=left, last_day=window.facts["last_day"])
+    return _Swap(item, left, window.facts["last_day"])
 
 
 def _not_exchangeable(item: OrderItem | None) -> Verdict | None:
