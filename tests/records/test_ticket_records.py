@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conversation.tickets import Ticket, TicketStatus, TicketStore, origin_of
+from conversation.tickets import Count, Ticket, TicketStatus, TicketStore, origin_of
 
 AT = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
 
@@ -119,6 +119,31 @@ async def test_any_search_text_is_a_plain_search_never_an_error(
     ids = [t.id for t in page.tickets]
     assert ids in ([], [made.id])
     assert await tickets.get(made.id) is not None  # and nothing was harmed
+
+
+async def test_a_list_and_its_tabs_count_up_to_a_cap_and_say_more_past_it(
+    tickets: TicketStore,
+) -> None:
+    for n in range(5):
+        made = await tickets.create(ticket(conversation=f"web:{n}",
+                                           updated_at=AT + timedelta(minutes=n)))
+        if n == 0:
+            await tickets.mark_resolved(made.id, AT)
+    capped = await tickets.capped_counts(cap=3)
+    exact = await tickets.capped_counts(cap=4)
+    first = await tickets.page(statuses=[TicketStatus.OPEN], page_size=2, count_cap=3)
+    pages = [await tickets.page(statuses=[TicketStatus.OPEN], page_size=2, count_cap=3, page=n)
+             for n in (2, 3)]
+    whole = await tickets.page(statuses=[TicketStatus.OPEN], count_cap=4)
+
+    assert capped == {TicketStatus.OPEN: Count(3, capped=True), TicketStatus.PENDING: Count(0),
+                      TicketStatus.RESOLVED: Count(1)}
+    assert exact[TicketStatus.OPEN] == Count(4, capped=False)
+    assert (first.total, first.capped, first.more) == (3, True, True)
+    assert [t.id for p in (first, *pages) for t in p.tickets] == [  # the cap hides none
+        "T-1005", "T-1004", "T-1003", "T-1002"]
+    assert pages[-1].more is False  # the last page is not full
+    assert (whole.total, whole.capped, len(whole.tickets)) == (4, False, 4)
 
 
 async def test_lists_come_in_pages_with_counts_per_status(tickets: TicketStore) -> None:
