@@ -607,7 +607,15 @@ class TicketStore:
         return (await self.page(order=number, page_size=MAX_LISTED)).tickets
 
     async def count(self, status: TicketStatus) -> int:
-        return (await self.counts()).get(status, 0)
+        """One status's tickets, exactly (the metrics' open and pending: an index
+        read of that status alone, not a count of every ticket by status)."""
+        query = select(func.count()).select_from(tickets).where(
+            tickets.c.status == status.value)
+        try:
+            async with self._db.connect() as conn:
+                return int((await conn.execute(query)).scalar_one())
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     async def counts(self, *, channel: str | None = None, assignee: str | None = None,
                      unassigned: bool = False) -> dict[TicketStatus, int]:
