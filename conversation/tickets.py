@@ -279,6 +279,10 @@ _CHANGE = update(tickets).where(tickets.c.number == bindparam("b_number"),
                                 tickets.c.version == bindparam("b_version"))
 _NEW_TICKET = insert(tickets).returning(tickets.c.number)
 _BY_ACTIVITY = (tickets.c.updated_at.desc(), tickets.c.number.desc())
+_OPEN_REQUESTS = (_select().where(
+    tickets.c.order_number == bindparam("order"), tickets.c.kind == "request",
+    tickets.c.status.in_([TicketStatus.OPEN.value, TicketStatus.PENDING.value]))
+    .order_by(*_BY_ACTIVITY))
 
 
 def _ticket(row: Row[Any], transcript: list[dict[str, str]] | None = None,
@@ -605,6 +609,18 @@ class TicketStore:
 
     async def for_order(self, number: str) -> list[Ticket]:
         return (await self.page(order=number, page_size=MAX_LISTED)).tickets
+
+    async def open_requests_for(self, number: str) -> list[Ticket]:
+        """The order's open and pending action requests (without transcripts or tags):
+        what a replacement or exchange turn counts against the one-per-item limit.
+        One statement by `ix_tickets_order`, where `for_order` is a page (the rows, a
+        count and the tags: three, on a shopper's turn)."""
+        try:
+            async with self._db.connect() as conn:
+                rows = (await conn.execute(_OPEN_REQUESTS, {"order": number})).all()
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [_ticket(row) for row in rows]
 
     async def count(self, status: TicketStatus) -> int:
         """One status's tickets, exactly (the metrics' open and pending: an index

@@ -213,3 +213,23 @@ async def test_words_of_a_search_may_come_from_different_texts_of_a_ticket(
     assert await found("5000001 refund") == [made.id]  # the order and the issue
     assert await found("refund courier") == [made.id]  # the issue and a later message
     assert await found("priya bicycle") == []
+
+
+async def test_an_orders_open_requests_are_its_open_and_pending_request_tickets_only(
+    tickets: TicketStore,
+) -> None:
+    wanted = {"action": "replace", "number": "100006", "line_id": "L1"}
+    open_one = await tickets.create(ticket(kind="request", order="100006", request=wanted))
+    pending = await tickets.create(ticket(kind="request", order="100006", request=wanted,
+                                          status=TicketStatus.PENDING, conversation="web:b"))
+    done = await tickets.create(ticket(kind="request", order="100006", request=wanted,
+                                       conversation="web:c"))
+    await tickets.mark_resolved(done.id, AT)
+    await tickets.create(ticket(order="100006", conversation="web:d"))  # a hand-off
+    await tickets.create(ticket(kind="request", order="100007", request=wanted,
+                                conversation="web:e"))
+
+    found = await tickets.open_requests_for("100006")
+
+    assert sorted(t.id for t in found) == sorted([open_one.id, pending.id])
+    assert all(t.request == wanted and t.order == "100006" for t in found)
