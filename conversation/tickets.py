@@ -626,7 +626,7 @@ class TicketStore:
         """One status's tickets, exactly (the metrics' open and pending: an index
         read of that status alone, not a count of every ticket by status)."""
         query = select(func.count()).select_from(tickets).where(
-            tickets.c.status == status.value)
+            _status_in([status]))
         try:
             async with self._db.connect() as conn:
                 return int((await conn.execute(query)).scalar_one())
@@ -654,7 +654,7 @@ class TicketStore:
         rows. An exact count of 100,000 resolved tickets reads them all (0.1-0.4 s on
         PostgreSQL), for a figure nobody needs to the last ticket."""
         cap = max(1, LIST_COUNT_CAP if cap is None else cap)
-        query = select(*(_at_most([tickets.c.status == status.value], cap).label(status.value)
+        query = select(*(_at_most([_status_in([status])], cap).label(status.value)
                          for status in TicketStatus))
         try:
             async with self._db.connect() as conn:
@@ -701,7 +701,7 @@ class TicketStore:
         if team:
             conditions.append(ticket_desk.c.team == team)
         if statuses:
-            conditions.append(tickets.c.status.in_([s.value for s in statuses]))
+            conditions.append(_status_in(statuses))
         if order is not None:
             conditions.append(tickets.c.order_number == order.strip().lstrip("#"))
         page = max(1, page)
@@ -963,6 +963,16 @@ def _exact(text: str) -> list[Any]:
     if digits >= 7 and (phone := normalise_phone(text)):
         branches.append(select(number).where(other.c.contact_phone == phone))
     return branches
+
+
+def _status_in(statuses: Sequence[TicketStatus]) -> Any:
+    """`status IN (...)` with the statuses written into the SQL, not bound: PostgreSQL
+    plans each status for itself. Bound, a prepared statement goes over to a generic
+    plan after five runs, one plan for every status; the one it picks for "open"
+    (4 % of tickets) counted them with a full scan, 46 ms instead of 4."""
+    return tickets.c.status.in_(bindparam(
+        "statuses", [s.value for s in statuses], expanding=True, literal_execute=True,
+        unique=True))
 
 
 def _at_most(conditions: list[Any], cap: int, source: Any = tickets) -> Any:
