@@ -62,20 +62,20 @@ async def _empty_database(records_url: str, tmp_path: Path) -> AsyncIterator[Dat
         return
     server = Database(database_url(records_url, tmp_path))
     name = f"{make_url(records_url).database}_m{secrets.token_hex(4)}"
+    async with server.engine.connect() as raw:
+        conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        async with server.engine.connect() as raw:
-            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
         db = Database(database_url(
             make_url(records_url).set(database=name).render_as_string(False), tmp_path))
         try:
             yield db
         finally:
             await db.close()
-            async with server.engine.connect() as raw:
-                conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text(f'DROP DATABASE "{name}"'))
-    finally:
+    finally:  # dropped whatever happened in between
+        async with server.engine.connect() as raw:
+            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'DROP DATABASE "{name}"'))
         await server.close()
 
 
