@@ -1,7 +1,8 @@
 """Replacement and exchange requests still waiting on staff count as replacements: an order read
 for a replacement gets them added (status `requested`), so the policy's "one
 replacement per item or order" holds while a request is open, not only after staff
-carried it out. Only `TicketStore.for_order` is used."""
+carried it out. Only `TicketStore.open_requests_for` is used: one query, on the turns
+of a replacement or exchange only."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ _COUNTED = frozenset({Action.REPLACE.value, Action.EXCHANGE.value})
 async def with_open_replacement_requests(tickets: TicketStore, order: Order) -> Order:
     added = []
     known = {r.replacement_id for r in order.replacements}
-    for ticket in await tickets.for_order(order.number):
+    for ticket in await tickets.open_requests_for(order.number):
         request = ticket.request or {}
         if (not ticket.is_open or ticket.kind != "request" or ticket.id in known
                 or request.get("action") not in _COUNTED or not request.get("line_id")):

@@ -49,6 +49,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     union,
@@ -72,6 +73,7 @@ log = logging.getLogger(__name__)
 MAX_LISTED = 200
 PAGE_SIZE = 50
 SEARCH_COUNT_CAP = 1000  # a search by words counts this many, then says "1,000+"
+LIST_COUNT_CAP = 10_000  # a list (and each status's tab) counts this many, then "10,000+"
 MAX_COUNT_CAP = 10_000  # the matches a page is sorted from are bound parameters
 WALK_WINDOW = 10  # a common word's page: tickets read for each one the page shows
 EVENTS_MAXLEN = 2000
@@ -170,7 +172,7 @@ class Page:
     total: int
     page: int
     page_size: int
-    capped: bool = False  # a search found more than `total`, which is its count cap
+    capped: bool = False  # more than `total` match, which is the count's cap
 
     @property
     def pages(self) -> int:
@@ -180,6 +182,15 @@ class Page:
     def more(self) -> bool:
         """Another page follows (past a capped total too, while pages come full)."""
         return self.page < self.pages or (self.capped and len(self.tickets) == self.page_size)
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """How many tickets a status has, counted up to a cap: `capped` means more than
+    `n` (shown as "10,000+")."""
+
+    n: int
+    capped: bool = False
 
 
 def ticket_number(ticket_id: str) -> int:
@@ -268,6 +279,10 @@ _CHANGE = update(tickets).where(tickets.c.number == bindparam("b_number"),
                                 tickets.c.version == bindparam("b_version"))
 _NEW_TICKET = insert(tickets).returning(tickets.c.number)
 _BY_ACTIVITY = (tickets.c.updated_at.desc(), tickets.c.number.desc())
+_OPEN_REQUESTS = (_select().where(
+    tickets.c.order_number == bindparam("order"), tickets.c.kind == "request",
+    tickets.c.status.in_([TicketStatus.OPEN.value, TicketStatus.PENDING.value]))
+    .order_by(*_BY_ACTIVITY))
 
 
 def _ticket(row: Row[Any], transcript: list[dict[str, str]] | None = None,
@@ -595,8 +610,28 @@ class TicketStore:
     async def for_order(self, number: str) -> list[Ticket]:
         return (await self.page(order=number, page_size=MAX_LISTED)).tickets
 
+    async def open_requests_for(self, number: str) -> list[Ticket]:
+        """The order's open and pending action requests (without transcripts or tags):
+        what a replacement or exchange turn counts against the one-per-item limit.
+        One statement by `ix_tickets_order`, where `for_order` is a page (the rows, a
+        count and the tags: three, on a shopper's turn)."""
+        try:
+            async with self._db.connect() as conn:
+                rows = (await conn.execute(_OPEN_REQUESTS, {"order": number})).all()
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [_ticket(row) for row in rows]
+
     async def count(self, status: TicketStatus) -> int:
-        return (await self.counts()).get(status, 0)
+        """One status's tickets, exactly (the metrics' open and pending: an index
+        read of that status alone, not a count of every ticket by status)."""
+        query = select(func.count()).select_from(tickets).where(
+            _status_in([status]))
+        try:
+            async with self._db.connect() as conn:
+                return int((await conn.execute(query)).scalar_one())
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     async def counts(self, *, channel: str | None = None, assignee: str | None = None,
                      unassigned: bool = False) -> dict[TicketStatus, int]:
@@ -612,6 +647,22 @@ class TicketStore:
         counts = dict.fromkeys(TicketStatus, 0)
         counts.update({TicketStatus(status): int(n) for status, n in rows})
         return counts
+
+    async def capped_counts(self, *, cap: int | None = None) -> dict[TicketStatus, Count]:
+        """Each status's tickets, counted up to `cap` (default `LIST_COUNT_CAP`), for the
+        list's tabs: one statement, each count an index read that stops at `cap + 1`
+        rows. An exact count of 100,000 resolved tickets reads them all (0.1-0.4 s on
+        PostgreSQL), for a figure nobody needs to the last ticket."""
+        cap = max(1, LIST_COUNT_CAP if cap is None else cap)
+        query = select(*(_at_most([_status_in([status])], cap).label(status.value)
+                         for status in TicketStatus))
+        try:
+            async with self._db.connect() as conn:
+                row = (await conn.execute(query)).one()
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return {status: Count(min(int(n), cap), int(n) > cap)
+                for status, n in zip(TicketStatus, row, strict=True)}
 
     async def page(
         self,
@@ -638,7 +689,9 @@ class TicketStore:
         A search by words counts its matches up to `count_cap` (default
         `SEARCH_COUNT_CAP`) and past that says so (`Page.capped`, shown as "1,000+"),
         as helpdesks do: counting every ticket that says "order" costs more than the
-        number is worth."""
+        number is worth. Any other list counts up to `count_cap` (default
+        `LIST_COUNT_CAP`, "10,000+") the same way: counting 100,000 resolved tickets
+        to show "Page 1 of 2,000" reads them all."""
         conditions = _filters(channel=channel, assignee=assignee, unassigned=unassigned)
         if tag:
             conditions.append(tickets.c.number.in_(
@@ -648,7 +701,7 @@ class TicketStore:
         if team:
             conditions.append(ticket_desk.c.team == team)
         if statuses:
-            conditions.append(tickets.c.status.in_([s.value for s in statuses]))
+            conditions.append(_status_in(statuses))
         if order is not None:
             conditions.append(tickets.c.order_number == order.strip().lstrip("#"))
         page = max(1, page)
@@ -672,7 +725,8 @@ class TicketStore:
             ordering = _BY_ACTIVITY
         listed = (_select().where(*conditions).order_by(*ordering)
                   .limit(page_size).offset((page - 1) * page_size))
-        total = select(func.count()).select_from(_listed()).where(*conditions)
+        cap = max(1, LIST_COUNT_CAP if count_cap is None else count_cap)
+        total = select(_at_most(conditions, cap, _listed()))
         try:
             async with self._db.connect() as conn:
                 rows = (await conn.execute(listed)).all()
@@ -680,7 +734,7 @@ class TicketStore:
                 found = await _tickets(conn, rows)
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return Page(found, count, page, page_size)
+        return Page(found, min(count, cap), page, page_size, capped=count > cap)
 
     async def _word_page(self, conditions: list[Any], exact: list[Any], words: list[str],
                          page: int, page_size: int, cap: int) -> Page:
@@ -909,6 +963,23 @@ def _exact(text: str) -> list[Any]:
     if digits >= 7 and (phone := normalise_phone(text)):
         branches.append(select(number).where(other.c.contact_phone == phone))
     return branches
+
+
+def _status_in(statuses: Sequence[TicketStatus]) -> Any:
+    """`status IN (...)` with the statuses written into the SQL, not bound: PostgreSQL
+    plans each status for itself. Bound, a prepared statement goes over to a generic
+    plan after five runs, one plan for every status; the one it picks for "open"
+    (4 % of tickets) counted them with a full scan, 46 ms instead of 4."""
+    return tickets.c.status.in_(bindparam(
+        "statuses", [s.value for s in statuses], expanding=True, literal_execute=True,
+        unique=True))
+
+
+def _at_most(conditions: list[Any], cap: int, source: Any = tickets) -> Any:
+    """The rows of `source` meeting `conditions`, counted up to `cap + 1` (a read that
+    stops there): more than `cap` means "cap+"."""
+    some = select(literal(1)).select_from(source).where(*conditions).limit(cap + 1)
+    return select(func.count()).select_from(some.subquery()).scalar_subquery()
 
 
 def _filters(*, channel: str | None, assignee: str | None, unassigned: bool) -> list[Any]:

@@ -9,8 +9,10 @@ query them. Times are timezone-aware UTC.
   and its log (shopper, staff, notes, system lines; `part='log'`), in order.
 - `ticket_history`: every status change, with who and when.
 - `ticket_search`: the words staff search (issue, transcript, log, shopper's name,
-  email, phone, order number), one row per piece of text: an FTS5 table on SQLite, a
-  table with a generated `tsvector` and a GIN index on PostgreSQL (migration 0001).
+  email, phone, order number): an FTS5 table on SQLite, one row per piece of text
+  (migration 0001); on PostgreSQL one row per ticket, its texts one a line, with a
+  generated `tsvector` and a GIN index (migration 0004), so all a search's words are
+  looked up on the same row.
 - `staff`: staff accounts and roles (the password is an Argon2id hash).
 - `audit_entries`: the per-order audit log; `(order_number, once)` unique, so a
   change the shop made once is logged once however often it is retried.

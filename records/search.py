@@ -1,8 +1,11 @@
 """Full-text search over tickets, one interface on two engines.
 
 SQLite: an FTS5 table (`unicode61`: words of any script, case and diacritics
-folded). PostgreSQL: a generated `tsvector` ('simple' configuration: no stemming,
-so Hindi, Hinglish and order numbers are matched as typed) with a GIN index.
+folded), a row per text. PostgreSQL: a row per ticket (its texts one a line, migration
+0004) with a generated `tsvector` ('simple' configuration: no stemming, so Hindi,
+Hinglish and order numbers are matched as typed) and a GIN index, so every word of
+a search is one lookup on the same row: no heap read of each word's rows to find
+their tickets.
 
 Whatever staff type is a plain search: it is cut into words (letters, digits and
 marks of any script), each word is quoted for FTS5 or handed to
@@ -50,6 +53,7 @@ from sqlalchemy.sql.elements import ColumnElement
 ROWS_PER_TICKET = 1 << 20
 MAX_QUERY_WORDS = 12
 FEW_ROWS = 50_000  # index rows of a search's words that are cheaper intersected than probed
+MAX_TICKET_TEXT = 200_000  # PostgreSQL: characters a ticket's row takes (a tsvector < 1 MB)
 MAX_WORD_CHARS = 64
 WORD = re.compile(r"[\w\u0900-\u097F]+", re.UNICODE)  # \w misses Devanagari's vowel signs
 
@@ -98,8 +102,8 @@ def index_rows(conn: Connection, ticket: int, texts: Iterable[str | None]) -> No
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        conn.execute(text("INSERT INTO ticket_search (ticket, body) VALUES "
-                          "(:ticket, :body)"), rows)
+        conn.execute(_ADD_TO_TICKET, {"ticket": ticket, "limit": MAX_TICKET_TEXT,
+                                      "body": "\n".join(str(row["body"]) for row in rows)})
         return
     first, last = rowids(ticket)
     used = conn.execute(text(
@@ -116,6 +120,15 @@ def index_rows(conn: Connection, ticket: int, texts: Iterable[str | None]) -> No
                       "(:rowid, :ticket, :body)"), rows)
 
 
+# PostgreSQL: a ticket's texts, one a line, on its one row; past `MAX_TICKET_TEXT`
+# (a ticket of a thousand messages) later texts are not added, so a write never fails
+# for the index's sake.
+_ADD_TO_TICKET = text(
+    "INSERT INTO ticket_search (ticket, body) VALUES (:ticket, :body) "
+    "ON CONFLICT (ticket) DO UPDATE SET body = ticket_search.body || E'\\n' || excluded.body "
+    "WHERE length(ticket_search.body) < :limit")
+
+
 async def forget(conn: AsyncConnection, ticket: int) -> None:
     if conn.dialect.name == "sqlite":
         first, last = rowids(ticket)
@@ -129,19 +142,18 @@ async def forget(conn: AsyncConnection, ticket: int) -> None:
 def matching(dialect: str, query: str) -> Subquery | None:
     """The ticket numbers whose texts hold every word of `query` (column `ticket`):
     each word may come from any text of the ticket (the name from its header, a
-    word from its transcript), so the words are matched one by one and the tickets
-    intersected. None when the query has no words at all (nothing to search for)."""
+    word from its transcript): on SQLite the words are matched one by one and their
+    tickets intersected; on PostgreSQL a ticket's one row holds them all. None when
+    the query has no words at all (nothing to search for)."""
     found = words(query)
     if not found:
         return None
-    if dialect == "sqlite":
-        one = ("SELECT rowid / 1048576 AS ticket FROM ticket_search"  # ROWS_PER_TICKET
-               " WHERE ticket_search MATCH :w{n}")
-        params = {f"w{n}": '"' + w.replace('"', '""') + '"' for n, w in enumerate(found)}
-    else:
-        one = ("SELECT ticket FROM ticket_search"
-               " WHERE body_tsv @@ plainto_tsquery('simple', :w{n})")
-        params = {f"w{n}": w for n, w in enumerate(found)}
+    if dialect != "sqlite":  # a ticket's one row holds all its words: one GIN lookup
+        return (select(_INDEX.c.ticket)
+                .where(*(_matches(dialect, _INDEX, word) for word in found)).subquery("found"))
+    one = ("SELECT rowid / 1048576 AS ticket FROM ticket_search"  # ROWS_PER_TICKET
+           " WHERE ticket_search MATCH :w{n}")
+    params = {f"w{n}": '"' + w.replace('"', '""') + '"' for n, w in enumerate(found)}
     sql = " INTERSECT ".join(one.format(n=n) for n in range(len(found)))
     return text(sql).bindparams(**params).columns(ticket=Integer).subquery("found")
 
@@ -158,13 +170,17 @@ def _fts_phrase(word: str) -> str:
 
 
 def _matches(dialect: str, rows: Any, word: str) -> ColumnElement[bool]:
-    """`rows` (an alias of the index) hold `word`."""
+    """`rows` (an alias of the index) hold `word`. On PostgreSQL the word is written
+    into the SQL (a quoted literal; `words` are letters and digits anyway), not bound:
+    a prepared statement goes over to one generic plan for every word after five
+    runs, and the plan that suits a rare word (read its rows, sort them) costs 75 ms
+    for a word in nine tickets in ten, which wants a walk by ticket number (20 ms)."""
     if dialect == "sqlite":
         found: ColumnElement[bool] = rows.c.ticket_search.op(
             "MATCH", is_comparison=True)(literal(_fts_phrase(word), String))
     else:
         found = rows.c.body_tsv.op("@@", is_comparison=True)(
-            func.plainto_tsquery("simple", literal(word, String)))
+            func.plainto_tsquery("simple", literal(word, String, literal_execute=True)))
     return found
 
 
@@ -179,7 +195,11 @@ def _ticket_of(dialect: str, rows: Any) -> ColumnElement[int]:
 def contains(dialect: str, found: list[str], number: ColumnElement[int]) -> ColumnElement[bool]:
     """Ticket `number` (a column of the outer query) holds every word of `found`: one
     probe of the index a word (SQLite: MATCH within the ticket's rowid range, which
-    FTS5 seeks to; PostgreSQL: the ticket's few rows by `ix_ticket_search_ticket`)."""
+    FTS5 seeks to); PostgreSQL: one probe of the ticket's row, by its key."""
+    if dialect != "sqlite":
+        rows = _INDEX.alias("probe")
+        return exists(select(literal(1)).select_from(rows).where(
+            rows.c.ticket == number, *(_matches(dialect, rows, word) for word in found)))
     probes: list[ColumnElement[bool]] = []
     for n, word in enumerate(found):
         rows = _INDEX.alias(f"probe{n}")
@@ -223,9 +243,9 @@ def newest_hits(dialect: str, found: list[str], listed: Callable[..., Any],
     meet `conditions` and hold every word of `found` (rarest first), the highest
     numbers first, at most `bound` of them: what a search counts before it says
     "1,000+". SQLite reads the first word's doclist backwards by rowid (FTS5 does that
-    without sorting) and stops at the bound; PostgreSQL walks the tickets by number
-    and probes each, or reads the index and sorts when the words are rare, as its
-    statistics say. `few` (see `rarest_first`): SQLite intersects the words' tickets
+    without sorting) and stops at the bound; PostgreSQL looks all the words up at
+    once on the tickets' rows (or walks the tickets by number when the words are
+    common, as its statistics say). `few` (see `rarest_first`): SQLite intersects the words' tickets
     whole, then sorts."""
     if few:
         every = matching(dialect, " ".join(found))
@@ -233,11 +253,11 @@ def newest_hits(dialect: str, found: list[str], listed: Callable[..., Any],
         return (select(number).select_from(listed())
                 .where(*conditions, number.in_(select(every.c.ticket)))
                 .order_by(number.desc()).limit(bound))
-    if dialect != "sqlite":
-        return (select(number).select_from(listed())
-                .where(*conditions, contains(dialect, found, number))
-                .order_by(number.desc()).limit(bound))
     rows = _INDEX.alias("hit")
+    if dialect != "sqlite":  # the words' tickets from the GIN index, one row each
+        return (select(number).select_from(listed(rows, number == rows.c.ticket))
+                .where(*(_matches(dialect, rows, word) for word in found), *conditions)
+                .order_by(number.desc()).limit(bound))
     return (select(number).distinct()
             .select_from(listed(rows, number == _ticket_of(dialect, rows)))
             .where(_matches(dialect, rows, found[0]), *conditions,

@@ -149,9 +149,10 @@ async def tickets(request: Request, staff: Staff) -> Response:
     listing = await list_tickets(resources.tickets,
                                  Reads(resources.redis, resources.settings.redis_prefix),
                                  staff.email, wanted)
-    counts = await resources.tickets.counts()
+    counts = await resources.tickets.capped_counts()
     return JSONResponse({**listing.as_json(),
-                         "counts": {s.value: n for s, n in counts.items()}})
+                         "counts": {s.value: c.n for s, c in counts.items()},
+                         "counts_capped": {s.value: c.capped for s, c in counts.items()}})
 
 
 async def ticket(request: Request, staff: Staff) -> Response:

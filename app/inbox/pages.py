@@ -35,7 +35,7 @@ from app.inbox.views import ListFilter, Reads, list_tickets, request_words, tick
 from app.operating import worker_missing
 from app.resources import Resources
 from conversation.staff import AlreadyDecided, NotARequest, ShopDeclined, ShopDown
-from conversation.tickets import TicketStatus
+from conversation.tickets import Count, TicketStatus
 from conversation.types import Channel
 from templates import PAGES_DIR
 
@@ -161,7 +161,7 @@ async def inbox(request: Request, staff: Staff) -> Response:
     wanted = ListFilter.parse(request.query_params)
     reads = Reads(resources.redis, resources.settings.redis_prefix)
     listing = await list_tickets(resources.tickets, reads, staff.email, wanted)
-    counts = {s.value: n for s, n in (await resources.tickets.counts()).items()}
+    counts = {s.value: c for s, c in (await resources.tickets.capped_counts()).items()}
     return _render(request, "inbox/list.html", {
         "staff": staff, "tickets": listing.tickets, "listing": listing, "wanted": wanted,
         "counts": counts, "channels": SHOPPER_CHANNELS,
@@ -176,7 +176,7 @@ async def ticket_page(request: Request, staff: Staff, *, error: str | None = Non
     if found is None:
         return _render(request, "inbox/list.html", {
             "staff": staff, "tickets": [], "wanted": ListFilter(query=ticket_id),
-            "listing": None, "counts": {s.value: 0 for s in TicketStatus},
+            "listing": None, "counts": {s.value: Count(0) for s in TicketStatus},
             "channels": SHOPPER_CHANNELS,
         }, 404)
     await Reads(resources.redis, resources.settings.redis_prefix).mark(staff.email, found)

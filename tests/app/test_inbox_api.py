@@ -334,3 +334,35 @@ async def test_a_search_with_more_matches_than_it_counts_says_so_on_the_api_and_
     assert "2+ tickets" in page.text
     assert "More than 2 tickets match" in page.text
     assert all(f'data-ticket="T-100{n}"' in page.text for n in (1, 2, 3))
+
+
+async def test_a_status_with_more_tickets_than_the_list_counts_says_so_on_the_api_and_page(
+    db: Database, client: httpx.AsyncClient, redis: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("conversation.tickets.LIST_COUNT_CAP", 2)  # 10,000 in production
+    store = TicketStore(db, redis)
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    for n in range(4):
+        made = await store.create(Ticket(id="", kind="handoff", channel="web",
+                                         conversation=f"web:{n}",
+                                         created_at=at + timedelta(minutes=n),
+                                         updated_at=at + timedelta(minutes=n), issue="lamp"))
+        if n == 0:
+            await store.mark_resolved(made.id, at)
+    await api_login(client)
+
+    listed = (await client.get("/api/inbox/tickets?status=open")).json()
+    page = await client.get("/inbox?status=open")
+
+    assert (listed["total"], listed["total_capped"], listed["more"]) == (2, True, False)
+    assert [t["id"] for t in listed["tickets"]] == ["T-1004", "T-1003", "T-1002"]
+    assert listed["counts"] == {"open": 2, "pending": 0, "resolved": 1}
+    assert listed["counts_capped"] == {"open": True, "pending": False, "resolved": False}
+    assert page.status_code == 200
+    assert '<span class="count">2+</span>' in page.text
+    assert 'aria-label="Open, more than 2 tickets"' in page.text
+    assert '<span class="count">1</span>' in page.text  # resolved: exact
+    assert "2+ tickets" in page.text
+    assert "More than 2 tickets match" not in page.text  # a list, not a search
+    assert all(f'data-ticket="T-100{n}"' in page.text for n in (2, 3, 4))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conversation.tickets import Ticket, TicketStatus, TicketStore, origin_of
+from conversation.tickets import Count, Ticket, TicketStatus, TicketStore, origin_of
 
 AT = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
 
@@ -121,6 +121,31 @@ async def test_any_search_text_is_a_plain_search_never_an_error(
     assert await tickets.get(made.id) is not None  # and nothing was harmed
 
 
+async def test_a_list_and_its_tabs_count_up_to_a_cap_and_say_more_past_it(
+    tickets: TicketStore,
+) -> None:
+    for n in range(5):
+        made = await tickets.create(ticket(conversation=f"web:{n}",
+                                           updated_at=AT + timedelta(minutes=n)))
+        if n == 0:
+            await tickets.mark_resolved(made.id, AT)
+    capped = await tickets.capped_counts(cap=3)
+    exact = await tickets.capped_counts(cap=4)
+    first = await tickets.page(statuses=[TicketStatus.OPEN], page_size=2, count_cap=3)
+    pages = [await tickets.page(statuses=[TicketStatus.OPEN], page_size=2, count_cap=3, page=n)
+             for n in (2, 3)]
+    whole = await tickets.page(statuses=[TicketStatus.OPEN], count_cap=4)
+
+    assert capped == {TicketStatus.OPEN: Count(3, capped=True), TicketStatus.PENDING: Count(0),
+                      TicketStatus.RESOLVED: Count(1)}
+    assert exact[TicketStatus.OPEN] == Count(4, capped=False)
+    assert (first.total, first.capped, first.more) == (3, True, True)
+    assert [t.id for p in (first, *pages) for t in p.tickets] == [  # the cap hides none
+        "T-1005", "T-1004", "T-1003", "T-1002"]
+    assert pages[-1].more is False  # the last page is not full
+    assert (whole.total, whole.capped, len(whole.tickets)) == (4, False, 4)
+
+
 async def test_lists_come_in_pages_with_counts_per_status(tickets: TicketStore) -> None:
     for n in range(57):
         made = await tickets.create(ticket(conversation=f"web:{n}", channel="telegram"
@@ -188,3 +213,23 @@ async def test_words_of_a_search_may_come_from_different_texts_of_a_ticket(
     assert await found("5000001 refund") == [made.id]  # the order and the issue
     assert await found("refund courier") == [made.id]  # the issue and a later message
     assert await found("priya bicycle") == []
+
+
+async def test_an_orders_open_requests_are_its_open_and_pending_request_tickets_only(
+    tickets: TicketStore,
+) -> None:
+    wanted = {"action": "replace", "number": "100006", "line_id": "L1"}
+    open_one = await tickets.create(ticket(kind="request", order="100006", request=wanted))
+    pending = await tickets.create(ticket(kind="request", order="100006", request=wanted,
+                                          status=TicketStatus.PENDING, conversation="web:b"))
+    done = await tickets.create(ticket(kind="request", order="100006", request=wanted,
+                                       conversation="web:c"))
+    await tickets.mark_resolved(done.id, AT)
+    await tickets.create(ticket(order="100006", conversation="web:d"))  # a hand-off
+    await tickets.create(ticket(kind="request", order="100007", request=wanted,
+                                conversation="web:e"))
+
+    found = await tickets.open_requests_for("100006")
+
+    assert sorted(t.id for t in found) == sorted([open_one.id, pending.id])
+    assert all(t.request == wanted and t.order == "100006" for t in found)
