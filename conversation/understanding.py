@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from . import cues
+from . import cues, intent_model
 from .cues import Intent
 from .intents import normalise, order_number
 from .spelling import canonical, sound
 
-__all__ = ["Classifier", "Intent", "Understood", "checked", "intents_in", "understand"]
+__all__ = ["Classifier", "Intent", "RulesRead", "Understood", "checked", "combine", "intents_in",
+           "read_by_rules", "tokens", "understand"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ class Understood:
 
 _SPLIT = re.compile(r"[\s:()\"#/]+|(?<=\D)-|-(?=\D)")
 _CLAUSE = re.compile(r"\s*[,.!?।;]+\s*")
-CLAUSE_END = "|"
+CLAUSE_END = intent_model.CLAUSE_END
 """A token between clauses: a cue does not run across it, nor does a negation reach
 over it ("pick them up, I don't want them")."""
 _EMAIL = re.compile(r"\S+@\S+")
@@ -55,7 +56,8 @@ _GAP = ".."
 _GAP_WORDS = 2
 
 
-def _tokens(text: str) -> list[str]:
+def tokens(text: str) -> list[str]:
+    """The message's words in their canonical spelling, with `CLAUSE_END` between clauses."""
     folded = _CLAUSE.sub(f" {CLAUSE_END} ", _EMAIL.sub(" ", normalise(text)))
     words = (t.strip("'") for t in _SPLIT.split(folded))
     return [canonical(t) for t in words if t]
@@ -155,13 +157,20 @@ def _counts(intent: Intent, words: tuple[str, ...], tokens: list[str], start: in
     return not (intent in cues.CONTEXT_WHEN_PAST and _past(tokens, start, end))
 
 
-def _found(tokens: list[str], table: dict[Intent, tuple[tuple[str, ...], ...]]) -> set[Intent]:
+def _found(tokens: list[str], table: dict[Intent, tuple[tuple[str, ...], ...]]
+           ) -> tuple[set[Intent], set[Intent]]:
+    """The intents whose cues count, and those whose every cue was withdrawn (negated
+    or told as past: "I don't want to cancel", "I returned it")."""
     found: set[Intent] = set()
+    withdrawn: set[Intent] = set()
     for intent, cue_words in table.items():
-        if any(_counts(intent, words, tokens, start, end)
-               for words in cue_words for start, end in _matches(tokens, words)):
+        verdicts = [_counts(intent, words, tokens, start, end)
+                    for words in cue_words for start, end in _matches(tokens, words)]
+        if any(verdicts):
             found.add(intent)
-    return found
+        elif verdicts:
+            withdrawn.add(intent)
+    return found, withdrawn
 
 
 def _still_waiting(tokens: list[str]) -> bool:
@@ -201,22 +210,76 @@ def _waited_days(tokens: list[str]) -> bool:
                for unit, after in itertools.pairwise(tokens))
 
 
-def intents_in(text: str) -> set[Intent]:
-    """Every intent the message asks for (negated and past cues left out)."""
-    tokens = _tokens(text)
+@dataclass(frozen=True, slots=True)
+class RulesRead:
+    """What the rules found: the intents asked for, and the intents whose cues were all
+    withdrawn (negated or past), which the model may not bring back."""
+
+    found: frozenset[Intent]
+    withdrawn: frozenset[Intent]
+
+    @property
+    def first(self) -> Intent | None:
+        """Of several intents, the most specific ask (`cues.PRIORITY`)."""
+        return next((i for i in cues.PRIORITY if i in self.found), None)
+
+
+def read_by_rules(words: list[str]) -> RulesRead:
+    """The rules' reading of a message's `tokens`: strong cues and the wait and
+    do-not-send patterns, or, when none of them is found, the weak cues."""
     strong, weak = _compiled()
-    found = _found(tokens, strong)
-    if _still_waiting(tokens) or _not_arrived(tokens) or _waited_days(tokens):
+    found, withdrawn = _found(words, strong)
+    if _still_waiting(words) or _not_arrived(words) or _waited_days(words):
         found.add(Intent.LATE)
-    if _do_not_send(tokens):
+    if _do_not_send(words):
         found.add(Intent.CANCEL)
-    return found or _found(tokens, weak)
+    if not found:
+        found, withdrawn_weak = _found(words, weak)
+        withdrawn |= withdrawn_weak
+    return RulesRead(frozenset(found), frozenset(withdrawn - found))
+
+
+def intents_in(text: str) -> set[Intent]:
+    """Every intent the rules find in the message (negated and past cues left out)."""
+    return set(read_by_rules(tokens(text)).found)
+
+
+MODEL_FLOOR = 0.3
+"""Below this probability the model's best guess is no reading at all ("not understood",
+and the dialogue shows the choices): garbage and small talk stay unread."""
+MODEL_OVER_RULES = 0.7
+"""Above this probability the model overrules the intent the rules picked (a cue word
+used in another sense: "no update on my refund" is a refund, not a track). Chosen by
+cross-validation (`python -m conversation.train_intents --cv`): lower lets the model
+undo the rules' negation and priority work, higher keeps the rules' misses on unseen
+phrasing."""
+
+
+def combine(rules: RulesRead, probabilities: dict[str, float]) -> Intent | None:
+    """The intent of a message from the rules' reading and the model's probabilities.
+
+    The rules keep what they are reliable for: a negated or past cue is never brought
+    back ("I don't want to cancel" is no cancel), and several asks go by priority. The
+    model decides when the rules find nothing, or when it is confident and the rules'
+    pick is a single cue word it reads differently."""
+    best = max(probabilities, key=lambda label: probabilities[label])
+    guess = None if best == intent_model.NONE else Intent(best)
+    confident = probabilities[best] >= MODEL_OVER_RULES
+    if rules.found:
+        overrule = (confident and len(rules.found) == 1 and guess is not None
+                    and guess not in rules.withdrawn)
+        return guess if overrule else rules.first
+    if guess is None or guess in rules.withdrawn or probabilities[best] < MODEL_FLOOR:
+        return None
+    return guess
 
 
 def understand(text: str) -> Understood:
-    found = intents_in(text)
-    intent = next((i for i in cues.PRIORITY if i in found), None)
-    return Understood(intent, order_number(text))
+    """The shopper's intent (rules and model together, `combine`) and the order number
+    typed in the message (rules only: a number the shopper did not type is never read)."""
+    words = tokens(text)
+    probabilities = intent_model.model().probabilities(words)
+    return Understood(combine(read_by_rules(words), probabilities), order_number(text))
 
 
 class Classifier(Protocol):
