@@ -29,20 +29,28 @@ CLAUSE_END = "|"
 NONE = "none"
 """The label of a message that asks for none of the intents ("ok", "my name is Priya")."""
 _GRAMS = (2, 4)
+_PHRASE_GRAM = 5
+"""Letter groups of this length also run across word boundaries within a clause ("y ba"
+of "money back", "sa wa" of "paisa wapas"): short phrases however they are spelt."""
 
 
 def features(tokens: list[str]) -> dict[str, float]:
     """Binary features, scaled to unit length: each word ("w="), its spelling key
-    ("s=", Latin words), each pair of neighbouring words in a clause ("b="), and the
-    letter groups of each word with its edges marked ("c=<ca", "c=ncl"). Digits read
-    as one word, so an order number is a number, not a particular one."""
+    ("s=", Latin words), each pair of neighbouring words in a clause ("b="), the letter
+    groups of each word with its edges marked ("c=<ca", "c=ncl") and those across a word
+    boundary ("x=y bac"). Digits read as one word, so an order number is a number, not a
+    particular one."""
     found: set[str] = set()
     previous: str | None = None
-    for raw in tokens:
+    clause: list[str] = []
+    for raw in [*tokens, CLAUSE_END]:
         if raw == CLAUSE_END:
+            found.update(_across(clause))
             previous = None
+            clause = []
             continue
         token = "0" if raw.isdigit() else raw
+        clause.append(token)
         found.add("w=" + token)
         if token.isascii():
             found.add("s=" + sound(token))
@@ -56,6 +64,12 @@ def features(tokens: list[str]) -> dict[str, float]:
         return {}
     value = 1 / math.sqrt(len(found))
     return dict.fromkeys(sorted(found), value)
+
+
+def _across(words: list[str]) -> set[str]:
+    text = " ".join(words)
+    n = _PHRASE_GRAM
+    return {"x=" + text[i:i + n] for i in range(len(text) - n + 1) if " " in text[i:i + n]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -513,7 +513,7 @@ def _on_answer(t: Turn, text: str) -> bool:
 
 def _on_free_text(t: Turn, text: str) -> None:
     """What the shopper wants, in their words (`understanding`), and which order;
-    text the rules do not read goes to the fallback classifier, where there is one."""
+    text understanding does not read goes to the fallback classifier, where there is one."""
     understood = understanding.understand(text)
     if understood.intent is None and understood.order is None and t.ctx.classifier and (
             t.s.step is not Step.ASK_ORDER):

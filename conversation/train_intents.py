@@ -3,6 +3,7 @@
     python -m conversation.train_intents          # refit, write conversation/data/intent_model.json
     python -m conversation.train_intents --check  # refit in memory; exit 1 if the file differs
     python -m conversation.train_intents --cv     # cross-validated accuracy per language
+    python -m conversation.train_intents --cv --grid   # and the thresholds of `combine`
 
 Needs scikit-learn (`pip install -e '.[train]'`); the bot itself never imports this
 module. Training is deterministic (the same data gives the same file): the messages are
@@ -28,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from .corpus_score import CORPUS_DIR, load
-from .intent_model import MODEL_PATH, data_checksum, features
-from .understanding import Intent, combine, read_by_rules, tokens
+from .intent_model import MODEL_PATH, NONE, data_checksum, features
+from .understanding import Intent, combine, decide, read_by_rules, tokens
 
 C = 100.0
 """Inverse regularisation strength: chosen by grouped cross-validation (3, 10, 30 and
@@ -84,7 +85,7 @@ def _fit(vectors: Vectors, labels: list[str]) -> tuple[list[str], list[str], Any
     kept = [{k: x for k, x in v.items() if seen[k] >= MIN_MESSAGES} for v in vectors]
     vectorizer = DictVectorizer(sort=True)
     matrix = vectorizer.fit_transform(kept)
-    classifier = LogisticRegression(C=C, max_iter=10_000)
+    classifier = LogisticRegression(C=C, max_iter=10_000, class_weight="balanced")
     classifier.fit(matrix, labels)
     return ([str(c) for c in classifier.classes_], list(vectorizer.get_feature_names_out()),
             classifier.coef_, classifier.intercept_)
@@ -118,7 +119,7 @@ def _model_only(_: Example, probabilities: dict[str, float]) -> str:
 
 
 def _combined(example: Example, probabilities: dict[str, float]) -> str:
-    intent = combine(read_by_rules(tokens(example.text)), probabilities)
+    intent = decide(tokens(example.text), probabilities)
     return intent.value if intent else "none"
 
 
@@ -140,37 +141,71 @@ def _tally(test: Sequence[Example], probs: list[dict[str, float]],
 def _print(title: str, tally: dict[str, Counter[str]]) -> None:
     print(title)
     for name in (n for n in tally if n != "total"):
-        cells = [f"{lang} {tally[name][lang]}/{tally['total'][lang]} "
-                 f"{tally[name][lang] / tally['total'][lang]:.1%}" for lang in sorted(tally["total"])]
+        total = tally["total"]
+        cells = [f"{lang} {tally[name][lang]}/{total[lang]} "
+                 f"{tally[name][lang] / total[lang]:.1%}" for lang in sorted(total)]
         print(f"  {name:10} " + " · ".join(cells))
 
 
-def cross_validate(data: Sequence[Example]) -> None:
+GRID = tuple((floor, over) for floor in (0.2, 0.3, 0.4, 0.5)
+             for over in (0.5, 0.6, 0.7, 0.8, 0.9, 1.01))
+
+
+def _grid(title: str, test: Sequence[Example], probs: list[dict[str, float]]) -> None:
+    """Accuracy of the combination for each pair of thresholds (model floor, model over
+    the rules): how `understanding.MODEL_FLOOR` and `MODEL_OVER_RULES` were chosen."""
+    print(title)
+    reads = [read_by_rules(tokens(e.text)) for e in test]
+    for floor, over in GRID:
+        right: Counter[str] = Counter()
+        for example, rules, p in zip(test, reads, probs, strict=True):
+            intent = combine(rules, p, floor=floor, over=over)
+            right[example.lang] += (intent.value if intent else "none") == example.label
+        total = Counter(e.lang for e in test)
+        cells = " · ".join(f"{lang} {right[lang] / total[lang]:.1%}" for lang in sorted(total))
+        overall = sum(right.values()) / len(test)
+        print(f"  floor {floor:.1f} over {over:.2f}: {cells} · all {overall:.1%}")
+
+
+def cross_validate(data: Sequence[Example], *, grid: bool = False) -> None:
     """Grouped k-fold over every message, then each fresh set left out whole."""
     predictors: dict[str, Predictor] = {"model": _model_only, "combined": _combined}
     groups = sorted({e.group for e in data})
     random.Random(SEED).shuffle(groups)  # noqa: S311 - a reproducible split, not a secret
     fold = {g: i % FOLDS for i, g in enumerate(groups)}
     tally: dict[str, Counter[str]] = {"total": Counter(), "model": Counter(), "combined": Counter()}
+    pooled: list[Example] = []
+    pooled_probs: list[dict[str, float]] = []
     for k in range(FOLDS):
         train = [e for e in data if fold[e.group] != k]
         test = [e for e in data if fold[e.group] == k]
-        _tally(test, _probabilities(train, test), predictors, tally)
+        probs = _probabilities(train, test)
+        _tally(test, probs, predictors, tally)
+        pooled += test
+        pooled_probs += probs
     _print(f"grouped {FOLDS}-fold, {len(data)} messages:", tally)
+    if grid:
+        _grid("thresholds, grouped k-fold (the rules were tuned on these sets):", pooled,
+              pooled_probs)
     for source in sorted({e.source for e in data if "fresh" in e.source}):
         test = [e for e in data if e.source == source]
         train = [e for e in data if e.source != source]
         one: dict[str, Counter[str]] = {"total": Counter(), "model": Counter(),
                                         "combined": Counter()}
-        _tally(test, _probabilities(train, test), predictors, one)
+        probs = _probabilities(train, test)
+        _tally(test, probs, predictors, one)
         _print(f"{source} left out:", one)
+        if grid and source == "fresh_v5":
+            _grid("thresholds, fresh_v5 left out (the one set the rules never saw):", test, probs)
 
 
 def main(argv: list[str]) -> int:
     data = examples()
-    assert {e.label for e in data} <= {i.value for i in Intent} | {"none"}  # noqa: S101
+    unknown = {e.label for e in data} - {i.value for i in Intent} - {NONE}
+    if unknown:
+        raise SystemExit(f"unknown labels in the corpus: {sorted(unknown)}")
     if "--cv" in argv:
-        cross_validate(data)
+        cross_validate(data, grid="--grid" in argv)
         return 0
     text = fitted(data)
     if "--check" in argv:
