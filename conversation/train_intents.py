@@ -168,7 +168,7 @@ def _grid(title: str, test: Sequence[Example], probs: list[dict[str, float]]) ->
 
 
 def cross_validate(data: Sequence[Example], *, grid: bool = False) -> None:
-    """Grouped k-fold over every message, then each fresh set left out whole."""
+    """Grouped k-fold over every message, then each fresh or extra set left out whole."""
     predictors: dict[str, Predictor] = {"model": _model_only, "combined": _combined}
     groups = sorted({e.group for e in data})
     random.Random(SEED).shuffle(groups)  # noqa: S311 - a reproducible split, not a secret
@@ -187,7 +187,7 @@ def cross_validate(data: Sequence[Example], *, grid: bool = False) -> None:
     if grid:
         _grid("thresholds, grouped k-fold (the rules were tuned on these sets):", pooled,
               pooled_probs)
-    for source in sorted({e.source for e in data if "fresh" in e.source}):
+    for source in sorted({e.source for e in data if "fresh" in e.source or "extra" in e.source}):
         test = [e for e in data if e.source == source]
         train = [e for e in data if e.source != source]
         one: dict[str, Counter[str]] = {"total": Counter(), "model": Counter(),

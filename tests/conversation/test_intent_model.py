@@ -68,6 +68,12 @@ def test_the_model_may_not_undo_a_withdrawn_cue_however_sure_it_is() -> None:
     assert combine(several, {"refund": 0.99, "none": 0.01}) is Intent.CANCEL  # priority
 
 
+def test_of_several_asks_the_rules_found_a_sure_model_picks_one() -> None:
+    both = RulesRead(found=frozenset({Intent.RETURN, Intent.REFUND}), withdrawn=frozenset())
+    assert combine(both, {"refund": 0.95, "return": 0.05}) is Intent.REFUND
+    assert combine(both, {"refund": 0.8, "return": 0.2}) is Intent.RETURN  # unsure: priority
+
+
 def test_an_unsure_model_leaves_the_message_unread() -> None:
     nothing = RulesRead(found=frozenset(), withdrawn=frozenset())
     assert combine(nothing, {"track": 0.25, "late": 0.2, "none": 0.2, "cancel": 0.35}) \
