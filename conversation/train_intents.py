@@ -34,7 +34,7 @@ from .understanding import Intent, combine, decide, read_by_rules, tokens
 
 C = 100.0
 """Inverse regularisation strength: chosen by grouped cross-validation (3, 10, 30 and
-100 tried; accuracy rose with it up to 100: 81, 84, 85, 86 % for the model alone)."""
+100 tried on the first 843 messages; the model alone read 81, 84, 85 and 86 %)."""
 FOLDS = 5
 SEED = 14
 DECIMALS = 2
