@@ -49,6 +49,10 @@ __all__ = ["Classifier", "Intent", "RulesRead", "Understood", "checked", "combin
 class Understood:
     intent: Intent | None
     order: str | None
+    tentative: bool = False
+    """The intent is the model's guess alone, not a sure one (no rule found it and the
+    model is below `MODEL_OVER_RULES`): enough to offer a path where the shopper asked
+    nothing else, not to take a typed answer to a question as a new ask."""
 
 
 _SPLIT = re.compile(r"[\s:()\"#/]+|(?<=\D)-|-(?=\D)")
@@ -297,15 +301,20 @@ def understand(text: str) -> Understood:
     """The shopper's intent (rules and model together, `combine`) and the order number
     typed in the message (rules only: a number the shopper did not type is never read)."""
     words = tokens(text)
-    return Understood(decide(words, intent_model.model().probabilities(words)),
-                      order_number(text))
+    rules = read_by_rules(words)
+    probabilities = intent_model.model().probabilities(words)
+    intent = decide(words, probabilities, rules)
+    tentative = (intent is not None and intent not in rules.found
+                 and probabilities[intent.value] < MODEL_OVER_RULES)
+    return Understood(intent, order_number(text), tentative)
 
 
-def decide(words: list[str], probabilities: dict[str, float]) -> Intent | None:
+def decide(words: list[str], probabilities: dict[str, float],
+           rules: RulesRead | None = None) -> Intent | None:
     """The intent of a message's `tokens` given the model's probabilities for them: a
     message without letters ("100234", a phone, "2": an answer, not an ask) is the
     rules' alone."""
-    rules = read_by_rules(words)
+    rules = rules or read_by_rules(words)
     return combine(rules, probabilities) if _has_words(words) else rules.first
 
 

@@ -96,3 +96,12 @@ def test_the_order_number_is_still_only_the_one_typed() -> None:
     got = understand("mera order 100234 kidr h")
     assert (got.intent, got.order) == (Intent.TRACK, "100234")
     assert understand("mera order kidr h, 2 din ho gaye").order is None
+
+
+def test_a_guess_of_the_model_alone_is_marked_tentative() -> None:
+    """A typed answer to a question (a cancel reason) must not turn into a new ask on a
+    weak guess: the dialogue takes a tentative reading as the shopper's own words."""
+    reason = understand("my brother already bought one for me")
+    assert reason.intent is None or reason.tentative
+    assert not understand("cancel my order 100234").tentative  # the rules read it
+    assert not understand("order band krdo").tentative  # the model alone, but sure

@@ -33,7 +33,7 @@ def test_the_corpus_is_big_enough_and_covers_every_language_and_intent() -> None
 
 FLOORS = {"main": 0.97, "holdout-v1": 0.95, "heldout-v2 tuning": 0.95,
           "heldout-v2 test": 0.9, "fresh-43": 0.85, "fresh-v3": 0.9, "fresh-v4": 0.9,
-          "fresh-v5": 0.85, "extra-v6": 0.85}
+          "fresh-v5": 0.85, "extra-v6": 0.85, "extra-v7": 0.85}
 """What each set reads, less some slack, so a regression fails. Every set is now training
 data of the intent model too, so these are in-sample figures (en/hi/Hinglish: 94-100 %,
 extra-v6 96-98 %), not the accuracy on new phrasing: that is cross-validated by
