@@ -23,7 +23,7 @@ def test_the_shipped_model_loads_with_every_intent_and_none() -> None:
     model = intent_model.model()
     assert set(model.labels) == {i.value for i in Intent} | {intent_model.NONE}
     assert len(model.weights) > 1000
-    assert intent_model.MODEL_PATH.stat().st_size < 400_000  # small enough to commit
+    assert intent_model.MODEL_PATH.stat().st_size < 500_000  # small enough to commit
 
 
 def test_the_model_was_fitted_on_the_corpus_as_it_is_now() -> None:
