@@ -124,7 +124,7 @@ class Engine:
         self._clock = clock
         self.days = ConversationDays(redis, prefix=prefix, timezone=policy.timezone)
         self._subscriptions = subscriptions or Subscriptions(redis, prefix)
-        self._classifier = classifier  # NLU_URL: reads what the rules did not
+        self._classifier = classifier  # NLU_URL: reads what the rules and the model did not
         self._media = media
 
     @property

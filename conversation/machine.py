@@ -503,7 +503,7 @@ def _on_answer(t: Turn, text: str) -> bool:
             t.effect = LoadOrder(s.order or "")
         case Step.CONFIRM if (answer := intents.yes_or_no(text)) is not None:
             _on_payload(t, "yes" if answer else "no")
-        case Step.PICK_CANCEL_REASON if understanding.understand(text).intent is None:
+        case Step.PICK_CANCEL_REASON if _own_words(text):
             pick_cancel_reason(t, "other")  # their own words: "other" (the words stay out
             t.effect = LoadOrder(s.order or "")  # of the audit log: personal data)
         case _:
@@ -511,9 +511,16 @@ def _on_answer(t: Turn, text: str) -> bool:
     return True
 
 
+def _own_words(text: str) -> bool:
+    """An answer in the shopper's own words, not a new ask: nothing read, or only a
+    tentative guess ("my brother already bought one" is a reason, not a track)."""
+    understood = understanding.understand(text)
+    return understood.intent is None or understood.tentative
+
+
 def _on_free_text(t: Turn, text: str) -> None:
     """What the shopper wants, in their words (`understanding`), and which order;
-    text the rules do not read goes to the fallback classifier, where there is one."""
+    text understanding does not read goes to the fallback classifier, where there is one."""
     understood = understanding.understand(text)
     if understood.intent is None and understood.order is None and t.ctx.classifier and (
             t.s.step is not Step.ASK_ORDER):

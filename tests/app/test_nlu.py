@@ -112,7 +112,7 @@ async def test_a_slow_or_broken_endpoint_is_not_understood(
     assert "where my money" not in caplog.text  # no shopper text in the logs
 
 
-async def test_the_dialogue_asks_it_only_when_the_rules_read_nothing(
+async def test_the_dialogue_asks_it_only_when_understanding_reads_nothing(
     model: tuple[FakeModel, str], classifier: ChatCompletionsClassifier,
     make_engine: Callable[..., Engine],  # noqa: F811 (the fixture imported above)
 ) -> None:
@@ -123,7 +123,7 @@ async def test_the_dialogue_asks_it_only_when_the_rules_read_nothing(
     await chat.say("where is my order")  # the rules read this: no call
     assert chat.keys == ["order.ask"] and fake.asked == []
     await chat.say("menu")
-    await chat.say("yo the box thingy??")  # the rules read nothing: the model says "track"
+    await chat.say("yo thingy??")  # rules and shipped model read nothing: the endpoint says "track"
     assert chat.keys == ["order.ask"] and len(fake.asked) == 1
     fake.status = 503
     await chat.say("menu")

@@ -33,13 +33,12 @@ def test_the_corpus_is_big_enough_and_covers_every_language_and_intent() -> None
 
 FLOORS = {"main": 0.97, "holdout-v1": 0.95, "heldout-v2 tuning": 0.95,
           "heldout-v2 test": 0.9, "fresh-43": 0.85, "fresh-v3": 0.9, "fresh-v4": 0.9,
-          "fresh-v5": 0.5}
-"""What each set reached, less some slack, so a regression fails (en/hi/Hinglish): main
-100 %; heldout-v2's tuning half 100 % and untouched half 97/100/94 %; fresh-43 (never tuned
-on) 89/100/100 %; fresh-v3 and fresh-v4 (tuned on in rounds 3 and 4) 96-100 %; fresh-v5,
-never tuned on, 56/72/68 %: the floor there is only against regressions, the target of 90 %
-on unseen phrasing is not reached. No set asserts 100 %: a perfect score on the data the
-rules were written from proves little."""
+          "fresh-v5": 0.85, "extra-v6": 0.85, "extra-v7": 0.85}
+"""What each set reads, less some slack, so a regression fails. Every set is now training
+data of the intent model too, so these are in-sample figures (en/hi/Hinglish: 94-100 %,
+extra-v6 96-98 %), not the accuracy on new phrasing: that is cross-validated by
+`python -m conversation.train_intents --cv`. Before the model, the rules alone read
+fresh-v5, the one set they were never tuned on, at 56/72/68 %. No set asserts 100 %."""
 
 
 @pytest.mark.parametrize("name", FLOORS)
