@@ -15,9 +15,9 @@ import pytest
 import redis.asyncio as aioredis
 from fake_providers import FakeTelegram
 from telegram import Bot
-from telegram.request import HTTPXRequest
 
 from channels.telegram_sender import TelegramSender
+from channels.telegram_transport import AiohttpRequest
 from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater
 from conversation.types import Channel, Reply
 from tests.live import serving
@@ -69,7 +69,7 @@ async def deliver_when_paced(sender: TelegramSender, outgoing: OutboxMessage) ->
 async def test_a_retry_sends_only_the_messages_not_sent_yet(
     api: FlakyTelegram, redis: aioredis.Redis
 ) -> None:
-    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=HTTPXRequest()) as bot:
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
         sender = TelegramSender(bot, redis, prefix="tsend:", max_wait=5.0, bot_rate=1000.0)
         api.fail_at = 2
         with pytest.raises(ChannelUnavailable):
@@ -87,7 +87,7 @@ async def test_a_retry_sends_only_the_messages_not_sent_yet(
 async def test_a_chat_out_of_pace_is_told_when_to_send_and_holds_no_other_chat(
     api: FlakyTelegram, redis: aioredis.Redis
 ) -> None:
-    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=HTTPXRequest()) as bot:
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
         sender = TelegramSender(bot, redis, prefix="tsend:", bot_rate=1000.0)
         # four parts to one chat: the burst (3) goes out, the fourth must wait
         with pytest.raises(SendLater) as later:
