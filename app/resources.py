@@ -30,6 +30,7 @@ from app.backends import open_backend
 from app.inbox.accounts import StaffStore
 from app.nlu import open_classifier
 from app.records_import import import_from_redis
+from app.redis_connection import lean_connections
 from app.settings import Settings
 from app.valkey_keeper import ValkeyKeeper
 from channels.web import TokenSigner
@@ -108,9 +109,9 @@ async def open_store(
     else:
         keeper = ValkeyKeeper(settings.data_dir)
         url = await keeper.start()
-    client = aioredis.Redis.from_url(
+    client = lean_connections(aioredis.Redis.from_url(
         url, socket_connect_timeout=3, socket_timeout=REDIS_SOCKET_TIMEOUT_S
-    )
+    ))
     try:
         yield client, keeper
     finally:

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.redis_connection import lean_connections
 from app.resources import REDIS_SOCKET_TIMEOUT_S
 
 
@@ -44,10 +45,10 @@ async def parse_get_set_and_answer(request: Request) -> Response:
 @asynccontextmanager
 async def _redis(app: Starlette) -> AsyncIterator[None]:
     """The bot's own settings: `REDIS_URL` and `REDIS_PREFIX`, as the bench sets them."""
-    app.state.redis = aioredis.Redis.from_url(
+    app.state.redis = lean_connections(aioredis.Redis.from_url(  # as the bot's own client
         os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"), socket_connect_timeout=3,
-        socket_timeout=REDIS_SOCKET_TIMEOUT_S,  # as the bot's own client
-    )
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+    ))
     app.state.prefix = os.environ.get("REDIS_PREFIX", "ohb:")
     try:
         yield
