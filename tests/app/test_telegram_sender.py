@@ -100,3 +100,19 @@ async def test_a_chat_out_of_pace_is_told_when_to_send_and_holds_no_other_chat(
         # later, only the rest is sent
         await deliver_when_paced(sender, message("a", "b", "c", "d"))
         assert [m["text"] for m in api.sent(CHAT)] == ["a", "b", "c", "d"]
+
+
+async def test_a_redis_that_forgot_its_scripts_still_paces_and_sends(
+    api: FlakyTelegram, redis: aioredis.Redis
+) -> None:
+    """The chat's state and its pace token come in one pipeline, the pace script by
+    its SHA: a server without it (restarted) answers NOSCRIPT, and the send goes on."""
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
+        sender = TelegramSender(bot, redis, prefix="tsend:", bot_rate=1000.0)
+        await redis.script_flush()
+        await sender.deliver(message("after a restart", chat=CHAT + 7, id="9-0"))
+        assert [m["text"] for m in api.sent(CHAT + 7)] == ["after a restart"]
+        # and the token was taken: a burst of three, then the chat must wait
+        with pytest.raises(SendLater):
+            await sender.deliver(message("a", "b", "c", chat=CHAT + 7, id="9-1"))
+        assert len(api.sent(CHAT + 7)) == 3
