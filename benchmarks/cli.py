@@ -289,7 +289,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         # the shop: every shopper any phase may need, loaded before the servers start
         warm_shoppers = 2 * connections
-        total_shoppers = warm_shoppers + 1 + sum(
+        total_shoppers = warm_shoppers + len(DIALOGUE_KINDS) + sum(  # + the accounting pass
             (_pool(mode, name, 1) + _pool(mode, name, connections)
              + sum(_open_pool(mode, name, _open_rate(rate, OPEN_MAX_RATE))
                    for rate in mode.open_rates))
@@ -383,7 +383,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         if first is not None:
             await run_phase(first, warm, connections=connections, interleave=mode.interleave,
                             seconds=mode.warmup_seconds, pids=pids(web), redis=None)
-            accounting = await account(first, shoppers.dialogues(1), stats, monitor)
+            accounting = await account(
+                first, shoppers.proven(1) if first.name in PROVEN else shoppers.dialogues(1),
+                stats, monitor)
         before = await RedisSnapshot.take(stats)
         sessions_before = (await survey(stats, prefix))["conversations"]
 
@@ -466,6 +468,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             (after.used_memory - before.used_memory) / new_sessions if new_sessions else None
         )
         errors = {p.name: p.errors_logged() for p in processes}
+        warnings = {p.name: p.warnings_logged() for p in processes}
         return {
             "mode": mode.name,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -491,6 +494,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             "skipped": skipped,
             "fake_provider_requests": {f.name: dict(f.requests) for f in fakes},
             "server_errors_logged": errors,
+            "server_warnings_logged": warnings,
             "notes": notes,
         }
     finally:
