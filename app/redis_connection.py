@@ -11,9 +11,9 @@ class changes nothing.
 
 Packing: redis-py's asyncio connection packs every command in Python (an
 `Encoder.encode` per argument), even with hiredis installed, while its sync
-connection packs with hiredis's `pack_command`. `LeanWrites` uses that same
-serializer (`redis.connection.HiredisRespSerializer`): a turn's script call of
-a dozen arguments is one C call. Without hiredis, redis-py's own packing stays.
+connection packs with hiredis's `pack_command`. `LeanWrites` packs the same way
+(`_pack`): a turn's script call of a dozen arguments is one C call. Without
+hiredis, redis-py's own packing stays.
 
 Everything else is redis-py's: the pool, the parser (hiredis when installed),
 connection set-up, health checks, retries, and the errors, which are the same
@@ -29,12 +29,30 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
-from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.utils import HIREDIS_AVAILABLE
 
-_pack = HiredisRespSerializer().pack if HIREDIS_AVAILABLE else None
+if HIREDIS_AVAILABLE:
+    import hiredis
+
+    def _pack(*args: Any) -> list[bytes]:
+        """redis-py's `HiredisRespSerializer.pack` without its copy of every
+        argument (a generator that turns bytearray/memoryview into bytes: this app
+        passes neither, and hiredis refuses them with the same `DataError`)."""
+        command = args[0]
+        if isinstance(command, str):
+            if " " in command:  # 'CLIENT SETINFO' and the like: words of their own
+                args = (*command.encode().split(), *args[1:])
+        elif b" " in command:
+            args = (*command.split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError as exc:
+            raise DataError(str(exc)) from exc
+else:
+    _pack = None  # type: ignore[assignment]
 
 
 class LeanWrites(AbstractConnection):
