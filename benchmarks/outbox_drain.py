@@ -37,6 +37,8 @@ import uvloop
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from app.redis_connection import lean_connections
+from app.resources import REDIS_SOCKET_TIMEOUT_S
 from app.worker import run_worker
 from benchmarks.fakes import BotApi, FakeApi
 from benchmarks.probes import RedisSnapshot
@@ -99,7 +101,8 @@ async def _enqueue_backlog(redis: aioredis.Redis, messages: int, chats: int) -> 
 
 
 async def drain(args: argparse.Namespace, url: str, api_port: int) -> dict[str, Any]:
-    redis = aioredis.Redis.from_url(url)
+    redis = lean_connections(aioredis.Redis.from_url(  # the app's own client (app.resources)
+        url, socket_connect_timeout=3, socket_timeout=REDIS_SOCKET_TIMEOUT_S))
     info = aioredis.Redis.from_url(url)
     await redis.flushdb()
     request = (AiohttpRequest if args.transport == "aiohttp" else HTTPXRequest)(
