@@ -17,7 +17,8 @@
        capacity and, with --full, at 300 turns/s
     7. with Telegram: python-telegram-bot's own Application behind the same kind of
        webhook (`benchmarks.ptb_peer`, a third web process on the server's core),
-       replying to the same fake Bot API; then the memory survey
+       replying to the same fake Bot API (the memory survey comes before 6, over
+       the whole dialogues' conversations)
     8. a table on stdout, everything in JSON under bench-results/
 
 Exit status: 0 when every reply was the one its step expects, 1 otherwise.
@@ -408,6 +409,18 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 if spy is not None:
                     spy.wait()
 
+        # the memory survey: the conversations of the whole dialogues above, idle
+        # (the phases below add synthetic ones: many turns of menu, or PTB's chats)
+        await asyncio.sleep(1.0)  # sessions idle: no turn in flight, no lock held
+        memory = await survey(stats, prefix)
+        after = await RedisSnapshot.take(stats)
+        new_sessions = memory["conversations"] - sessions_before
+        memory["used_memory_delta_bytes"] = after.used_memory - before.used_memory
+        memory["new_conversations"] = new_sessions
+        memory["used_memory_delta_per_new_conversation"] = (
+            (after.used_memory - before.used_memory) / new_sessions if new_sessions else None
+        )
+
         active = {name: d for name, d in drivers.items() if d.skip_reason is None}
         # ordinary turns only: the rate the reference route is the yardstick for
         for name, driver in active.items():
@@ -458,15 +471,6 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 seconds=mode.peer_seconds, pids=pids(peer), redis=stats, kind="peer",
             ))
 
-        await asyncio.sleep(1.0)  # sessions idle: no turn in flight, no lock held
-        memory = await survey(stats, prefix)
-        after = await RedisSnapshot.take(stats)
-        new_sessions = memory["conversations"] - sessions_before
-        memory["used_memory_delta_bytes"] = after.used_memory - before.used_memory
-        memory["new_conversations"] = new_sessions
-        memory["used_memory_delta_per_new_conversation"] = (
-            (after.used_memory - before.used_memory) / new_sessions if new_sessions else None
-        )
         errors = {p.name: p.errors_logged() for p in processes}
         warnings = {p.name: p.warnings_logged() for p in processes}
         return {
