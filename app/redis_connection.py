@@ -108,8 +108,19 @@ def lean_class(connection_class: type[Any]) -> type[Any]:
 
 
 def lean_connections(client: aioredis.Redis) -> aioredis.Redis:
-    """Make the connections `client`'s pool opens from now on lean ones (the URL
-    chose their class: TCP, unix socket or TLS). Returns `client`."""
+    """Make the connections `client` opens from now on lean ones (the URL chose
+    their class: TCP, unix socket or TLS). Returns `client`.
+
+    A Redis Cluster client (`redis.asyncio.cluster.RedisCluster`) has a pool per
+    node, made from its `connection_kwargs` (the startup nodes already, the others
+    when the slot map is read): both are switched, before any connection opens."""
+    kwargs = getattr(client, "connection_kwargs", None)
+    if isinstance(kwargs, dict) and "connection_class" in kwargs:  # a cluster client
+        kwargs["connection_class"] = lean_class(kwargs["connection_class"])
+        nodes: Any = getattr(client, "nodes_manager", None)
+        for node in (nodes.startup_nodes.values() if nodes is not None else ()):
+            node.connection_class = lean_class(node.connection_class)
+        return client
     pool = client.connection_pool
     pool.connection_class = lean_class(pool.connection_class)
     return client
