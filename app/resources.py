@@ -59,6 +59,14 @@ REDIS_SOCKET_TIMEOUT_S = 10
 """A Redis call that has not answered by then raises TimeoutError: blocking reads
 (the event stream's XREAD) must block for less."""
 
+REDIS_CONNECTIONS = 100
+"""Connections to Redis one process keeps at most (redis-py's default cap)."""
+REDIS_POOL_WAIT_S = 5.0
+"""How long a command waits for one of them when all are busy (a burst of requests)
+before it fails as "Redis unavailable". redis-py's default pool fails at once
+("Too many connections"), which the open-loop benchmark showed as 503s under a
+burst of a few hundred requests in flight; its `BlockingConnectionPool` queues."""
+
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, StoreUnavailable, DatabaseUnavailable)
 """What a call to an unreachable store raises (redis-py wraps socket errors in
 ConnectionError; the records database raises DatabaseUnavailable): answered 503."""
@@ -109,9 +117,10 @@ async def open_store(
     else:
         keeper = ValkeyKeeper(settings.data_dir)
         url = await keeper.start()
-    client = lean_connections(aioredis.Redis.from_url(
-        url, socket_connect_timeout=3, socket_timeout=REDIS_SOCKET_TIMEOUT_S
-    ))
+    client = lean_connections(aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT_S,
+        socket_connect_timeout=3, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+    )))
     try:
         yield client, keeper
     finally:

@@ -4,6 +4,9 @@ read path, unchanged; the suite's Redis-is-down tests run over these connections
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 
@@ -37,3 +40,18 @@ def test_lean_classes_are_made_once_per_connection_class() -> None:
     first = lean_connections(client).connection_pool.connection_class
     again = lean_connections(client).connection_pool.connection_class
     assert first is again and issubclass(first, Connection)
+
+
+async def test_a_burst_of_more_commands_than_connections_waits_instead_of_failing(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """The app's client: a burst of requests needs more Redis connections at once
+    than it keeps; the extra commands wait for a free one (redis-py's default pool
+    would fail them with "Too many connections", a 503 for the shopper)."""
+    from app.resources import REDIS_CONNECTIONS, open_store
+    from tests.app.app_harness import make_settings
+
+    async with open_store(make_settings(redis_url, tmp_path)) as (client, _):
+        replies = await asyncio.gather(*(client.blpop([f"burst:{{t}}:{n}"], timeout=0.05)
+                                         for n in range(REDIS_CONNECTIONS + 50)))
+    assert replies == [None] * (REDIS_CONNECTIONS + 50)
