@@ -62,6 +62,7 @@ from channels.telegram import chat_id_of
 from channels.telegram_render import ASKS_FOR_ORDER, Outgoing, SharePhone, render
 from conversation import metrics
 from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater, Undeliverable
+from conversation.scripts import ScriptCall, run_batched
 from conversation.types import SharedFile
 
 log = logging.getLogger(__name__)
@@ -158,11 +159,11 @@ class TelegramSender:
         progress_key = self._conv_key(conversation, f"tg-sent:{message.id}")
         # the chat's state and its first send's pace token in one round trip
         pace_keys = self._pace_keys(chat_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.mget(self.reachability.unreachable_key(conversation), keyboard_key,
-                      progress_key)
-            pipe.evalsha(self._pace_script.sha, len(pace_keys), *pace_keys, *self._pace_args())
-            state, paced = await pipe.execute(raise_on_error=False)
+        paced, state = await run_batched(
+            self._redis, [ScriptCall(self._pace_script, pace_keys, self._pace_args())],
+            lambda pipe: pipe.execute_command(
+                "MGET", self.reachability.unreachable_key(conversation), keyboard_key,
+                progress_key))
         if isinstance(state, Exception):
             raise state
         reason, keyboard_shown, done = state
@@ -279,7 +280,7 @@ class TelegramSender:
     async def _pace(self, chat_id: int, answer: Any = None) -> None:
         """Take a token of the chat's and the bot's bucket (`answer`: the script's
         answer when it was already asked, in the pipeline that read the chat's
-        state; an error there, such as NOSCRIPT, asks again). A chat that must wait
+        state; an error there asks again). A chat that must wait
         (its pace, or a 429 hold) raises `SendLater`, so the outbox holds only this
         conversation; the bot's rate holds every chat alike, so it is waited out
         here (up to `max_wait`)."""

@@ -37,10 +37,10 @@ from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
 from .keys import Keys
 from .outbox import Deliver, OutboxMessage, RetryPolicy, SendLater, Undeliverable
+from .scripts import ScriptCall, run_batched
 from .store import REDIS_DOWN
 from .tickets import EVENTS_MAXLEN
 
@@ -133,19 +133,11 @@ class DeliveryStates:
         self, batch: list[tuple[str, DeliveryState, dict[str, Any], asyncio.Future[bool]]]
     ) -> None:
         try:
-            sha: Any = self._forward.sha
-            moved: list[Any] = []
-            for attempt in range(2):
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for outbox_id, state, fields, _ in batch:
-                        pairs = [str(x) for item in fields.items() for x in item]
-                        pipe.evalsha(sha, 1, self._keys.delivery(outbox_id), RANK[state],
-                                     STATE_TTL_S, *pairs)
-                    moved = await pipe.execute(raise_on_error=False)
-                if attempt == 0 and any(isinstance(m, NoScriptError) for m in moved):
-                    sha = self._forward.sha = await self._redis.script_load(_FORWARD)
-                    continue  # the script is idempotent: those that ran change nothing
-                break
+            moved = await run_batched(self._redis, [
+                ScriptCall(self._forward, [self._keys.delivery(outbox_id)],
+                           [RANK[state], STATE_TTL_S,
+                            *(str(x) for item in fields.items() for x in item)])
+                for outbox_id, state, fields, _ in batch])
             events = [(outbox_id, state) for (outbox_id, state, _, _), m
                       in zip(batch, moved, strict=True) if m == 1]
             if events:

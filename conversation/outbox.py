@@ -74,9 +74,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.crc import key_slot
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from conversation import metrics
+from conversation.scripts import ScriptCall, run_batched
 from conversation.types import Button, Channel, LinkButton, Reply, SharedFile
 from orders.redis_errors import REDIS_UNAVAILABLE
 
@@ -843,19 +844,8 @@ class _Consumer:
     async def _send_acks(self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]
                          ) -> None:
         try:
-            sha: Any = self.o._step.sha
-            answers: list[Any] = []
-            for attempt in range(2):
-                async with self.r.pipeline(transaction=False) as pipe:
-                    for keys, args, _ in batch:
-                        pipe.evalsha(sha, len(keys), *keys, *args)
-                    answers = await pipe.execute(raise_on_error=False)
-                if attempt == 0 and any(isinstance(a, NoScriptError) for a in answers):
-                    # a server that lost its scripts: load it and send them all again
-                    # (finishing a message twice changes nothing; the head is read again)
-                    sha = self.o._step.sha = await self.r.script_load(_STEP)
-                    continue
-                break
+            answers = await run_batched(
+                self.r, [ScriptCall(self.o._step, keys, args) for keys, args, _ in batch])
         except BaseException as exc:
             for *_, answer in batch:
                 if not answer.done():

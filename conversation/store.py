@@ -38,11 +38,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import NoScriptError
 
 from orders.redis_errors import REDIS_UNAVAILABLE
 
 from .keys import Keys
+from .scripts import ScriptCall, run_batched
 from .session import Session
 
 LOCK_TTL_MS = 10_000
@@ -261,25 +261,21 @@ class SessionStore:
     async def _finish_with(
         self, keys: list[str], args: list[str | int], alongside: Alongside
     ) -> Any:
-        """The save script by its SHA in a pipeline with `alongside`'s commands.
-        (redis-py's `Script` in a pipeline would check SCRIPT EXISTS first: a round
-        trip of its own.) A server without the script (restarted, flushed) answers
-        NOSCRIPT: load it and send the pipeline again; nothing in it ran."""
-        sha: Any = self._finish.sha
-        for attempt in range(2):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.evalsha(sha, len(keys), *keys, *args)
-                handle = alongside(pipe)
-                results = await pipe.execute(raise_on_error=False)
-            saved = results[0]
-            if isinstance(saved, NoScriptError) and attempt == 0:
-                sha = self._finish.sha = await self._redis.script_load(_FINISH)
-                continue
-            handle(results[1:])
-            if isinstance(saved, Exception):
-                raise saved
-            return saved
-        return None  # not reached: the second attempt returns or raises
+        """The save script with `alongside`'s commands in one round trip
+        (`conversation.scripts.run_batched`)."""
+        handle: Callable[[Sequence[Any]], None] | None = None
+
+        def queue(pipe: Pipeline) -> None:
+            nonlocal handle
+            handle = alongside(pipe)
+
+        saved, *others = await run_batched(
+            self._redis, [ScriptCall(self._finish, keys, args)], queue)
+        if handle is not None:
+            handle(others)
+        if isinstance(saved, Exception):
+            raise saved
+        return saved
 
     async def release(self, conversation: str, token: str) -> None:
         """Give the lock back after a failed turn, so the shopper can try again at once."""
