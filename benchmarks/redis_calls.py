@@ -13,6 +13,9 @@ the median of the rounds is printed, with the load average.
     hiredis       the same with hiredis's C parser and packer
     hiredis+lean  and the write without a task per command (`app.redis_client`)
     no timeout    hiredis and no socket timeout at all: what the timeout costs
+    app client    `app.redis_client.redis_client`: hiredis+lean on redis-py's
+                  BlockingConnectionPool (a burst waits for a connection instead of
+                  failing), whose every checkout takes a Condition and a timeout
 """
 
 from __future__ import annotations
@@ -42,7 +45,11 @@ return {'busy', ''}
 
 
 def _client(url: str, variant: str) -> aioredis.Redis:
+    from app.redis_client import redis_client
     from app.redis_connection import lean_connections
+
+    if variant == "app client":
+        return redis_client(url, cluster=False, socket_timeout=10.0)
 
     timeout = None if variant == "no timeout" else 10.0
     parser = _AsyncRESP3Parser if variant == "as used" else _AsyncHiredisParser
@@ -70,7 +77,7 @@ async def _measure(url: str, variant: str, calls: int) -> float:
     return spent / calls * 1e6
 
 
-VARIANTS = ("as used", "hiredis", "hiredis+lean", "no timeout")
+VARIANTS = ("as used", "hiredis", "hiredis+lean", "no timeout", "app client")
 
 
 def main(argv: list[str] | None = None) -> int:
