@@ -21,7 +21,6 @@ import httpx
 import redis.asyncio as aioredis
 from telegram import Bot
 from telegram.error import TelegramError
-from telegram.request import HTTPXRequest
 from twilio.rest import Client
 
 from app.resources import outbox_for
@@ -30,8 +29,10 @@ from channels.media_fetch import TwilioMedia
 from channels.reachability import Reachability
 from channels.telegram_render import SharePhone
 from channels.telegram_sender import TelegramSender
+from channels.telegram_transport import AiohttpRequest
+from channels.twilio_transport import AiohttpTwilioClient
 from channels.whatsapp_content import ContentTemplates
-from channels.whatsapp_sender import HttpxTwilioClient, WhatsAppSender, make_client
+from channels.whatsapp_sender import WhatsAppSender, make_client
 from channels.whatsapp_status import DeliveryStatuses
 from conversation.catalogue import Catalogue
 from conversation.keys import Keys
@@ -133,7 +134,7 @@ async def open_channels(settings: Settings, redis: aioredis.Redis) -> AsyncItera
         return channels.text((await sessions.load(conversation)).locale, "whatsapp.list_button")
 
     bot: Bot | None = None
-    twilio_http: HttpxTwilioClient | None = None
+    twilio_http: AiohttpTwilioClient | None = None
     media_http: httpx.AsyncClient | None = None
     try:
         token, secret = settings.telegram_bot_token, settings.telegram_webhook_secret
@@ -153,7 +154,7 @@ async def open_channels(settings: Settings, redis: aioredis.Redis) -> AsyncItera
         sid, auth, sender = (settings.twilio_account_sid, settings.twilio_auth_token,
                              settings.twilio_whatsapp_from)
         if sid and auth is not None and sender:
-            twilio_http = HttpxTwilioClient()
+            twilio_http = AiohttpTwilioClient()
             client = make_client(sid, auth.get_secret_value(), settings.twilio_api_url,
                                  twilio_http)
             templates = settings.twilio_content_templates
@@ -179,6 +180,9 @@ async def open_channels(settings: Settings, redis: aioredis.Redis) -> AsyncItera
 def make_bot(settings: Settings) -> Bot:
     """`TELEGRAM_API_URL` + `/bot` is PTB's base URL; PTB appends the token.
 
+    The Bot's HTTP layer is `AiohttpRequest` (`channels.telegram_transport`): PTB's
+    Bot API methods and errors over a cheaper transport than its httpx default.
+
     PTB 22 warns on every 429 that `RetryAfter.retry_after` will become a
     `timedelta`; `PTB_TIMEDELTA` is its documented opt-in to that type now (the
     sender reads both), so a flood of 429s is not also a flood of warnings."""
@@ -189,5 +193,6 @@ def make_bot(settings: Settings) -> Bot:
         settings.telegram_bot_token.get_secret_value(),
         base_url=f"{api}/bot",
         base_file_url=f"{api}/file/bot",
-        request=HTTPXRequest(connection_pool_size=16, connect_timeout=5.0, read_timeout=10.0),
+        request=AiohttpRequest(connection_pool_size=16, connect_timeout=5.0, read_timeout=10.0),
+        get_updates_request=AiohttpRequest(connection_pool_size=1),  # never polls: webhook
     )

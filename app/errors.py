@@ -18,7 +18,7 @@ from starlette.types import ExceptionHandler
 
 from app.resources import REDIS_DOWN
 from channels.web import InvalidMessage, InvalidToken, MalformedBody
-from conversation.store import ConversationBusy
+from conversation.store import ConversationBusy, LockLost
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,9 @@ async def _too_large(request: Request, exc: Exception) -> Response:
 
 
 async def _busy(request: Request, exc: Exception) -> Response:
+    """Another turn holds the conversation, or ours lost its lock before it saved
+    (it outlasted the lock, or a Redis Cluster failover lost or repeated the lock's
+    write): a retry of the same message is answered once, by the dedup."""
     return error_response(
         503,
         "busy",
@@ -98,6 +101,7 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
         InvalidMessage: _invalid,
         BodyTooLarge: _too_large,
         ConversationBusy: _busy,
+        LockLost: _busy,
         HTTPException: _http,
         Exception: _unexpected,
     }

@@ -35,11 +35,51 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
+from app.redis_connection import lean_connections
+
 CLUSTER_RETRIES = 3
 """Tries after the first of a command that met a connection error, CLUSTERDOWN or an
 uncovered slot; each re-reads the slot map first (so one that failed because a
 master moved goes to the new one)."""
 CONNECT_TIMEOUT_S = 3.0
+REDIS_CONNECTIONS = 100
+"""Connections to a Redis server one process keeps at most (redis-py's default cap)."""
+REDIS_POOL_WAIT_S = 5.0
+"""How long a command waits for one of them when all are busy (a burst of requests)
+before it fails as "Redis unavailable". redis-py's default pool fails at once
+("Too many connections"), which the open-loop benchmark showed as 503s under a
+burst of a few hundred requests in flight; its `BlockingConnectionPool` queues.
+(redis-py's cluster client has no blocking pool: its per-node cap stays.) See
+`QueueingPool`."""
+
+
+class QueueingPool(aioredis.BlockingConnectionPool):
+    """redis-py's `BlockingConnectionPool` (a command waits up to `timeout` for a free
+    connection) that hands out a free connection the way the default pool does
+    while nobody waits. Its own checkout takes a Condition and a timeout every
+    time: about 20-25 µs of client CPU per command here
+    (`python -m benchmarks.redis_calls`, "app client"), a tenth of a script call.
+    Once a command waits, every checkout and release goes its way, in order, so a
+    command arriving later never overtakes one that waits."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queued = 0  # checkouts on the blocking path (waiting, or about to)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if self._available_connections and not self._queued and not self._in_maintenance:
+            return await aioredis.ConnectionPool.get_connection(self)  # type: ignore[no-untyped-call]
+        self._queued += 1
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        finally:
+            self._queued -= 1
+
+    async def release(self, connection: Any) -> None:
+        if self._queued or self._in_maintenance:
+            await super().release(connection)  # and wakes a waiting checkout
+        else:
+            await aioredis.ConnectionPool.release(self, connection)
 
 
 class ClusterUnreachable(RedisConnectionError):
@@ -89,9 +129,10 @@ def redis_client(url: str, *, cluster: bool, socket_timeout: float,
     that node. Typed as `redis.asyncio.Redis`: both share the command API this code
     uses, and nothing here calls what only one of them has."""
     if not cluster:
-        return aioredis.Redis.from_url(
-            url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=socket_timeout,
-            decode_responses=decode_responses)
+        return lean_connections(aioredis.Redis.from_pool(QueueingPool.from_url(
+            url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=socket_timeout,
+            decode_responses=decode_responses)))
     client = _Cluster.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
@@ -99,5 +140,5 @@ def redis_client(url: str, *, cluster: bool, socket_timeout: float,
         decode_responses=decode_responses,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=CLUSTER_RETRIES),
     )
-    return cast(aioredis.Redis, client)
+    return lean_connections(cast(aioredis.Redis, client))
 

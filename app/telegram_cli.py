@@ -13,13 +13,13 @@ import json
 import re
 import sys
 
-import httpx
 from telegram import Bot
 from telegram.error import TelegramError, TimedOut
 
 from app.channels import TELEGRAM_WEBHOOK_PATH, make_bot, redact_bot_tokens_in_logs
 from app.settings import Settings
 from channels.telegram import ALLOWED_UPDATES
+from channels.telegram_transport import TelegramUnreachable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts
@@ -50,10 +50,9 @@ async def run(settings: Settings, action: str) -> int:
 
 
 def unreachable(exc: TelegramError) -> bool:
-    """The request never got an answer (no connection, DNS, a timeout): PTB wraps
-    httpx's transport errors in `NetworkError`, which is also the base of answers
-    such as `BadRequest`, so look at the cause."""
-    return isinstance(exc, TimedOut) or isinstance(exc.__cause__, httpx.TransportError)
+    """The request never got an answer (no connection, DNS, a timeout). Not any
+    `NetworkError`: PTB also raises that for answers such as a 502."""
+    return isinstance(exc, TimedOut | TelegramUnreachable)
 
 
 async def _set_webhook(settings: Settings, bot: Bot) -> int:

@@ -3,7 +3,10 @@
 Run at one connection, one turn at a time, with INFO before and after every turn
 (round trips = the server's socket reads in between) and MONITOR listening (it
 tells commands a client sent from commands a Lua script ran: those come from the
-`lua` client). The benchmark's own INFO and ECHO markers are left out.
+`lua` client). The benchmark's own INFO and ECHO markers are left out, and so are
+the in-process outbox consumer's reads that happen to fall inside a turn (its
+blocking XREADGROUP, a reclaim, a drain step: `BACKGROUND`), each one read of its
+own: `round_trips` is the turn's, `background_round_trips` what was taken off.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from benchmarks.drivers import Driver
 from benchmarks.probes import SCRIPT_COMMANDS, RedisSnapshot
 
 MARK = "bench-mark:"
+BACKGROUND = ("XREADGROUP", "XAUTOCLAIM", "XCLAIM")
+
+
+def _background(command: str) -> bool:
+    """The outbox consumer's own commands, not the turn's (a turn's enqueue names
+    the outbox's queue, never a lease)."""
+    name = command.split(" ", 1)[0].upper()
+    return name in BACKGROUND or (name in ("EVALSHA", "EVAL") and ":lease:" in command)
 
 
 async def _monitor(
@@ -90,6 +101,9 @@ async def account(
     for row in rows:
         seen = per_turn.get(row["turn"], [])
         sent = [e for e in seen if e["client_type"] != "lua"]
+        background = sum(1 for e in sent if _background(e["command"]))
+        row["background_round_trips"] = background
+        row["round_trips"] = max(0, row["round_trips"] - background)
         row["sent_commands"] = len(sent)
         row["scripts"] = sum(
             1 for e in sent if e["command"].split(" ", 1)[0].lower() in SCRIPT_COMMANDS

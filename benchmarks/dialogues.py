@@ -28,6 +28,8 @@ class Kind(StrEnum):
     RETURN = "return"
     HANDOFF = "handoff"
     BARE = "bare"  # the ceiling's requests, not a conversation
+    ORDINARY = "ordinary"  # ordinary turns only (`ordinary_dialogue`)
+    PEER = "peer"  # the python-telegram-bot peer's shorter script
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +114,8 @@ def dialogue(kind: Kind, who: Shopper) -> Dialogue:
                 _text(f"My parcel {who.shipped} arrived open", "handoff.opened"),
                 _text("hello? anyone there?", "handoff.added"),
             ]
-        case Kind.BARE:
-            raise ValueError("the ceiling has no dialogue; use bare_dialogue")
+        case Kind.BARE | Kind.ORDINARY | Kind.PEER:
+            raise ValueError(f"{kind} has a script of its own")
     steps.append(_again(steps[-1]))
     return Dialogue(kind, who, steps)
 
@@ -144,10 +146,39 @@ def proven_dialogue(kind: Kind, who: Shopper) -> Dialogue:
             ]
         case Kind.HANDOFF:
             return dialogue(kind, who)  # the same words: no order is needed up front
-        case Kind.BARE:
-            raise ValueError("the ceiling has no dialogue; use bare_dialogue")
+        case Kind.BARE | Kind.ORDINARY | Kind.PEER:
+            raise ValueError(f"{kind} has a script of its own")
     steps.append(_again(steps[-1]))
     return Dialogue(kind, who, steps)
+
+
+ORDINARY_ROUNDS = 8  # menu and back, per ordinary dialogue
+
+
+def ordinary_dialogue(who: Shopper, *, proven: bool) -> Dialogue:
+    """Only ordinary turns (answered from the session alone, `Step.ordinary`): a
+    greeting, then back and forth between the menu and the order-number question.
+    Where the channel proves the phone, the task's own orders would be read from
+    the shop, so that shopper only asks for the menu again."""
+    steps = [_text("hi", *GREETING)]
+    for _ in range(ORDINARY_ROUNDS):
+        if proven:
+            steps += [_text("menu", *MENU), _text("menu", *MENU)]
+        else:
+            steps += [_tap("m:track", "order.ask"), _tap("menu", *MENU)]
+    return Dialogue(Kind.ORDINARY, who, steps)
+
+
+def peer_dialogue(who: Shopper) -> Dialogue:
+    """What python-telegram-bot's peer (`benchmarks.ptb_peer`) does: menu, order
+    number, snapshot, back to the menu. No second factor and no redelivery (PTB
+    keeps no record of updates it has handled)."""
+    return Dialogue(Kind.PEER, who, [
+        _text("hi", *GREETING),
+        _tap("m:track", "order.ask"),
+        _text(who.shipped, "snapshot.header"),
+        _tap("menu", *MENU),
+    ])
 
 
 def bare_dialogue(who: Shopper, requests: int) -> Dialogue:

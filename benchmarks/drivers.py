@@ -47,7 +47,10 @@ class Settled:
 
 
 class Lane(Protocol):
-    async def turn(self, dialogue: Dialogue, step: Step) -> Answer: ...
+    async def turn(self, dialogue: Dialogue, step: Step, origin: float | None = None) -> Answer:
+        """Send `step`, return the answer. `origin` (`perf_counter`): when the message
+        was due, for channels that measure their replies' lag (open loop)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -84,7 +87,7 @@ class WebChatLane:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    async def turn(self, dialogue: Dialogue, step: Step) -> Answer:
+    async def turn(self, dialogue: Dialogue, step: Step, origin: float | None = None) -> Answer:
         body: dict[str, str] = {"message_id": message_id(dialogue, step)}
         if step.payload is not None:
             body["payload"] = step.payload
@@ -208,7 +211,7 @@ class WhatsAppLane:
         self._url = twilio.public_url + WHATSAPP_PATH
         self._texts = texts
 
-    async def turn(self, dialogue: Dialogue, step: Step) -> Answer:
+    async def turn(self, dialogue: Dialogue, step: Step, origin: float | None = None) -> Answer:
         mid = message_id(dialogue, step)
         form = {
             "AccountSid": self._twilio.account_sid,
@@ -288,7 +291,7 @@ class _Sent:
     dialogue: Dialogue
     position: int
     step: Step
-    answered: float  # perf_counter when the webhook answered
+    answered: float  # perf_counter when the webhook answered (open loop: when it was due)
 
 
 class TelegramLane:
@@ -298,7 +301,7 @@ class TelegramLane:
         self._headers = {"Content-Type": "application/json",
                          "X-Telegram-Bot-Api-Secret-Token": driver.secret}
 
-    async def turn(self, dialogue: Dialogue, step: Step) -> Answer:
+    async def turn(self, dialogue: Dialogue, step: Step, origin: float | None = None) -> Answer:
         chat = int(dialogue.context["chat"])
         if step.redeliver:
             update_id = int(dialogue.message_ids[-1])  # Telegram retries the same update
@@ -306,11 +309,13 @@ class TelegramLane:
             update_id = next(self._driver.update_ids)
             dialogue.message_ids.append(str(update_id))
         body = self._driver.update(update_id, chat, step)
-        status, _ = await self._connection.request("POST", TELEGRAM_PATH, body, self._headers)
+        status, _ = await self._connection.request("POST", self._driver.path, body,
+                                                    self._headers)
         if status != 200:
             return Answer(status, None)
         self._driver.ledger.setdefault(chat, []).append(
-            _Sent(dialogue, dialogue.position, step, time.perf_counter()))
+            _Sent(dialogue, dialogue.position, step,
+                  time.perf_counter() if origin is None else origin))
         return Answer(status, step.expect, step.redeliver, deferred=True)
 
     def close(self) -> None:
@@ -332,11 +337,15 @@ class TelegramDriver:
     bot: BotApi
     texts: ReplyTexts
     name: str = "telegram"
+    share_hint: bool = True  # our bot follows `order.ask` with the share-contact offer
+    first_chat: int = FIRST_CHAT
+    path: str = TELEGRAM_PATH
     ledger: dict[int, list[_Sent]] = field(default_factory=dict)
     update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(800_000_001))
-    _chats: itertools.count[int] = field(default_factory=lambda: itertools.count(FIRST_CHAT))
+    _chats: itertools.count[int] = field(init=False)
 
     def __post_init__(self) -> None:
+        self._chats = itertools.count(self.first_chat)
         self._text = _captured("text")
         self._tap = _captured("callback_query")
 
@@ -373,7 +382,7 @@ class TelegramDriver:
                 continue
             for key in entry.step.expect:
                 keys.append((index, key))
-                if key == "order.ask":
+                if key == "order.ask" and self.share_hint:
                     keys.append((index, SHARE_HINT))
         return keys
 
@@ -442,7 +451,11 @@ class TelegramDriver:
                     })
         lags.sort()
         window = [at for at in arrivals if started <= at <= ended]
+        finished = max([ended, *arrivals])
         settled.delivery = {
+            # every update whose replies all came, over the time until the last came
+            "updates_per_s_all_delivered": round(settled.verdicts["ok"] / (finished - started), 1)
+            if finished > started else None,
             "messages": len(arrivals),
             "messages_in_window": len(window),
             "messages_per_s_in_window": round(len(window) / (ended - started), 1)
@@ -470,7 +483,7 @@ class BareLane:
             "POST", path, BARE_BODY, {"Content-Type": "application/json"}
         )
 
-    async def turn(self, dialogue: Dialogue, step: Step) -> Answer:
+    async def turn(self, dialogue: Dialogue, step: Step, origin: float | None = None) -> Answer:
         status, _ = await self._connection.send(self._raw)
         return Answer(status, step.expect if status == 200 else None)
 

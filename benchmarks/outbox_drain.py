@@ -3,7 +3,8 @@
     python -m benchmarks.outbox_drain --messages 3000 --chats 3000
     python -m benchmarks.outbox_drain --rate 300 --seconds 10 --chats 3000
 
-The real `Outbox`, the real `TelegramSender` (python-telegram-bot over httpx) and
+The real `Outbox`, the real `TelegramSender` (python-telegram-bot over aiohttp, or
+with `--transport httpx` over PTB's default) and
 the worker's deliver chain (`app.worker.run_worker`, with delivery states), one
 consumer in this process, pinned to one core. The fake Bot API (`BotApi`), the
 Redis-protocol server and, with `--rate`, the producer run in other processes on
@@ -36,12 +37,15 @@ import uvloop
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from app.redis_connection import lean_connections
+from app.resources import REDIS_SOCKET_TIMEOUT_S
 from app.worker import run_worker
 from benchmarks.fakes import BotApi, FakeApi
 from benchmarks.probes import RedisSnapshot
 from benchmarks.servers import Redis, pin
 from channels.telegram import conversation_of
 from channels.telegram_sender import TelegramSender
+from channels.telegram_transport import AiohttpRequest
 from conversation.outbox import Outbox, OutboxMessage
 from conversation.types import Channel, Reply
 
@@ -97,12 +101,13 @@ async def _enqueue_backlog(redis: aioredis.Redis, messages: int, chats: int) -> 
 
 
 async def drain(args: argparse.Namespace, url: str, api_port: int) -> dict[str, Any]:
-    redis = aioredis.Redis.from_url(url)
+    redis = lean_connections(aioredis.Redis.from_url(  # the app's own client (app.resources)
+        url, socket_connect_timeout=3, socket_timeout=REDIS_SOCKET_TIMEOUT_S))
     info = aioredis.Redis.from_url(url)
     await redis.flushdb()
-    bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{api_port}/bot",
-              request=HTTPXRequest(connection_pool_size=16, connect_timeout=5.0,
-                                   read_timeout=10.0))
+    request = (AiohttpRequest if args.transport == "aiohttp" else HTTPXRequest)(
+        connection_pool_size=16, connect_timeout=5.0, read_timeout=10.0)
+    bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{api_port}/bot", request=request)
     await bot.initialize()
     sender = TelegramSender(bot, redis, prefix=PREFIX, bot_rate=100_000)
     total = args.messages if args.rate is None else int(args.rate * args.seconds)
@@ -176,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="rate mode: how long")
     parser.add_argument("--concurrency", type=int, help="the outbox's (default: its own)")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp",
+                        help="the Bot's HTTP layer: the product's (aiohttp) or PTB's default")
     parser.add_argument("--cpu", type=int, default=0, help="core for the consumer")
     parser.add_argument("--other-cpu", type=int, default=1, help="core for the rest")
     args = parser.parse_args(argv)
@@ -200,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             if server is not None:
                 server.stop()
     result["fake_api_messages"] = result_sent
+    result["load_average"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     for key, value in result.items():
         print(f"{key:32} {value}")
     return 0

@@ -47,6 +47,9 @@ class Phase:
     cores: dict[int, float]
     delivery: dict[str, Any] | None = None  # replies sent through the outbox
     busy: dict[str, float | None] | None = None  # CPU seconds in the window only
+    kind: str = "closed"  # closed | ordinary (ordinary turns only) | open | peer
+    offered_rate: float | None = None  # open loop: arrivals a second
+    skipped_arrivals: int = 0  # open loop: arrivals with no shopper left to send them
 
     @property
     def rate(self) -> float:
@@ -124,6 +127,7 @@ async def run_phase(
     seconds: float,
     pids: dict[str, int | None],
     redis: aioredis.Redis | None,
+    kind: str = "closed",
 ) -> Phase:
     await driver.prepare(dialogues, min(connections, 8))
     lanes = [await driver.lane() for _ in range(connections)]
@@ -154,7 +158,7 @@ async def run_phase(
             "after_window_server_cpu_s": _spent(window_cpu, cpu_after, "server")}
     return Phase(driver.name, connections, elapsed, tally, cpu_after.since(cpu_before), delta,
                  window_cpu.cores_busy(cpu_before), delivery,
-                 busy=window_cpu.since(cpu_before))
+                 busy=window_cpu.since(cpu_before), kind=kind)
 
 
 def _spent(earlier: CpuSnapshot, later: CpuSnapshot, name: str) -> float | None:

@@ -136,3 +136,12 @@ class WebProcess:
         text = self.log.read_text(errors="replace")
         return text.count("Traceback") + text.count(" ERROR ")
 
+    def warnings_logged(self, keep: int = 5) -> dict[str, int]:
+        """The distinct WARNING lines (the app logs no personal data) and how often
+        each came, the most frequent `keep` of them."""
+        counts: dict[str, int] = {}
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.startswith("WARNING"):
+                counts[line[:200]] = counts.get(line[:200], 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: -item[1])[:keep])
+

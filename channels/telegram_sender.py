@@ -14,6 +14,10 @@ retries or dead-letters on our errors:
   Any other 400 will never work: `Undeliverable`, with Telegram's reason.
 - network errors and timeouts: `ChannelUnavailable`, retried by the outbox.
 
+Round trips: the chat's state (unreachable? keyboard shown? parts already sent)
+and the first message's pace token come in one pipeline; only a later part of a
+long answer asks for a token of its own.
+
 Pacing: Telegram allows about one message a second per chat (short bursts are
 tolerated) and about 30 a second overall. One Redis script keeps two token
 buckets, per chat (`CHAT_BURST` at `CHAT_RATE`/s) and for the bot (`BOT_RATE`/s, as a
@@ -58,6 +62,7 @@ from channels.telegram import chat_id_of
 from channels.telegram_render import ASKS_FOR_ORDER, Outgoing, SharePhone, render
 from conversation import metrics
 from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater, Undeliverable
+from conversation.scripts import ScriptCall, run_batched
 from conversation.types import SharedFile
 
 log = logging.getLogger(__name__)
@@ -152,8 +157,16 @@ class TelegramSender:
             raise Undeliverable("not a Telegram conversation") from exc
         keyboard_key = self.keyboard_key(conversation)
         progress_key = self._conv_key(conversation, f"tg-sent:{message.id}")
-        reason, keyboard_shown, done = await self._redis.mget(
-            self.reachability.unreachable_key(conversation), keyboard_key, progress_key)
+        # the chat's state and its first send's pace token in one round trip
+        pace_keys = self._pace_keys(chat_id)
+        paced, state = await run_batched(
+            self._redis, [ScriptCall(self._pace_script, pace_keys, self._pace_args())],
+            lambda pipe: pipe.execute_command(
+                "MGET", self.reachability.unreachable_key(conversation), keyboard_key,
+                progress_key))
+        if isinstance(state, Exception):
+            raise state
+        reason, keyboard_shown, done = state
         if reason is not None:
             raise Undeliverable(f"Telegram: {_text(reason)}", reason=f"Telegram: {_text(reason)}")
         share = None
@@ -168,7 +181,8 @@ class TelegramSender:
         for index, out in enumerate(outgoing):
             if index < int(done or 0):
                 continue  # sent by an earlier attempt
-            await self._send(chat_id, conversation, out)
+            await self._send(chat_id, conversation, out, paced)
+            paced = None  # the next message takes a token of its own
             last = index == len(outgoing) - 1
             writes: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
             if not last:
@@ -196,11 +210,16 @@ class TelegramSender:
                     getattr(pipe, name)(*args, **options)
                 await pipe.execute()
 
-    async def _send(self, chat_id: int, conversation: str, out: Outgoing) -> None:
+    async def _send(
+        self, chat_id: int, conversation: str, out: Outgoing, paced: Any = None
+    ) -> None:
+        """`paced`: the pace script's answer already fetched for this send (the
+        first message's comes with the chat's state), or None to ask now."""
         parse_mode: str | None = ParseMode.HTML
         text = out.text
         for _ in range(MAX_SEND_TRIES):
-            await self._pace(chat_id)
+            await self._pace(chat_id, paced)
+            paced = None
             try:
                 if out.file is not None:
                     await self._send_file(chat_id, text, parse_mode, out.file)
@@ -248,21 +267,31 @@ class TelegramSender:
     def _hold_key(self, chat_id: int) -> str:
         return f"{self._prefix}{{telegram}}:hold:{chat_id}"
 
-    async def _pace(self, chat_id: int) -> None:
-        """Take a token of the chat's and the bot's bucket. A chat that must wait
-        (its pace, or a 429 hold) raises `SendLater`, so the outbox holds only this
-        conversation; the bot's rate holds every chat alike, so it is waited out
-        here (up to `max_wait`)."""
-        keys = [
+    def _pace_keys(self, chat_id: int) -> list[str]:
+        return [
             f"{self._prefix}{{telegram}}:pace:{chat_id}",
             f"{self._prefix}{{telegram}}:pace",
             self._hold_key(chat_id),
         ]
-        args: list[Any] = [CHAT_RATE, CHAT_BURST, self._bot_rate, self._bot_rate, 60_000]
+
+    def _pace_args(self) -> list[Any]:
+        return [CHAT_RATE, CHAT_BURST, self._bot_rate, self._bot_rate, 60_000]
+
+    async def _pace(self, chat_id: int, answer: Any = None) -> None:
+        """Take a token of the chat's and the bot's bucket (`answer`: the script's
+        answer when it was already asked, in the pipeline that read the chat's
+        state; an error there asks again). A chat that must wait
+        (its pace, or a 429 hold) raises `SendLater`, so the outbox holds only this
+        conversation; the bot's rate holds every chat alike, so it is waited out
+        here (up to `max_wait`)."""
+        keys, args = self._pace_keys(chat_id), self._pace_args()
         deadline = time.monotonic() + self._max_wait
         while True:
-            script: Any = self._pace_script  # redis-py's scripts are untyped
-            chat_ms, bot_ms = (int(v) for v in await script(keys=keys, args=args))
+            if answer is None or isinstance(answer, Exception):
+                script: Any = self._pace_script  # redis-py's scripts are untyped
+                answer = await script(keys=keys, args=args)
+            chat_ms, bot_ms = (int(v) for v in answer)
+            answer = None
             if chat_ms > 0:
                 raise SendLater(time.time() + chat_ms / 1000)
             if bot_ms <= 0:

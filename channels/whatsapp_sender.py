@@ -2,10 +2,10 @@
 function for proactive messages (staff replies, "your request was resolved") and
 for turns answered with Content templates.
 
-The `twilio` client is used with its async API over an httpx client of ours
-(`HttpxTwilioClient`): one pooled connection set, no blocking call on the event
-loop, and no aiohttp. Its base URL is `client.api.base_url`, the library's own
-attribute for the `api.twilio.com` domain, set from `TWILIO_API_URL`, so tests
+The `twilio` client is used with its async API over `AiohttpTwilioClient`
+(`channels.twilio_transport`): one pooled keep-alive session, a timeout on every
+request, no blocking call on the event loop. Its base URL is `client.api.base_url`,
+the library's own attribute for the `api.twilio.com` domain, set from `TWILIO_API_URL`, so tests
 point it at a local fake.
 
 The 24-hour customer-service window: WhatsApp lets a business send free-form
@@ -28,15 +28,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-import httpx
 import redis.asyncio as aioredis
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import AsyncHttpClient
-from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
 from channels.authorship import signed
 from channels.reachability import Reachability
+from channels.twilio_transport import TwilioUnreachable
 from channels.whatsapp_content import ContentTemplates, WhatsAppMessage, out_of_window, plan
 from conversation import metrics
 from conversation.outbox import ChannelUnavailable, OutboxMessage, Undeliverable
@@ -46,40 +45,6 @@ log = logging.getLogger(__name__)
 WINDOW = timedelta(hours=24)
 OUTSIDE_WINDOW_CODE = 63016
 PROGRESS_TTL_S = 24 * 3600
-
-
-class HttpxTwilioClient(AsyncHttpClient):  # type: ignore[misc]  # untyped library
-    """The `twilio` library's async HTTP client interface, on httpx."""
-
-    def __init__(self, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None):
-        super().__init__(logging.getLogger("twilio.http_client"), True, timeout)
-        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
-
-    async def request(
-        self,
-        method: str,
-        uri: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - the twilio interface
-        allow_redirects: bool = False,
-    ) -> TwilioResponse:
-        response = await self._client.request(
-            method,
-            uri,
-            params=params,  # type: ignore[arg-type]
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout or self.timeout,
-            follow_redirects=allow_redirects,
-        )
-        return TwilioResponse(response.status_code, response.text, response.headers)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def make_client(account_sid: str, auth_token: str, api_url: str, http: AsyncHttpClient) -> Client:
@@ -165,5 +130,5 @@ class WhatsAppSender:
                 raise Undeliverable(why, reason=why) from exc
             why = f"Twilio refused the message (status {exc.status}, code {exc.code})"
             raise Undeliverable(why, reason=why) from exc
-        except httpx.HTTPError as exc:
-            raise ChannelUnavailable(f"Twilio unreachable ({type(exc).__name__})") from exc
+        except TwilioUnreachable as exc:
+            raise ChannelUnavailable(f"Twilio unreachable ({exc})") from exc

@@ -7,8 +7,8 @@ Redis round trips, so:
 - the engine knows, from the session it loaded, whether this turn is the
   conversation's first of the day (the shop's local date, `TIMEZONE`). Only then
   it adds the conversation to that day's Redis set (`ohb:stats:{days}:2026-12-03`,
-  members `channel|hash`), sent concurrently with the turn's save: no extra wait,
-  and every later turn that day costs nothing at all;
+  members `channel|hash`), in the pipeline that saves the turn (`marking`): no
+  round trip of its own, and every later turn that day costs nothing at all;
 - `roll_up` copies the sets into the `conversation_days` table (insert once per
   conversation and day), from a periodic task and before every report; the sets
   expire after `KEEP_DAYS`, the table keeps the counts.
@@ -24,12 +24,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -70,17 +71,19 @@ class ConversationDays:
         """True when a turn at `now` is the conversation's first on its local day."""
         return last_seen is None or self.day_of(last_seen) != self.day_of(now)
 
-    async def mark(self, conversation: str, channel: str, now: datetime) -> None:
-        """Count the conversation on today's set; never fails a turn (a lost mark
-        is one conversation missing from a report, logged)."""
+    def marking(
+        self, conversation: str, channel: str, now: datetime
+    ) -> Callable[[Pipeline], Callable[[Sequence[Any]], None]]:
+        """`mark` as commands for the turn's saving pipeline (`SessionStore.finish`'s
+        `alongside`): no round trip of its own."""
         key = self.key(self.day_of(now))
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.sadd(key, f"{channel}|{conversation_hash(conversation)}")
-                pipe.expire(key, KEEP_DAYS * 86400)
-                await pipe.execute()
-        except REDIS_DOWN:
-            log.warning("a conversation was not counted for the reports: Redis unreachable")
+
+        def queue(pipe: Pipeline) -> Callable[[Sequence[Any]], None]:
+            pipe.sadd(key, f"{channel}|{conversation_hash(conversation)}")
+            pipe.expire(key, KEEP_DAYS * 86400)
+            return _log_failures
+
+        return queue
 
     async def roll_up(self, db: Database, days: Iterable[date] | None = None) -> int:
         """Copy the days' sets (default: every day still kept) into SQL; returns how
@@ -97,6 +100,12 @@ class ConversationDays:
             for start in range(0, len(members), ROLL_UP_BATCH):
                 added += await _insert(db, day, members[start:start + ROLL_UP_BATCH])
         return added
+
+
+def _log_failures(results: Sequence[Any]) -> None:
+    if any(isinstance(r, Exception) for r in results):
+        log.warning("a conversation was not counted for the reports: %s",
+                    next(type(r).__name__ for r in results if isinstance(r, Exception)))
 
 
 async def roll_up_everything(redis: aioredis.Redis, db: Database, prefix: str) -> int:

@@ -22,6 +22,10 @@ in words), else the exception's type name: a provider's free text may quote the
 shopper. Each change is also an event on the inbox's event stream, so an open
 ticket page shows it at once. States expire after `STATE_TTL_S` (the ticket keeps
 the message itself for good).
+
+Batched: "sent" is most of these writes (one per delivered message), so the ones
+that finish in the same turn of the event loop are written together, one pipeline
+for the states and one for their events, instead of two round trips each.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import redis.asyncio as aioredis
 
 from .keys import Keys
 from .outbox import Deliver, OutboxMessage, RetryPolicy, SendLater, Undeliverable
+from .scripts import ScriptCall, run_batched
 from .store import REDIS_DOWN
 from .tickets import EVENTS_MAXLEN
 
@@ -88,6 +93,8 @@ class DeliveryStates:
         self._redis = redis
         self._keys = Keys(prefix)
         self._forward = redis.register_script(_FORWARD)
+        self._batch: list[tuple[str, DeliveryState, dict[str, Any], asyncio.Future[bool]]] = []
+        self._flushing: set[asyncio.Task[None]] = set()
 
     async def queued(self, outbox_id: str) -> None:
         key = self._keys.delivery(outbox_id)
@@ -102,6 +109,59 @@ class DeliveryStates:
         fields: dict[str, Any] = {"state": state.value, "attempts": attempts,
                                   "at": datetime.now(UTC).isoformat(), "error": error or ""}
         await self._write(outbox_id, state, fields)
+
+    async def record_batched(self, outbox_id: str, state: DeliveryState, attempts: int) -> bool:
+        """`record`, written with the others recorded in the same turn of the event
+        loop (see the module docstring). True if it moved the message forward."""
+        fields: dict[str, Any] = {"state": state.value, "attempts": attempts,
+                                  "at": datetime.now(UTC).isoformat(), "error": ""}
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[bool] = loop.create_future()
+        done.add_done_callback(_retrieved)  # its waiter may be gone (cancelled)
+        self._batch.append((outbox_id, state, fields, done))
+        if len(self._batch) == 1:
+            loop.call_soon(self._flush_later)
+        return await asyncio.shield(done)  # a cancelled delivery leaves the batch intact
+
+    def _flush_later(self) -> None:
+        batch, self._batch = self._batch, []
+        task = asyncio.get_running_loop().create_task(self._flush(batch))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(
+        self, batch: list[tuple[str, DeliveryState, dict[str, Any], asyncio.Future[bool]]]
+    ) -> None:
+        try:
+            moved = await run_batched(self._redis, [
+                ScriptCall(self._forward, [self._keys.delivery(outbox_id)],
+                           [RANK[state], STATE_TTL_S,
+                            *(str(x) for item in fields.items() for x in item)])
+                for outbox_id, state, fields, _ in batch])
+            events = [(outbox_id, state) for (outbox_id, state, _, _), m
+                      in zip(batch, moved, strict=True) if m == 1]
+            if events:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for outbox_id, state in events:
+                        pipe.xadd(self._keys.inbox_events(),
+                                  {"type": "delivery", "outbox": outbox_id,
+                                   "state": state.value},
+                                  maxlen=EVENTS_MAXLEN, approximate=True)
+                    await pipe.execute()
+        except BaseException as exc:
+            for *_, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (*_, done), m in zip(batch, moved, strict=True):
+            if done.done():
+                continue
+            if isinstance(m, Exception):
+                done.set_exception(m)
+            else:
+                done.set_result(m == 1)
 
     async def reported(self, outbox_id: str, state: DeliveryState, reason: str | None) -> bool:
         """What the provider said later (a Twilio status callback); True if it moved
@@ -155,9 +215,14 @@ def tracking(deliver: Deliver, states: DeliveryStates, retry: RetryPolicy) -> De
                 await states.record(message.id, state, failures, reason or type(exc).__name__)
             raise
         with contextlib.suppress(*REDIS_DOWN):  # never make a sent message look failed
-            await states.record(message.id, DeliveryState.SENT, message.attempts + 1)
+            await states.record_batched(message.id, DeliveryState.SENT, message.attempts + 1)
 
     return tracked
+
+
+def _retrieved(future: asyncio.Future[bool]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _text(value: object) -> str:

@@ -11,7 +11,6 @@ first answer and changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -232,15 +231,13 @@ class Engine:
             session.offered = [o.payload for say in says for o in say.options]
         replies = tuple(self._render(session.locale, say) for say in says)
         lines.extend(TranscriptLine("bot", r.text, now.isoformat(), r.key) for r in replies)
-        saved = self._store.finish(
+        # the day's first turn is counted for the reports in the save's round trip
+        await self._store.finish(
             inbound.conversation, inbound.message_id, token, session,
             replies_to_data(replies), lines,
+            alongside=self.days.marking(inbound.conversation, inbound.channel.value, now)
+            if first_today else None,
         )
-        if first_today:  # counted for the reports alongside the save, not after it
-            await asyncio.gather(saved, self.days.mark(inbound.conversation,
-                                                       inbound.channel.value, now))
-        else:
-            await saved
         return TurnResult(replies, handed_off=session.step is Step.HANDED_OFF)
 
     def _apply_identity(self, session: Session, inbound: Inbound) -> bool:

@@ -15,6 +15,10 @@ still dropped, with no replies (nothing is done twice).
 
 All keys of one conversation share a hash tag, so both scripts run on Redis Cluster too.
 
+`finish` can carry other writes of the turn (`Alongside`: the reports' count of the
+day's first turn) in the same round trip: one pipeline, not a transaction, so those
+may be in other slots; only the save's own outcome decides the turn's.
+
 Errors:
     StoreUnavailable   Redis cannot be reached; the caller answers 503 and nothing changed
     ConversationBusy   another turn of the same conversation held the lock too long
@@ -27,16 +31,18 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from orders.redis_errors import REDIS_UNAVAILABLE
 
 from .keys import Keys
+from .scripts import ScriptCall, run_batched
 from .session import Session
 
 LOCK_TTL_MS = 10_000
@@ -103,6 +109,11 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+Alongside = Callable[[Pipeline], Callable[[Sequence[Any]], None]]
+"""Queues its commands on the pipeline; returns what to do with their results (in
+the order queued), which must not raise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +224,10 @@ class SessionStore:
         session: Session,
         answer: Any,
         lines: Sequence[TranscriptLine],
+        alongside: Alongside | None = None,
     ) -> None:
+        """Save, remember the answer, append the transcript, release the lock; with
+        `alongside`'s commands in the same round trip."""
         ttl = HANDED_OFF_SESSION_TTL_S if session.ticket else SESSION_TTL_S
         keys = [
             self._keys.session(conversation),
@@ -235,11 +249,33 @@ class SessionStore:
             *(line.dump() for line in lines),
         ]
         try:
-            saved = await self._finish(keys=keys, args=args)
+            if alongside is None:
+                saved = await self._finish(keys=keys, args=args)
+            else:
+                saved = await self._finish_with(keys, args, alongside)
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc
         if not saved:
             raise LockLost(conversation)
+
+    async def _finish_with(
+        self, keys: list[str], args: list[str | int], alongside: Alongside
+    ) -> Any:
+        """The save script with `alongside`'s commands in one round trip
+        (`conversation.scripts.run_batched`)."""
+        handle: Callable[[Sequence[Any]], None] | None = None
+
+        def queue(pipe: Pipeline) -> None:
+            nonlocal handle
+            handle = alongside(pipe)
+
+        saved, *others = await run_batched(
+            self._redis, [ScriptCall(self._finish, keys, args)], queue)
+        if handle is not None:
+            handle(others)
+        if isinstance(saved, Exception):
+            raise saved
+        return saved
 
     async def release(self, conversation: str, token: str) -> None:
         """Give the lock back after a failed turn, so the shopper can try again at once."""

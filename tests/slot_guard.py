@@ -8,7 +8,9 @@ ordinary test run, not a production cluster, the `one_slot_per_script` fixture
 KEYS map to more than one slot, a transaction whose commands' keys do (the first
 argument of each queued command: our transactions queue single-key commands), or
 a multi-key read such as MGET over several slots, fails the test with the keys it
-saw.
+saw. Script calls and reads batched in a pipeline without a transaction
+(`conversation.scripts.run_batched`) are checked one by one: the batch may span
+slots, each call may not.
 """
 
 from __future__ import annotations
@@ -48,16 +50,29 @@ def script_keys(args: tuple[Any, ...]) -> list[Any]:
     return list(args[3 : 3 + int(args[2])])
 
 
+def check_command(args: tuple[Any, ...]) -> None:
+    """A script call's keys, or a multi-key read's, in one slot."""
+    name = str(args[0]).upper()
+    if name in SCRIPT_COMMANDS:
+        check_one_slot(f"script {str(args[1])[:12]}", script_keys(args))
+    elif name in MULTI_KEY_READS:
+        check_one_slot(name, args[1:])
+
+
 def install(monkeypatch: pytest.MonkeyPatch) -> None:
     execute = aioredis.Redis.execute_command
 
     async def execute_command(self: aioredis.Redis, *args: Any, **options: Any) -> Any:
-        name = str(args[0]).upper()
-        if name in SCRIPT_COMMANDS:
-            check_one_slot(f"script {str(args[1])[:12]}", script_keys(args))
-        elif name in MULTI_KEY_READS:
-            check_one_slot(name, args[1:])
+        check_command(args)
         return await execute(self, *args, **options)
+
+    pipeline = Pipeline._execute_pipeline
+
+    async def execute_pipeline(self: Pipeline, connection: Any, commands: Any,
+                               raise_on_error: bool) -> Any:
+        for args, _options in commands:  # each command on its own: they may differ in slot
+            check_command(args)
+        return await pipeline(self, connection, commands, raise_on_error)
 
     transaction = Pipeline._execute_transaction
 
@@ -71,3 +86,4 @@ def install(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(aioredis.Redis, "execute_command", execute_command)
     monkeypatch.setattr(Pipeline, "_execute_transaction", execute_transaction)
+    monkeypatch.setattr(Pipeline, "_execute_pipeline", execute_pipeline)

@@ -25,27 +25,30 @@ from channels.web_push import WebPushLog
 from channels.whatsapp_status import DeliveryStatuses
 from conversation.keys import Keys
 from conversation.outbox import Outbox
+from conversation.scripts import ScriptCall, run_batched
 from tests.slot_guard import CrossSlot
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("app", "channels", "conversation", "orders", "records")
 SITE = re.compile(r"register_script\(|pipeline\(transaction=True\)|\.pipeline\(\)|"
-                  r"\.eval(?:sha)?(?:_ro)?\(|\.fcall(?:_ro)?\(|\.transaction\(|\.watch\(|\.multi\(")
+                  r"\.eval(?:sha)?(?:_ro)?\(|\.fcall(?:_ro)?\(|\.transaction\(|\.watch\(|\.multi\(|"
+                  r"ScriptCall\(|\"EVALSHA\"")
 """Script and transaction sites: a script, a MULTI pipeline (redis-py's default), a raw
-EVAL or FCALL, a WATCH."""
+EVAL or FCALL, a WATCH, a batched script call (`conversation.scripts`)."""
 
 SITES = {
     # file: (script and MULTI sites, a test that runs them under the guard)
     "app/in_order.py": (1, "tests/app/test_whatsapp_webhook.py"),
     "app/inbox/auth.py": (2, "tests/app/test_login_limits.py"),
     "app/metrics.py": (1, "tests/app/test_metrics.py"),
-    "channels/telegram_sender.py": (1, "tests/app/test_telegram_sender.py"),
+    "channels/telegram_sender.py": (2, "tests/app/test_telegram_sender.py"),
     "channels/web_push.py": (1, "tests/app/test_pushes.py"),
     "channels/whatsapp_status.py": (2, "tests/app/test_whatsapp_webhook.py"),
-    "conversation/delivery.py": (2, "tests/app/test_inbox_delivery.py"),
+    "conversation/delivery.py": (3, "tests/app/test_inbox_delivery.py"),
     "conversation/guesses.py": (2, "tests/app/test_verification_limits.py"),
-    "conversation/outbox.py": (4, "tests/conversation/test_outbox.py"),
-    "conversation/store.py": (3, "tests/conversation/test_engine.py"),
+    "conversation/outbox.py": (5, "tests/conversation/test_outbox.py"),
+    "conversation/scripts.py": (1, "tests/conversation/test_scripts.py"),
+    "conversation/store.py": (4, "tests/conversation/test_engine.py"),
     "orders/demo.py": (2, "tests/orders/test_demo_backend.py"),
     "orders/overlay.py": (1, "tests/orders/test_overlay.py"),
 }
@@ -83,6 +86,18 @@ async def test_the_guard_refuses_a_transaction_over_two_slots(redis: aioredis.Re
             pipe.set("a", "1")
             pipe.set("b", "1")
             await pipe.execute()
+
+
+async def test_the_guard_refuses_a_batched_script_call_over_two_slots(
+    redis: aioredis.Redis
+) -> None:
+    """A batch may span slots (one call per conversation); each call may not."""
+    script = redis.register_script("return #KEYS")
+    assert await run_batched(redis, [ScriptCall(script, ["{a}:1", "{a}:2"], []),
+                                     ScriptCall(script, ["{b}:1"], [])]) == [2, 1]
+    with pytest.raises((CrossSlot, RedisClusterException)):
+        await run_batched(redis, [ScriptCall(script, ["{a}:1"], []),
+                                  ScriptCall(script, ["a", "b"], [])])
 
 
 def test_a_conversations_keys_share_one_slot() -> None:

@@ -5,6 +5,7 @@ check what the bot actually sent. Failures are scripted per test
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -24,6 +25,7 @@ class Call:
     params: dict[str, Any]
     at: float
     status: int
+    client_port: int = 0  # the caller's TCP port: one per connection it opened
 
 
 @dataclass
@@ -35,6 +37,7 @@ class FakeTelegram:
     blocked: set[int] = field(default_factory=set)
     rate_limit_next: int = 0  # answer this many sendMessage calls with 429
     retry_after: int = 1
+    delay: float = 0.0  # seconds before answering a sendMessage
     url: str = ""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
 
@@ -63,8 +66,11 @@ class FakeTelegram:
                 params[key] = json.loads(value)
             except ValueError:
                 params[key] = value
+        if self.delay and method == "sendMessage":
+            await asyncio.sleep(self.delay)
         status, body = self._answer(method, params)
-        self.calls.append(Call(method, params, time.monotonic(), status))
+        port = request.client.port if request.client else 0
+        self.calls.append(Call(method, params, time.monotonic(), status, port))
         return JSONResponse(body, status_code=status)
 
     def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -104,6 +110,9 @@ class FakeTwilio:
     auth_token: str
     messages: list[dict[str, str]] = field(default_factory=list)
     refuse_next: int = 0  # answer this many with 400, code 63016 (outside the window)
+    throttle_next: int = 0  # answer this many with 429 (code 20429)
+    delay: float = 0.0  # seconds before answering
+    client_ports: list[int] = field(default_factory=list)  # the caller's port, per request
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def app(self) -> Starlette:
@@ -117,6 +126,13 @@ class FakeTwilio:
             return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401},
                                 status_code=401)
         form = {k: str(v) for k, v in (await request.form()).items()}
+        self.client_ports.append(request.client.port if request.client else 0)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.throttle_next > 0:
+            self.throttle_next -= 1
+            return JSONResponse({"code": 20429, "status": 429, "message": "Too Many Requests"},
+                                status_code=429)
         if self.refuse_next > 0:
             self.refuse_next -= 1
             return JSONResponse({"code": 63016, "status": 400, "message":

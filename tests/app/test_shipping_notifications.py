@@ -21,8 +21,9 @@ from app.resources import open_resources, outbox_for
 from app.settings import Settings
 from app.worker import run_worker
 from channels.reachability import Reachability
+from channels.twilio_transport import AiohttpTwilioClient
 from channels.whatsapp_content import ContentTemplates
-from channels.whatsapp_sender import HttpxTwilioClient, WhatsAppSender, make_client
+from channels.whatsapp_sender import WhatsAppSender, make_client
 from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
 from conversation.delivery import DeliveryStates
@@ -80,7 +81,7 @@ def twilio(twilio_url: tuple[FakeTwilio, str]) -> FakeTwilio:
 async def worker(redis: aioredis.Redis, twilio_url: str,
                  templates: ContentTemplates) -> AsyncIterator[Outbox]:
     """The worker with the WhatsApp sender, against the fake Twilio."""
-    http = HttpxTwilioClient()
+    http = AiohttpTwilioClient()
     client = make_client(SID, TOKEN, twilio_url, http)
     sender = WhatsAppSender(client, redis, sender=FROM, status_callback=None,
                             templates=templates)

@@ -15,9 +15,9 @@ import pytest
 import redis.asyncio as aioredis
 from fake_providers import FakeTelegram
 from telegram import Bot
-from telegram.request import HTTPXRequest
 
 from channels.telegram_sender import TelegramSender
+from channels.telegram_transport import AiohttpRequest
 from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater
 from conversation.types import Channel, Reply
 from tests.live import serving
@@ -69,7 +69,7 @@ async def deliver_when_paced(sender: TelegramSender, outgoing: OutboxMessage) ->
 async def test_a_retry_sends_only_the_messages_not_sent_yet(
     api: FlakyTelegram, redis: aioredis.Redis
 ) -> None:
-    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=HTTPXRequest()) as bot:
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
         sender = TelegramSender(bot, redis, prefix="tsend:", max_wait=5.0, bot_rate=1000.0)
         api.fail_at = 2
         with pytest.raises(ChannelUnavailable):
@@ -87,7 +87,7 @@ async def test_a_retry_sends_only_the_messages_not_sent_yet(
 async def test_a_chat_out_of_pace_is_told_when_to_send_and_holds_no_other_chat(
     api: FlakyTelegram, redis: aioredis.Redis
 ) -> None:
-    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=HTTPXRequest()) as bot:
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
         sender = TelegramSender(bot, redis, prefix="tsend:", bot_rate=1000.0)
         # four parts to one chat: the burst (3) goes out, the fourth must wait
         with pytest.raises(SendLater) as later:
@@ -100,3 +100,19 @@ async def test_a_chat_out_of_pace_is_told_when_to_send_and_holds_no_other_chat(
         # later, only the rest is sent
         await deliver_when_paced(sender, message("a", "b", "c", "d"))
         assert [m["text"] for m in api.sent(CHAT)] == ["a", "b", "c", "d"]
+
+
+async def test_a_redis_that_forgot_its_scripts_still_paces_and_sends(
+    api: FlakyTelegram, redis: aioredis.Redis
+) -> None:
+    """The chat's state and its pace token come in one pipeline, the pace script by
+    its SHA: a server without it (restarted) answers NOSCRIPT, and the send goes on."""
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
+        sender = TelegramSender(bot, redis, prefix="tsend:", bot_rate=1000.0)
+        await redis.script_flush()
+        await sender.deliver(message("after a restart", chat=CHAT + 7, id="9-0"))
+        assert [m["text"] for m in api.sent(CHAT + 7)] == ["after a restart"]
+        # and the token was taken: a burst of three, then the chat must wait
+        with pytest.raises(SendLater):
+            await sender.deliver(message("a", "b", "c", chat=CHAT + 7, id="9-1"))
+        assert len(api.sent(CHAT + 7)) == 3

@@ -315,3 +315,29 @@ async def test_a_busy_conversation_asks_the_client_to_retry(
 
     await redis.delete(Keys("ohb:").lock(conversation_key))
     assert keys(await send(api, token, "m1", text="menu"))[-1] == "menu.prompt"
+
+
+async def test_a_turn_that_lost_its_lock_asks_the_client_to_retry(
+    api: httpx.AsyncClient, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock is gone when the turn saves (it took longer than the lock lasts, or a
+    Redis Cluster failover lost the lock's write): nothing is saved, the client is
+    asked to retry, and the retry is answered."""
+    from conversation.keys import Keys
+    from conversation.store import SessionStore
+
+    token, conversation_key = await start_session(api)
+    finish = SessionStore.finish
+
+    async def after_the_lock_expired(self: SessionStore, *args: Any, **kwargs: Any) -> None:
+        await redis.set(Keys("ohb:").lock(conversation_key), "someone-else", px=5000)
+        await finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(SessionStore, "finish", after_the_lock_expired)
+    lost = await send(api, token, "m1", text="menu")
+    assert_error(lost, 503, "busy")
+    assert lost.headers["retry-after"] == "1"
+
+    monkeypatch.setattr(SessionStore, "finish", finish)
+    await redis.delete(Keys("ohb:").lock(conversation_key))
+    assert keys(await send(api, token, "m1", text="menu"))[-1] == "menu.prompt"

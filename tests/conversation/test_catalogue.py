@@ -134,3 +134,24 @@ def test_language_hints(catalogue: Catalogue) -> None:
     assert catalogue.language_for("en_GB") == "en"
     assert catalogue.language_for("xx") == "en"
     assert catalogue.language_for(None) == "en"
+
+
+def test_every_text_reads_the_same_through_the_fast_path() -> None:
+    """`Catalogue.text` fills most texts with `str.format`; `_Formatter` (plural
+    forms, and before that every text) must give exactly the same words."""
+    from conversation.catalogue import _Formatter
+    from templates import MESSAGES_DIR
+
+    catalogue = Catalogue.load(MESSAGES_DIR)
+    samples = [7, "Ünïcode & <b>", date(2026, 12, 3), T("menu.prompt")]
+    for language in catalogue.languages:
+        for key, pattern in catalogue.patterns(language).items():
+            names = {name.split(".")[0].split("[")[0]
+                     for _, name, _, _ in string.Formatter().parse(pattern) if name}
+            for sample in samples:
+                params = dict.fromkeys(names, sample)
+                try:
+                    slow = _Formatter(catalogue, language).format(pattern, **params)
+                except (ValueError, TypeError, AttributeError):
+                    continue  # a plural count given a word, a spec given a date
+                assert catalogue.text(language, key, **params) == slow, (language, key)

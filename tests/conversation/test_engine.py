@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import event
 
+from conversation.activity import conversation_hash
 from conversation.audit import AuditLog
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
@@ -163,3 +164,21 @@ async def test_a_shopper_turn_that_touches_no_ticket_makes_no_sql_query(
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", seen)
+
+
+async def test_the_days_first_turn_is_saved_and_counted_after_redis_forgot_its_scripts(
+    chat: Chat, redis: aioredis.Redis
+) -> None:
+    """The first turn of the day saves and counts the conversation in one pipeline,
+    its script called by SHA: a server that lost its scripts (restarted) answers
+    NOSCRIPT, and the turn still goes through, counted once."""
+    await redis.script_flush()
+    first = await chat.say("hi")
+    assert first.replies[-1].key == "menu.prompt"
+    session = await chat.engine.store.load(chat.conversation)
+    assert session.last_seen is not None
+    days = chat.engine.days
+    member = f"web|{conversation_hash(chat.conversation)}"
+    assert await redis.sismember(days.key(days.day_of(session.last_seen)), member)
+    again = await chat.say("menu")
+    assert again.replies[-1].key == "menu.prompt"

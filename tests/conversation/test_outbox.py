@@ -435,3 +435,33 @@ async def test_send_later_holds_only_its_conversation_and_counts_no_attempt(
     assert paced[-2:] == ["first", "second"] and set(paced) == {"first", "second"}
     assert {attempts for _, _, attempts in seen} == {0}  # max_attempts=1: a failure would bury
     assert await outbox.dead_letters() == [] and await outbox.backlog() == 0
+
+
+async def test_deliveries_that_finish_together_are_acknowledged_together(
+    redis: aioredis.Redis,
+) -> None:
+    """Many conversations delivered at once: their acknowledgements share pipelines,
+    every message arrives once and in order, nothing stays pending or queued, also
+    when Redis forgot the scripts half-way."""
+    outbox = fast_outbox(redis, concurrency=16)
+    chats = [f"telegram:{700 + n}" for n in range(16)]
+    got: dict[str, list[str]] = {chat: [] for chat in chats}
+    gate = asyncio.Event()
+
+    async def deliver(message: OutboxMessage) -> None:
+        await gate.wait()  # all first messages finish in the same loop turn
+        got[message.conversation].append(message.replies[0].text)
+
+    for n in range(3):
+        for chat in chats:
+            await outbox.enqueue(Channel.TELEGRAM, chat, [Reply("k", f"{chat} #{n}")])
+    async with consuming(outbox, deliver):
+        await asyncio.sleep(0.1)
+        await redis.script_flush()
+        gate.set()
+        await eventually(lambda: all(len(texts) == 3 for texts in got.values()))
+        await asyncio.sleep(0.1)
+    assert got == {chat: [f"{chat} #{n}" for n in range(3)] for chat in chats}
+    assert await pending(redis, outbox) == 0
+    assert await outbox.backlog() == 0
+    assert not [key async for key in redis.scan_iter("t:{outbox}:q:telegram:7*")]

@@ -1,0 +1,68 @@
+"""Batched script calls (`conversation.scripts.run_batched`): on a single server and,
+with TEST_REDIS_CLUSTER_URL, on a Redis Cluster, whose pipeline refuses redis-py's
+`evalsha()`."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError, ResponseError
+
+from conversation.scripts import ScriptCall, run_batched
+
+_ADD = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+_TWICE = "return redis.call('INCRBY', KEYS[1], ARGV[1]) * 2"
+_FAIL = "return redis.error_reply('refused ' .. ARGV[1])"
+
+CONVERSATIONS = [f"ohb:conv:{{web:{n}}}:count" for n in range(12)]
+
+
+async def test_calls_of_many_conversations_answer_each_in_order(redis: aioredis.Redis) -> None:
+    assert len({key_slot(k.encode()) for k in CONVERSATIONS}) == len(CONVERSATIONS)
+    add = redis.register_script(_ADD)
+    await redis.script_load(_ADD)
+    answers = await run_batched(
+        redis, [ScriptCall(add, [key], [n]) for n, key in enumerate(CONVERSATIONS, start=1)])
+    assert answers == list(range(1, len(CONVERSATIONS) + 1))
+    assert [int(v) for v in await redis.mget(CONVERSATIONS[:1])] == [1]
+
+
+async def test_other_commands_ride_along_after_the_calls(redis: aioredis.Redis) -> None:
+    add = redis.register_script(_ADD)
+    await redis.set(CONVERSATIONS[1], "seen")
+    answers = await run_batched(
+        redis, [ScriptCall(add, [CONVERSATIONS[0]], [5])],
+        lambda pipe: pipe.execute_command("MGET", CONVERSATIONS[1], CONVERSATIONS[1] + ":x"))
+    assert answers == [5, [b"seen", None]]
+
+
+async def test_a_server_that_lost_its_scripts_runs_each_call_once(
+    redis: aioredis.Redis
+) -> None:
+    """NOSCRIPT: the refused calls are loaded and sent again; a call that ran, and
+    the commands alongside, are not run twice."""
+    add, twice = redis.register_script(_ADD), redis.register_script(_TWICE)
+    await redis.script_flush()
+    await redis.script_load(_ADD)  # `twice` is unknown to the server
+    answers = await run_batched(
+        redis,
+        [ScriptCall(add, [CONVERSATIONS[0]], [1]), ScriptCall(twice, [CONVERSATIONS[1]], [1]),
+         ScriptCall(twice, [CONVERSATIONS[2]], [3])],
+        lambda pipe: pipe.incr(CONVERSATIONS[3]))
+    assert answers == [1, 2, 6, 1]
+    assert [int(v) for v in await redis.mget(CONVERSATIONS[:1])] == [1]
+    assert int(await redis.get(CONVERSATIONS[1])) == 1
+    assert int(await redis.get(CONVERSATIONS[3])) == 1
+
+
+async def test_a_refused_call_is_its_error_and_the_others_still_run(
+    redis: aioredis.Redis
+) -> None:
+    add, fail = redis.register_script(_ADD), redis.register_script(_FAIL)
+    answers = await run_batched(
+        redis, [ScriptCall(add, [CONVERSATIONS[0]], [2]),
+                ScriptCall(fail, [CONVERSATIONS[1]], ["x"]),
+                ScriptCall(add, [CONVERSATIONS[2]], [3])])
+    assert answers[0] == 2 and answers[2] == 3
+    assert isinstance(answers[1], ResponseError) and not isinstance(answers[1], NoScriptError)
+    assert "refused x" in str(answers[1])
