@@ -95,7 +95,8 @@ async def run_worker(
     outbox = outbox or Outbox(redis, prefix=prefix)
     deliver = dispatcher(default_senders(redis, prefix) if senders is None else senders)
     # each attempt's outcome is written down, so the inbox shows sent / failed
-    deliver = tracking(deliver, DeliveryStates(redis, prefix=prefix), outbox.retry)
+    states = DeliveryStates(redis, prefix=prefix)
+    deliver = tracking(deliver, states, outbox.retry)
     deliver = counting_deliveries(deliver, outbox.retry)
     log.info("outbox worker %s started", consumer_name)
     releasing = asyncio.create_task(release_held(NoticeDesk(redis, outbox, prefix=prefix), stop),
@@ -105,6 +106,7 @@ async def run_worker(
     try:
         await outbox.run(deliver, consumer=consumer_name, stop=stop)
     finally:
+        await states.settle()  # the last "sent" states written before the client goes
         for task in (releasing, beating):
             if not stop.is_set():  # the sender failed: the loops go with it
                 task.cancel()

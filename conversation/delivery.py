@@ -23,15 +23,21 @@ shopper. Each change is also an event on the inbox's event stream, so an open
 ticket page shows it at once. States expire after `STATE_TTL_S` (the ticket keeps
 the message itself for good).
 
-Batched: "sent" is most of these writes (one per delivered message), so the ones
-that finish in the same turn of the event loop are written together, one pipeline
-for the states and one for their events, instead of two round trips each.
+Batched: "sent" is most of these writes (one per delivered message). It is queued
+at once into the turn's batch of script calls (`conversation.scripts.turn_batch`),
+ahead of the outbox's acknowledgement of the same message, and not waited for: the
+state and the acknowledgement go out in one pipeline, and the "sent" states that
+land together get their events in one more. Its errors never reach the outbox (a
+sent message must not be sent again): Redis being away is ignored, as for every
+state, anything else is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -40,9 +46,11 @@ import redis.asyncio as aioredis
 
 from .keys import Keys
 from .outbox import Deliver, OutboxMessage, RetryPolicy, SendLater, Undeliverable
-from .scripts import ScriptCall, run_batched
+from .scripts import ScriptCall, turn_batch
 from .store import REDIS_DOWN
 from .tickets import EVENTS_MAXLEN
+
+log = logging.getLogger(__name__)
 
 STATE_TTL_S = 90 * 24 * 3600
 
@@ -93,8 +101,8 @@ class DeliveryStates:
         self._redis = redis
         self._keys = Keys(prefix)
         self._forward = redis.register_script(_FORWARD)
-        self._batch: list[tuple[str, DeliveryState, dict[str, Any], asyncio.Future[bool]]] = []
-        self._flushing: set[asyncio.Task[None]] = set()
+        self._events: list[tuple[str, DeliveryState, asyncio.Future[None]]] = []
+        self._pending: set[asyncio.Task[Any]] = set()
 
     async def queued(self, outbox_id: str) -> None:
         key = self._keys.delivery(outbox_id)
@@ -110,58 +118,64 @@ class DeliveryStates:
                                   "at": datetime.now(UTC).isoformat(), "error": error or ""}
         await self._write(outbox_id, state, fields)
 
-    async def record_batched(self, outbox_id: str, state: DeliveryState, attempts: int) -> bool:
-        """`record`, written with the others recorded in the same turn of the event
-        loop (see the module docstring). True if it moved the message forward."""
+    def record_batched(
+        self, outbox_id: str, state: DeliveryState, attempts: int
+    ) -> asyncio.Task[bool]:
+        """`record`, queued now into this turn's batch (see the module docstring);
+        the task ends once it is written, with its event if it moved the message
+        forward, and says whether it did."""
         fields: dict[str, Any] = {"state": state.value, "attempts": attempts,
                                   "at": datetime.now(UTC).isoformat(), "error": ""}
+        pairs = [str(x) for item in fields.items() for x in item]
+        moved = turn_batch(self._redis).submit(ScriptCall(
+            self._forward, [self._keys.delivery(outbox_id)],
+            [RANK[state], STATE_TTL_S, *pairs]))
+        return self._keep(self._announce(outbox_id, state, moved))
+
+    async def settle(self) -> None:
+        """Wait for the batched writes on their way (before the client is closed)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def _keep(self, work: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    async def _announce(
+        self, outbox_id: str, state: DeliveryState, moved: asyncio.Future[Any]
+    ) -> bool:
+        if await moved != 1:
+            return False
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[bool] = loop.create_future()
-        done.add_done_callback(_retrieved)  # its waiter may be gone (cancelled)
-        self._batch.append((outbox_id, state, fields, done))
-        if len(self._batch) == 1:
-            loop.call_soon(self._flush_later)
-        return await asyncio.shield(done)  # a cancelled delivery leaves the batch intact
+        written: asyncio.Future[None] = loop.create_future()
+        written.add_done_callback(_retrieved)
+        self._events.append((outbox_id, state, written))
+        if len(self._events) == 1:  # the states that landed together: one pipeline
+            loop.call_soon(lambda: self._keep(self._write_events()))
+        await written
+        return True
 
-    def _flush_later(self) -> None:
-        batch, self._batch = self._batch, []
-        task = asyncio.get_running_loop().create_task(self._flush(batch))
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
-
-    async def _flush(
-        self, batch: list[tuple[str, DeliveryState, dict[str, Any], asyncio.Future[bool]]]
-    ) -> None:
+    async def _write_events(self) -> None:
+        batch, self._events = self._events, []
         try:
-            moved = await run_batched(self._redis, [
-                ScriptCall(self._forward, [self._keys.delivery(outbox_id)],
-                           [RANK[state], STATE_TTL_S,
-                            *(str(x) for item in fields.items() for x in item)])
-                for outbox_id, state, fields, _ in batch])
-            events = [(outbox_id, state) for (outbox_id, state, _, _), m
-                      in zip(batch, moved, strict=True) if m == 1]
-            if events:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for outbox_id, state in events:
-                        pipe.xadd(self._keys.inbox_events(),
-                                  {"type": "delivery", "outbox": outbox_id,
-                                   "state": state.value},
-                                  maxlen=EVENTS_MAXLEN, approximate=True)
-                    await pipe.execute()
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for outbox_id, state, _ in batch:
+                    pipe.xadd(self._keys.inbox_events(),
+                              {"type": "delivery", "outbox": outbox_id, "state": state.value},
+                              maxlen=EVENTS_MAXLEN, approximate=True)
+                await pipe.execute()
         except BaseException as exc:
-            for *_, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
+            for *_, written in batch:
+                if not written.done():
+                    written.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (*_, done), m in zip(batch, moved, strict=True):
-            if done.done():
-                continue
-            if isinstance(m, Exception):
-                done.set_exception(m)
-            else:
-                done.set_result(m == 1)
+        for *_, written in batch:
+            if not written.done():
+                written.set_result(None)
 
     async def reported(self, outbox_id: str, state: DeliveryState, reason: str | None) -> bool:
         """What the provider said later (a Twilio status callback); True if it moved
@@ -214,15 +228,27 @@ def tracking(deliver: Deliver, states: DeliveryStates, retry: RetryPolicy) -> De
             with contextlib.suppress(*REDIS_DOWN):
                 await states.record(message.id, state, failures, reason or type(exc).__name__)
             raise
-        with contextlib.suppress(*REDIS_DOWN):  # never make a sent message look failed
-            await states.record_batched(message.id, DeliveryState.SENT, message.attempts + 1)
+        # queued ahead of the outbox's acknowledgement, and never makes a sent message
+        # look failed
+        sent = states.record_batched(message.id, DeliveryState.SENT, message.attempts + 1)
+        sent.add_done_callback(functools.partial(_report, message.id))
 
     return tracked
 
 
-def _retrieved(future: asyncio.Future[bool]) -> None:
+def _retrieved(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _report(outbox_id: str, written: asyncio.Future[bool]) -> None:
+    """A "sent" that could not be written: logged, unless Redis was away."""
+    if written.cancelled():
+        return
+    exc = written.exception()
+    if exc is not None and not isinstance(exc, REDIS_DOWN):
+        log.error("delivery state: 'sent' of message %s not recorded: %s",
+                  outbox_id, type(exc).__name__)
 
 
 def _text(value: object) -> str:

@@ -18,8 +18,10 @@ while the others go on.
 
 Round trips. A message costs one `_STEP` before it is delivered (take the lease,
 read the head) and one after (finish it, read the next); the ones after are
-acknowledgements, and those of deliveries that finish together go out in one
-pipeline (`_acknowledge`), so under load they cost a fraction of a round trip each.
+acknowledgements. Steps go out in one pipeline with the other script calls made in
+the same turn of the event loop (`conversation.scripts.turn_batch`): the
+acknowledgements of deliveries that finish together, and each one's "sent" state
+(`conversation.delivery`), so under load they cost a fraction of a round trip each.
 
 Retries. The attempt count and the next try time live in Redis (not in the
 consumer), so they survive a crash and any consumer can carry on. The delay is
@@ -77,7 +79,7 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from conversation import metrics
-from conversation.scripts import ScriptCall, run_batched
+from conversation.scripts import ScriptCall, turn_batch
 from conversation.types import Button, Channel, LinkButton, Reply, SharedFile
 from orders.redis_errors import REDIS_UNAVAILABLE
 
@@ -605,8 +607,7 @@ class _Consumer:
         self.crash: BaseException | None = None
         self.reclaim_every = max(outbox._min_idle / 4, 0.001)
         self.next_reclaim = 0.0
-        self.acks: list[tuple[list[str], list[Any], asyncio.Future[Any]]] = []
-        self.flushing: set[asyncio.Task[None]] = set()
+        self.batch = turn_batch(self.r)
 
     @property
     def held(self) -> dict[str, str]:
@@ -648,8 +649,7 @@ class _Consumer:
             # deliveries in progress are finished, not cut off
             if self.active:
                 await asyncio.gather(*self.active.values(), return_exceptions=True)
-            if self.flushing:  # and their acknowledgements sent
-                await asyncio.gather(*self.flushing, return_exceptions=True)
+            await self.batch.settle()  # and their acknowledgements sent
 
     async def _turn(self) -> None:
         if self.crash is not None:
@@ -804,14 +804,14 @@ class _Consumer:
         self, conversation: str, token: str, *, take: bool = False, done: str = ""
     ) -> _Head | str | None:
         """`_STEP`: finish `done`, then read the head (None: the list is empty and
-        the lease was given back; `_BUSY`: `take` found the lease held). A step
-        that finishes a message (`done`) is an acknowledgement: it goes out with the
-        others made in the same turn of the event loop (`_acknowledge`)."""
+        the lease was given back; `_BUSY`: `take` found the lease held). Steps go
+        out with the other script calls made in the same turn of the event loop
+        (`turn_batch`): the acknowledgements of deliveries that finished together,
+        and a delivered message's "sent" state (`conversation.delivery`)."""
         keys = [self.p.lease(conversation), self.p.queue(conversation), self.p.tries,
                 self.p.stream]
         args = [token, int(self.o._lease_ttl * 1000), "1" if take else "0", done, GROUP]
-        raw: Any = (await self._acknowledge(keys, args) if done
-                    else await _script(self.o._step, keys, args))
+        raw: Any = await self.batch.call(ScriptCall(self.o._step, keys, args))
         kind = _text(raw[0])
         if kind == "busy":
             return _BUSY
@@ -821,44 +821,6 @@ class _Consumer:
         flat = raw[3:]
         return _Head(_text(raw[1]), attempts, not_before, dict(zip(flat[::2], flat[1::2],
                                                                    strict=True)))
-
-    async def _acknowledge(self, keys: list[str], args: list[Any]) -> Any:
-        """One finishing `_STEP`, sent in one pipeline with every other one made in
-        this turn of the event loop (deliveries that finished together): one round
-        trip for all of them. Each step's keys share its conversation's slot; the
-        pipeline is not a transaction, so they may be in different slots."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Any] = loop.create_future()
-        answer.add_done_callback(_retrieved)  # its drain may be gone (cancelled)
-        self.acks.append((keys, args, answer))
-        if len(self.acks) == 1:
-            loop.call_soon(self._flush_acks)
-        return await asyncio.shield(answer)  # a cancelled drain leaves the batch intact
-
-    def _flush_acks(self) -> None:
-        batch, self.acks = self.acks, []
-        task = asyncio.get_running_loop().create_task(self._send_acks(batch))
-        self.flushing.add(task)
-        task.add_done_callback(self.flushing.discard)
-
-    async def _send_acks(self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]
-                         ) -> None:
-        try:
-            answers = await run_batched(
-                self.r, [ScriptCall(self.o._step, keys, args) for keys, args, _ in batch])
-        except BaseException as exc:
-            for *_, answer in batch:
-                if not answer.done():
-                    answer.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for (*_, answer), value in zip(batch, answers, strict=True):
-            if not answer.done():
-                if isinstance(value, Exception):
-                    answer.set_exception(value)
-                else:
-                    answer.set_result(value)
 
     async def _drain(
         self, conversation: str, token: str, head: _Head, finished: set[str]
@@ -931,11 +893,6 @@ class _Consumer:
         dead.update(id=entry_id, attempts=attempts, error=_describe(exc))
         await self.r.xadd(self.p.dead, dead, maxlen=self.o._maxlen, approximate=True)
         log.error("outbox: message %s dead-lettered after %d attempt(s)", entry_id, attempts)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 async def _script(script: Any, keys: list[str], args: list[Any]) -> Any:
