@@ -98,6 +98,7 @@ from .lateness import LATE_PAYLOAD, priority_handoff
 from .photos import on_issue_photo, on_photo_answer
 from .refund_destination import REFUND_TO_PAYLOAD, pick_refund_destination
 from .session import MAX_REMEMBERED_ORDERS, Session, Step
+from .suggestions import suggest
 from .tasks import confirmed, note_outcome, on_address, on_carried, proceed
 from .turn import (
     ACTIONS_BY_PAYLOAD,
@@ -537,6 +538,11 @@ def _on_classified(t: Turn, event: Classified) -> None:
 def _act_on(t: Turn, understood: understanding.Understood) -> None:
     s = t.s
     number = understood.order
+    if understood.tentative and understood.intent is not understanding.Intent.CAPABILITIES:
+        if number is None and s.step is not Step.ASK_ORDER and understood.intent is not None:
+            suggest(t, understood.intent)  # offered, not acted on
+            return
+        understood = understanding.Understood(None, number)  # a number alone: as without a guess
     if understood.intent is not None and (
         handler := _INTENT_HANDLERS.get(understood.intent)
     ) is not None and handler(t, number):

@@ -471,6 +471,21 @@ async def test_misunderstood_input_repeats_the_choices_then_offers_a_person(chat
     assert chat.labels.count("Talk to us") == 1  # offered once, not twice
 
 
+async def test_an_unsure_guess_is_offered_not_acted_on(chat: Chat) -> None:
+    """The model alone gives stray HTML some intent, unsure: the shopper is asked,
+    nothing starts, and tapping the offered choice starts it."""
+    await chat.say("hi")
+    await chat.say("<img src=x onerror=\"document.title='owned'\">")
+    assert chat.keys == ["not_sure"]
+    assert chat.text.startswith("Sorry")
+    assert [b.payload for b in chat.buttons] == ["m:rr", "menu"]
+    await chat.say("hello there")  # a second miss: a person is offered too
+    assert chat.keys == ["not_sure", "offer.person"]
+    assert chat.labels.count("Talk to us") == 1
+    await chat.tap("Track order")
+    assert chat.keys == ["order.ask"]
+
+
 async def test_typed_number_taps_that_option(chat: Chat) -> None:
     await chat.say("hi")
     await chat.say("1")  # Track order
