@@ -33,12 +33,15 @@ def test_the_corpus_is_big_enough_and_covers_every_language_and_intent() -> None
 
 FLOORS = {"main": 0.97, "holdout-v1": 0.95, "heldout-v2 tuning": 0.95,
           "heldout-v2 test": 0.9, "fresh-43": 0.85, "fresh-v3": 0.9, "fresh-v4": 0.9,
-          "fresh-v5": 0.85, "extra-v6": 0.85, "extra-v7": 0.85}
+          "fresh-v5": 0.85, "extra-v6": 0.85, "extra-v7": 0.85, "blind-v6": 0.9,
+          "blind-v7": 0.75}
 """What each set reads, less some slack, so a regression fails. Every set is now training
 data of the intent model too, so these are in-sample figures (en/hi/Hinglish: 94-100 %,
 extra-v6 96-98 %), not the accuracy on new phrasing: that is cross-validated by
 `python -m conversation.train_intents --cv`. Before the model, the rules alone read
-fresh-v5, the one set they were never tuned on, at 56/72/68 %. No set asserts 100 %."""
+fresh-v5, the one set they were never tuned on, at 56/72/68 %. The blind sets, never
+trained or tuned on, read 100/96/96 % (v6) and 80/84/92 % (v7): their floors guard the
+figure the closing note reports. No set asserts 100 %."""
 
 
 @pytest.mark.parametrize("name", FLOORS)
