@@ -19,6 +19,7 @@ class HttpError(ConnectionError):
 
 class Connection(asyncio.Protocol):
     def __init__(self, host: str, port: int) -> None:
+        self._host, self._port = host, port
         self._host_header = f"{host}:{port}".encode()
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
@@ -89,13 +90,23 @@ class Connection(asyncio.Protocol):
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
         """Send one prebuilt request; the status and the body of its answer."""
-        if self._transport is None:
-            raise HttpError("connection closed")
         if self._waiter is not None:
             raise RuntimeError("one request at a time per connection")
+        if self._transport is None:
+            await self._reopen()
+        assert self._transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
         self._transport.write(raw)
         return await self._waiter
+
+    async def _reopen(self) -> None:
+        """The server closed this connection while it was idle (uvicorn's keep-alive
+        timeout, 5 s, between phases): nothing was sent on it, so open another and send
+        there, as any keep-alive client does. A connection lost during a request still
+        fails the request."""
+        self._buffer.clear()
+        self._need = None
+        await asyncio.get_running_loop().create_connection(lambda: self, self._host, self._port)
 
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
