@@ -42,7 +42,7 @@ from redis.asyncio.client import Pipeline
 from orders.redis_errors import REDIS_UNAVAILABLE
 
 from .keys import Keys
-from .scripts import ScriptCall, run_batched
+from .scripts import ScriptCall, run_batched, run_script
 from .session import Session
 
 LOCK_TTL_MS = 10_000
@@ -204,7 +204,7 @@ class SessionStore:
         pause = 0.002
         while True:
             try:
-                status, value = await self._begin(keys=keys, args=args)
+                status, value = await run_script(self._redis, ScriptCall(self._begin, keys, args))
             except REDIS_DOWN as exc:
                 raise StoreUnavailable("Redis is unreachable") from exc
             if status == b"dup":
@@ -250,7 +250,7 @@ class SessionStore:
         ]
         try:
             if alongside is None:
-                saved = await self._finish(keys=keys, args=args)
+                saved = await run_script(self._redis, ScriptCall(self._finish, keys, args))
             else:
                 saved = await self._finish_with(keys, args, alongside)
         except REDIS_DOWN as exc:
@@ -280,7 +280,8 @@ class SessionStore:
     async def release(self, conversation: str, token: str) -> None:
         """Give the lock back after a failed turn, so the shopper can try again at once."""
         with contextlib.suppress(*REDIS_DOWN):  # else the lock expires by itself
-            await self._release(keys=[self._keys.lock(conversation)], args=[token])
+            await run_script(self._redis, ScriptCall(
+                self._release, [self._keys.lock(conversation)], [token]))
 
     async def transcript(self, conversation: str) -> list[dict[str, str]]:
         try:

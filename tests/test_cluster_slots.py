@@ -47,8 +47,8 @@ SITES = {
     "conversation/delivery.py": (3, "tests/app/test_inbox_delivery.py"),
     "conversation/guesses.py": (2, "tests/app/test_verification_limits.py"),
     "conversation/outbox.py": (5, "tests/conversation/test_outbox.py"),
-    "conversation/scripts.py": (1, "tests/conversation/test_scripts.py"),
-    "conversation/store.py": (4, "tests/conversation/test_engine.py"),
+    "conversation/scripts.py": (3, "tests/conversation/test_scripts.py"),
+    "conversation/store.py": (7, "tests/conversation/test_engine.py"),
     "orders/demo.py": (2, "tests/orders/test_demo_backend.py"),
     "orders/overlay.py": (1, "tests/orders/test_overlay.py"),
 }

@@ -4,11 +4,12 @@ with TEST_REDIS_CLUSTER_URL, on a Redis Cluster, whose pipeline refuses redis-py
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError, ResponseError
 
-from conversation.scripts import ScriptCall, run_batched
+from conversation.scripts import ScriptCall, run_batched, run_script
 
 _ADD = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 _TWICE = "return redis.call('INCRBY', KEYS[1], ARGV[1]) * 2"
@@ -66,3 +67,20 @@ async def test_a_refused_call_is_its_error_and_the_others_still_run(
     assert answers[0] == 2 and answers[2] == 3
     assert isinstance(answers[1], ResponseError) and not isinstance(answers[1], NoScriptError)
     assert "refused x" in str(answers[1])
+
+
+async def test_a_lone_call_is_answered_after_the_server_lost_its_scripts(
+    redis: aioredis.Redis
+) -> None:
+    """`run_script`: NOSCRIPT loads the script and sends the call again, which runs once."""
+    add = redis.register_script(_ADD)
+    assert await run_script(redis, ScriptCall(add, [CONVERSATIONS[0]], [2])) == 2
+    await redis.script_flush()
+    assert await run_script(redis, ScriptCall(add, [CONVERSATIONS[0]], [3])) == 5
+    assert int(await redis.get(CONVERSATIONS[0])) == 5
+
+
+async def test_a_lone_calls_script_error_is_raised(redis: aioredis.Redis) -> None:
+    fail = redis.register_script(_FAIL)
+    with pytest.raises(ResponseError, match="refused y"):
+        await run_script(redis, ScriptCall(fail, [CONVERSATIONS[1]], ["y"]))

@@ -14,7 +14,14 @@ import pytest
 
 from conversation.corpus_score import CORPUS, FRESH, HELDOUT_V2, load, score, sets, split
 from conversation.engine import Engine
-from conversation.understanding import Intent, main, understand
+from conversation.understanding import (
+    Intent,
+    _compiled,
+    _word_matches,
+    main,
+    tokens,
+    understand,
+)
 from orders.policy import Policy
 from tests.conversation.chat import Chat
 from tests.conversation.conftest import Clock
@@ -150,3 +157,21 @@ async def test_the_apology_and_compensation_are_the_merchants_words_when_set(
     chat = Chat(make_engine(policy=policy))
     await _late(chat, "100012", "rohan.das@example.com")  # a failed delivery attempt
     assert "So sorry for the wait!" in chat.text and "₹100 voucher" in chat.text
+
+
+def _one_edit_variants(word: str) -> list[str]:
+    """The word with each letter dropped, doubled, replaced by "x", and swapped with the next."""
+    return ([word[:i] + word[i + 1:] for i in range(len(word))]
+            + [word[:i] + word[i] + word[i:] for i in range(len(word))]
+            + [word[:i] + "x" + word[i + 1:] for i in range(len(word))]
+            + [word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)])
+
+
+def test_the_cue_index_finds_exactly_the_cues_a_word_by_word_test_finds() -> None:
+    """The index by first word (`_CueIndex`) is a shortcut only: every word of every
+    corpus message, and one typo of each, begins the same cues as testing each cue."""
+    words = {w for cases in sets().values() for case in cases for w in tokens(case["text"])}
+    words |= {v for w in list(words) if w.isascii() for v in _one_edit_variants(w)}
+    for index in _compiled():
+        for word in words:
+            assert index.firsts(word) == {f for f in index.by_first if _word_matches(word, f)}, word
