@@ -25,6 +25,7 @@ from inbox_harness import (
     inbox_settings,
 )
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import expect
 
 from app.main import create_app
 from conversation.tickets import Ticket, TicketStore
@@ -85,17 +86,17 @@ async def test_an_agent_tags_and_prioritises_a_ticket(
     assert await desk.locator("#priority").text_content() == "normal"
     await page.fill("#add-tag", "Broken item, courier")
     await desk.get_by_role("button", name="Add").click()
-    await page.wait_for_function("document.querySelectorAll('#tags .tag').length === 2")
+    # Locator assertions, which retry across the page reload each form's answer makes (a
+    # string predicate failed there: the element gone mid-reload, or the page's CSP).
+    await expect(page.locator("#tags .tag")).to_have_count(2)
     assert await page.locator("#tags .tag span").all_text_contents() == ["broken item",
                                                                           "courier"]
     await desk.locator('select[name="priority"]').select_option("high")
     await desk.get_by_role("button", name="Set priority").click()
-    await page.wait_for_function(  # null-safe: the form's answer reloads the page
-        "document.getElementById('priority')?.textContent === 'high'")
+    await expect(desk.locator("#priority")).to_have_text("high")
     await page.locator("#transcript").get_by_text("priority set to high").wait_for()
     await desk.get_by_role("button", name="Remove tag courier").click()
-    await page.wait_for_function(
-        "document.querySelectorAll('#tags .tag').length === 1")
+    await expect(page.locator("#tags .tag")).to_have_count(1)
     await shoot(page.locator("#side"), shots / "desk-ticket.png")
 
     await page.goto(base_url + "/inbox?tag=broken+item")
