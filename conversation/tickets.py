@@ -185,7 +185,6 @@ class Page:
         return max(1, -(-self.total // self.page_size))
 
 
-
 @dataclass(frozen=True, slots=True)
 class Count:
     """How many tickets a status has, counted up to a cap: `capped` means more than
