@@ -272,7 +272,7 @@ def _operations(store: TicketStore, corpus: Corpus, seeded: Seeded) -> list[tupl
                   **wanted: Any) -> tuple[Measure, Callable[[int], Awaitable[int]]]:
         """Page `page` as the pager reaches it: from the `next` cursor of the page
         before (found once, by paging there, during the warm-up calls)."""
-        place: list[Cursor] = []
+        place: list[Cursor | None] = []
 
         async def run(i: int) -> int:
             if not place:
@@ -312,16 +312,18 @@ def _operations(store: TicketStore, corpus: Corpus, seeded: Seeded) -> list[tupl
     return operations
 
 
-async def _cursor_to(store: TicketStore, page: int, **wanted: Any) -> Cursor:
-    """Where page `page` starts: the `next` of page `page - 1`, paged to by cursor."""
+async def _cursor_to(store: TicketStore, page: int, **wanted: Any) -> Cursor | None:
+    """Where page `page` starts: the `next` of page `page - 1`, paged to by cursor (the
+    deepest page there is on a smaller seed; None: the first)."""
     found = await store.page(**wanted)
-    for _ in range(page - 2):
+    place = None
+    for _ in range(page - 1):
         if found.next is None:
             break
-        found = await store.page(cursor=found.next, **wanted)
-    if found.next is None:
-        raise SystemExit(f"the list {wanted} has fewer than {page} pages")
-    return found.next
+        place = found.next
+        if _ < page - 2:
+            found = await store.page(cursor=place, **wanted)
+    return place
 
 
 def _as_typed(phone: str) -> str:
