@@ -66,6 +66,7 @@ from records.schema import ticket_desk, ticket_history, ticket_messages, ticket_
 from .assignment import next_agent
 from .desk import MAX_TAGS, DeskPolicy, Priority, bot_tags, clean_tag
 from .keys import Keys
+from .paging import Cursor
 from .store import REDIS_DOWN, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -166,22 +167,22 @@ class TicketNotFound(KeyError):
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a ticket list, with the total the filters found."""
+    """One page of a ticket list, with the total the filters found. `next` and
+    `previous` (when an older or a newer page exists) are where those pages start:
+    the cursors the pager links to (`conversation.paging`)."""
 
     tickets: list[Ticket]
     total: int
     page: int
     page_size: int
     capped: bool = False  # more than `total` match, which is the count's cap
+    more: bool = False  # another (older) page follows
+    next: Cursor | None = None
+    previous: Cursor | None = None
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.page_size))
-
-    @property
-    def more(self) -> bool:
-        """Another page follows (past a capped total too, while pages come full)."""
-        return self.page < self.pages or (self.capped and len(self.tickets) == self.page_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +280,7 @@ _CHANGE = update(tickets).where(tickets.c.number == bindparam("b_number"),
                                 tickets.c.version == bindparam("b_version"))
 _NEW_TICKET = insert(tickets).returning(tickets.c.number)
 _BY_ACTIVITY = (tickets.c.updated_at.desc(), tickets.c.number.desc())
+_OLDEST_FIRST = (tickets.c.updated_at.asc(), tickets.c.number.asc())
 _OPEN_REQUESTS = (_select().where(
     tickets.c.order_number == bindparam("order"), tickets.c.kind == "request",
     tickets.c.status.in_([TicketStatus.OPEN.value, TicketStatus.PENDING.value]))
@@ -680,11 +682,18 @@ class TicketStore:
         team: str | None = None,
         sort: str = "activity",
         count_cap: int | None = None,
+        cursor: Cursor | None = None,
     ) -> Page:
         """Tickets by the filters, newest activity first, one page at a time.
         `query` is what staff typed in the search box: a ticket id, an order number,
         a phone or email, or words of the issue, transcript or replies. `sort="due"`:
         what the desk owes soonest first (the first reply, else the resolution).
+
+        `cursor` (`Page.next` or `Page.previous` of an earlier page; the activity
+        order only, `sort="due"` pages by number): the page older or newer than
+        that ticket, read from where it is in the index, so every page costs what
+        the first does; `page` is then only the page's label. A newer page that
+        would not fill is the first page.
 
         A search by words counts its matches up to `count_cap` (default
         `SEARCH_COUNT_CAP`) and past that says so (`Page.capped`, shown as "1,000+"),
@@ -704,7 +713,16 @@ class TicketStore:
             conditions.append(_status_in(statuses))
         if order is not None:
             conditions.append(tickets.c.order_number == order.strip().lstrip("#"))
-        page = max(1, page)
+        keyed = cursor if sort != "due" else None
+        found = await self._page(conditions, query, sort, max(1, page), page_size,
+                                 count_cap, keyed)
+        if keyed is not None and not keyed.older and found.previous is None:
+            return await self._page(conditions, query, sort, 1, page_size, count_cap, None)
+        return found
+
+    async def _page(self, conditions: list[Any], query: str | None, sort: str, page: int,
+                    page_size: int, count_cap: int | None, cursor: Cursor | None) -> Page:
+        """`page` once its filters are conditions."""
         if query is not None:
             text = search.storable(query).strip()
             exact = _exact(text)
@@ -715,16 +733,16 @@ class TicketStore:
                 cap = SEARCH_COUNT_CAP if count_cap is None else count_cap
                 cap = min(max(1, cap), MAX_COUNT_CAP)
                 return await self._word_page(conditions, exact, found_words, page,
-                                             page_size, cap)
-            conditions.append(self._matched(exact, found_words))
+                                             page_size, cap, cursor)
+            conditions = [*conditions, self._matched(exact, found_words)]
         if sort == "due":
             due = case((ticket_desk.c.first_response_at.is_(None),
                         ticket_desk.c.first_response_due), else_=ticket_desk.c.resolution_due)
             ordering: tuple[Any, ...] = (due.is_(None), due, tickets.c.number)
         else:
-            ordering = _BY_ACTIVITY
-        listed = (_select().where(*conditions).order_by(*ordering)
-                  .limit(page_size).offset((page - 1) * page_size))
+            ordering = _ordering(cursor)
+        listed = (_select().where(*conditions, *_beyond(cursor)).order_by(*ordering)
+                  .limit(page_size + 1).offset(0 if cursor else (page - 1) * page_size))
         cap = max(1, LIST_COUNT_CAP if count_cap is None else count_cap)
         total = select(_at_most(conditions, cap, _listed()))
         try:
@@ -734,20 +752,25 @@ class TicketStore:
                 found = await _tickets(conn, rows)
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return Page(found, min(count, cap), page, page_size, capped=count > cap)
+        return _paged(found, page, page_size, min(count, cap), count > cap, cursor,
+                      keyed=sort != "due")
 
     async def _word_page(self, conditions: list[Any], exact: list[Any], words: list[str],
-                         page: int, page_size: int, cap: int) -> Page:
+                         page: int, page_size: int, cap: int,
+                         cursor: Cursor | None = None) -> Page:
         """A search with words, newest activity first, without reading every match.
 
         1. The exact matches (id, order number, email, phone: a handful, by index)
            and the newest `cap + 1` tickets holding the words (`search.newest_hits`:
            read from the index, which stops there).
-        2. At most `cap` in all: those are every match, and the page is a sort of them.
+        2. At most `cap` in all: those are every match, and the page is a sort of them
+           (past the cursor, when there is one).
         3. More: the total is `cap`, marked capped, and the page is found by walking
-           the tickets in the list's order and testing each for the words (`_walk`)."""
+           the tickets in the list's order (from the cursor, when there is one) and
+           testing each for the words (`_walk`)."""
         number = tickets.c.number
-        offset = (page - 1) * page_size
+        offset = 0 if cursor else (page - 1) * page_size
+        ordering = _ordering(cursor)
         try:
             async with self._db.connect() as conn:
                 known: set[int] = set()
@@ -763,50 +786,52 @@ class TicketStore:
                 capped = len(matched) > cap
                 numbers: list[int] = []
                 if capped:
-                    numbers = await self._walk(conn, conditions, known, words, offset,
-                                               page_size)
+                    numbers = await self._walk(conn, [*conditions, *_beyond(cursor)], known,
+                                               words, offset, page_size + 1, ordering)
                 elif matched:
                     numbers = list((await conn.execute(
-                        select(number).where(number.in_(sorted(matched)))
-                        .order_by(*_BY_ACTIVITY).limit(page_size).offset(offset))).scalars())
+                        select(number).where(number.in_(sorted(matched)), *_beyond(cursor))
+                        .order_by(*ordering).limit(page_size + 1).offset(offset))).scalars())
                 rows = (await conn.execute(_select().where(number.in_(numbers)))).all() \
                     if numbers else []
                 found = {t.number: t for t in await _tickets(conn, rows)}
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return Page([found[n] for n in numbers if n in found],
-                    cap if capped else len(matched), page, page_size, capped=capped)
+        return _paged([found[n] for n in numbers if n in found], page, page_size,
+                      cap if capped else len(matched), capped, cursor)
 
     async def _walk(self, conn: AsyncConnection, conditions: list[Any], known: set[int],
-                    words: list[str], offset: int, page_size: int) -> list[int]:
-        """One page of a search with more than the cap's matches, newest activity
-        first: the newest tickets by the filters, each tested for the words
-        (`search.contains`). A word in that many tickets is common, so a page fills
-        within a few dozen; the walk reads at most `WALK_WINDOW` tickets for each one
-        the page needs, and a page that does not fill (the words are old news, or
-        this is the last page) is found from every match, sorted, as before."""
+                    words: list[str], offset: int, limit: int,
+                    ordering: tuple[Any, ...] = _BY_ACTIVITY) -> list[int]:
+        """`limit` tickets of a search with more than the cap's matches, in `ordering`
+        (newest activity first, or oldest first for a newer page): the tickets by
+        the filters, each tested for the words (`search.contains`). A word in that many
+        tickets is common, so a page fills within a few dozen; the walk reads at most
+        `WALK_WINDOW` tickets for each one it needs, and a walk that does not fill
+        (the words are old news, or this is the last page) is found from every
+        match, sorted, as before."""
         number, updated = tickets.c.number, tickets.c.updated_at
         walked = list(conditions)
-        floor = (await conn.execute(  # the oldest activity the walk may reach
+        edge = (await conn.execute(  # the furthest activity the walk may reach
             select(updated).select_from(_listed()).where(*conditions)
-            .order_by(*_BY_ACTIVITY).offset(WALK_WINDOW * (offset + page_size) - 1).limit(1)
+            .order_by(*ordering).offset(WALK_WINDOW * (offset + limit) - 1).limit(1)
         )).scalar()
-        if floor is not None:
-            walked.append(updated >= floor)
+        if edge is not None:
+            walked.append(updated >= edge if ordering is _BY_ACTIVITY else updated <= edge)
         hit = search.contains(self._db.dialect, words, number)
         if known:
             hit = or_(number.in_(sorted(known)), hit)
         numbers = list((await conn.execute(
             select(number).select_from(_listed()).where(*walked, hit)
-            .order_by(*_BY_ACTIVITY).limit(page_size).offset(offset))).scalars())
-        if len(numbers) == page_size or floor is None:
+            .order_by(*ordering).limit(limit).offset(offset))).scalars())
+        if len(numbers) == limit or edge is None:
             return numbers
         every = self._matched([], words)
         if known:
             every = or_(tickets.c.number.in_(sorted(known)), every)
         return list((await conn.execute(
             select(tickets.c.number).select_from(_listed()).where(*conditions, every)
-            .order_by(*_BY_ACTIVITY).limit(page_size).offset(offset))).scalars())
+            .order_by(*ordering).limit(limit).offset(offset))).scalars())
 
     def _matched(self, exact: list[Any], words: list[str]) -> Any:
         """Every match as one set: `number IN (… UNION …)` with a branch per way of
@@ -963,6 +988,47 @@ def _exact(text: str) -> list[Any]:
     if digits >= 7 and (phone := normalise_phone(text)):
         branches.append(select(number).where(other.c.contact_phone == phone))
     return branches
+
+
+def _ordering(cursor: Cursor | None) -> tuple[Any, ...]:
+    """The order a page is read in: newest first, or oldest first for a newer page."""
+    return _BY_ACTIVITY if cursor is None or cursor.older else _OLDEST_FIRST
+
+
+def _beyond(cursor: Cursor | None) -> list[Any]:
+    """The tickets past `cursor` in its direction, as `(updated_at, number)` compares.
+    Written as a range of `updated_at` plus the tie on the number rather than a row
+    comparison, so both engines bound the read by the status (or activity) index."""
+    if cursor is None:
+        return []
+    at, number = tickets.c.updated_at, tickets.c.number
+    if cursor.older:
+        return [at <= cursor.updated_at,
+                or_(at < cursor.updated_at, number < cursor.number)]
+    return [at >= cursor.updated_at, or_(at > cursor.updated_at, number > cursor.number)]
+
+
+def _paged(found: list[Ticket], page: int, page_size: int, total: int, capped: bool,
+           cursor: Cursor | None, *, keyed: bool = True) -> Page:
+    """A page from the tickets read for it in the order read: up to one more than a
+    page, which says another page follows that way. Newest first, with the cursors
+    of the pages either side (`keyed`: the activity order; by due time, page numbers
+    only)."""
+    further = len(found) > page_size
+    shown = found[:page_size]
+    if cursor is not None and not cursor.older:
+        shown.reverse()  # read oldest first, from the cursor up
+        older, newer = True, further
+    else:
+        older, newer = further, cursor is not None or page > 1
+    page = max(page, 2) if newer else 1  # a label once a cursor places the page
+    if not keyed or not shown:
+        return Page(shown, total, page, page_size, capped, more=older)
+    first, last = shown[0], shown[-1]
+    return Page(shown, total, page, page_size, capped, more=older,
+                next=Cursor(last.updated_at, last.number) if older else None,
+                previous=Cursor(first.updated_at, first.number, older=False)
+                if newer else None)
 
 
 def _status_in(statuses: Sequence[TicketStatus]) -> Any:

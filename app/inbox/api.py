@@ -4,7 +4,16 @@
     DELETE /api/inbox/session                log out
     GET    /api/inbox/me                     {staff, csrf}
     GET    /api/inbox/tickets                ?status=open|pending|resolved, channel=,
-                                             who=mine|unassigned, q=<order or ticket id>
+                                             who=mine|unassigned, q=<words, order, id...>,
+                                             before=<next> | after=<previous> | page=N
+                                             -> {tickets, total, more, next, previous, ...}
+
+Paging: `next` is the token of the page of older activity (`before=next`), `previous`
+of the newer one (`after=previous`); each is read from where the last page ended, so
+page 200 costs what page 1 does, and a ticket that moves to the top between two
+calls is neither shown twice nor makes another skip. `page=N` still works (the
+order by due time pages only that way). A token the list did not give out: 400
+`bad_cursor`.
     GET    /api/inbox/tickets/{id}           the ticket, its order now, transcript, delivery states
     POST   /api/inbox/tickets/{id}/reply     {text, reply_id?}
     POST   /api/inbox/tickets/{id}/note      {text}

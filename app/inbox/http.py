@@ -25,6 +25,7 @@ from app.inbox.readable import Readable
 from app.resources import Resources
 from app.routes.body import read_limited
 from channels import json_body
+from conversation.paging import BadCursor
 from conversation.staff import AlreadyDecided, Desk, NotARequest, ShopDeclined, ShopDown
 from conversation.tickets import TicketNotFound
 
@@ -69,6 +70,8 @@ def _failure(exc: Exception) -> Response | None:
                        for e in exc.errors()]
             return error_response(422, "invalid_request", "the body does not fit",
                                   details=details)
+        case BadCursor():
+            return error_response(400, "bad_cursor", str(exc))
         case ValueError():
             return error_response(422, "invalid_request", str(exc))
     return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -34,6 +35,7 @@ from app.inbox.http import desk, page_route, readable
 from app.inbox.views import ListFilter, Reads, list_tickets, request_words, ticket_detail
 from app.operating import worker_missing
 from app.resources import Resources
+from conversation.paging import BadCursor
 from conversation.staff import AlreadyDecided, NotARequest, ShopDeclined, ShopDown
 from conversation.tickets import Count, TicketStatus
 from conversation.types import Channel
@@ -158,7 +160,12 @@ async def logout(request: Request, staff: Staff) -> Response:
 
 async def inbox(request: Request, staff: Staff) -> Response:
     resources: Resources = request.state.resources
-    wanted = ListFilter.parse(request.query_params)
+    try:
+        wanted = ListFilter.parse(request.query_params)
+    except BadCursor:  # a mangled or hand-made pager link: the list from its start
+        kept = [(k, v) for k, v in request.query_params.multi_items()
+                if k not in ("before", "after", "page")]
+        return RedirectResponse("/inbox" + (f"?{urlencode(kept)}" if kept else ""), 303)
     reads = Reads(resources.redis, resources.settings.redis_prefix)
     listing = await list_tickets(resources.tickets, reads, staff.email, wanted)
     counts = {s.value: c for s, c in (await resources.tickets.capped_counts()).items()}

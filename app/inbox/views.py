@@ -20,6 +20,7 @@ from app.inbox.team import StaffDesk
 from conversation.attachments import ATTACHMENTS, split
 from conversation.delivery import DeliveryStates
 from conversation.desk import MAX_TAG_CHARS, Priority
+from conversation.paging import BadCursor, Cursor
 from conversation.tickets import Ticket, TicketStatus, TicketStore
 from media.store import Attachment, MediaStore
 from orders.backend import BackendUnavailable, OrderBackend
@@ -59,6 +60,7 @@ class ListFilter:
     priority: Priority | None = None
     team: str | None = None
     sort: str = "activity"  # activity | due
+    cursor: Cursor | None = None  # `before=` / `after=`: the page older / newer than a ticket
 
     @classmethod
     def parse(cls, params: Any) -> ListFilter:
@@ -77,7 +79,21 @@ class ListFilter:
             else None,
             query=" ".join((params.get("q") or "").split())[:MAX_QUERY_CHARS] or None,
             page=_page_number(params.get("page")),
+            cursor=_cursor(params),
         )
+
+
+def _cursor(params: Any) -> Cursor | None:
+    """The page's place from `before` or `after` (tokens from an earlier answer's
+    `next` and `previous`); BadCursor for a token this list did not give out."""
+    before, after = params.get("before"), params.get("after")
+    if before is not None and after is not None:
+        raise BadCursor("give `before` or `after`, not both")
+    if before is not None:
+        return Cursor.parse(before)
+    if after is not None:
+        return Cursor.parse(after, older=False)
+    return None
 
 
 def _printable(text: str) -> str:
@@ -122,10 +138,13 @@ class Listing:
     pages: int
     capped: bool = False  # a search found more than `total` (its count stops there)
     more: bool = False  # another page follows
+    next: str | None = None  # the older page's `before=` token
+    previous: str | None = None  # the newer page's `after=` token
 
     def as_json(self) -> dict[str, Any]:
         return {"tickets": self.tickets, "total": self.total, "total_capped": self.capped,
-                "page": self.page, "pages": self.pages, "more": self.more}
+                "page": self.page, "pages": self.pages, "more": self.more,
+                "next": self.next, "previous": self.previous}
 
 
 async def list_tickets(
@@ -150,10 +169,13 @@ async def list_tickets(
         priority=wanted.priority,
         team=team,
         sort=wanted.sort,
+        cursor=wanted.cursor,
     )
     unread = await reads.unread(me, found.tickets)
     return Listing([summary(t, t.id in unread) for t in found.tickets], found.total,
-                   found.page, found.pages, found.capped, found.more)
+                   found.page, found.pages, found.capped, found.more,
+                   found.next.token() if found.next else None,
+                   found.previous.token() if found.previous else None)
 
 
 def summary(ticket: Ticket, unread: bool = False) -> dict[str, Any]:

@@ -366,3 +366,117 @@ async def test_a_status_with_more_tickets_than_the_list_counts_says_so_on_the_ap
     assert "2+ tickets" in page.text
     assert "More than 2 tickets match" not in page.text  # a list, not a search
     assert all(f'data-ticket="T-100{n}"' in page.text for n in (2, 3, 4))
+
+
+async def _page_through(client: httpx.AsyncClient, query: str) -> list[dict[str, object]]:
+    """Every page of the list from the first, each from the last one's `next`."""
+    answers = [(await client.get(f"/api/inbox/tickets?{query}")).json()]
+    while answers[-1]["next"]:
+        answers.append((await client.get(
+            f"/api/inbox/tickets?{query}&before={answers[-1]['next']}")).json())
+    return answers
+
+
+async def test_the_api_pages_by_cursor_through_every_ticket_once(
+    db: Database, client: httpx.AsyncClient, redis: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("conversation.tickets.SEARCH_COUNT_CAP", 20)  # 1,000 in production
+    store = TicketStore(db, redis)
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    made = [await store.create(Ticket(
+        id="", kind="handoff", channel="web", conversation=f"web:{n}",
+        created_at=at + timedelta(minutes=n // 2), updated_at=at + timedelta(minutes=n // 2),
+        issue="my lamp is broken" if n % 4 else "where is my parcel")) for n in range(104)]
+    newest_first = [t.id for t in reversed(made)]  # two a minute: the later number first
+    await api_login(client)
+
+    listed = await _page_through(client, "status=open")
+    searched = await _page_through(client, "q=lamp")
+    first = listed[0]
+    back = (await client.get(f"/api/inbox/tickets?status=open&after={listed[1]['previous']}")
+            ).json()
+
+    assert [t["id"] for a in listed for t in a["tickets"]] == newest_first
+    assert [len(a["tickets"]) for a in listed] == [50, 50, 4]
+    assert [a["more"] for a in listed] == [True, True, False]
+    assert (first["previous"], first["total"]) == (None, 104)
+    assert [t["id"] for t in back["tickets"]] == [t["id"] for t in first["tickets"]]
+    assert back["previous"] is None and back["next"] == first["next"]
+    assert [t["id"] for a in searched for t in a["tickets"]] == [
+        t.id for t in reversed(made) if t.issue == "my lamp is broken"]
+    assert all(a["total"] == 20 and a["total_capped"] for a in searched)
+    # page numbers still work for old clients
+    old = (await client.get("/api/inbox/tickets?status=open&page=2")).json()
+    assert [t["id"] for t in old["tickets"]] == newest_first[50:100]
+
+
+async def test_a_ticket_that_moves_between_two_pages_is_not_shown_twice(
+    db: Database, client: httpx.AsyncClient, redis: aioredis.Redis,
+) -> None:
+    store = TicketStore(db, redis)
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    made = [await store.create(Ticket(
+        id="", kind="handoff", channel="web", conversation=f"web:{n}",
+        created_at=at + timedelta(minutes=n), updated_at=at + timedelta(minutes=n),
+        issue="lamp")) for n in range(60)]
+    await api_login(client)
+
+    first = (await client.get("/api/inbox/tickets?status=open")).json()
+    await store.add_message(made[59].id, "shopper", "any news?", at + timedelta(hours=2))
+    await store.add_message(made[3].id, "shopper", "hello?", at + timedelta(hours=3))
+    second = (await client.get(f"/api/inbox/tickets?status=open&before={first['next']}")
+              ).json()
+    by_number = (await client.get("/api/inbox/tickets?status=open&page=2")).json()
+
+    # by cursor: the ticket already seen is not seen again; the one not yet reached moved
+    # to the top (the next first page shows it), so page 2 lists the rest without it
+    assert [t["id"] for t in second["tickets"]] == [
+        made[n].id for n in (9, 8, 7, 6, 5, 4, 2, 1, 0)]
+    # by page number, the two moves push T-1011 (shown on page 1) onto page 2 as well
+    assert made[10].id in [t["id"] for t in first["tickets"]]
+    assert made[10].id in [t["id"] for t in by_number["tickets"]]
+
+
+async def test_a_bad_or_made_up_cursor_is_refused_with_400(client: httpx.AsyncClient) -> None:
+    await api_login(client)
+
+    answers = {token: await client.get(f"/api/inbox/tickets?before={token}")
+               for token in ("nonsense!", "MTIz", "x" * 300, "")}
+    both = await client.get("/api/inbox/tickets?before=MTcuMTAwMQ&after=MTcuMTAwMQ")
+    made_up = await client.get("/api/inbox/tickets?before=MTcuMTAwMQ")  # "17.1001"
+
+    for answer in (*answers.values(), both):
+        assert answer.status_code == 400
+        assert answer.json()["error"]["code"] == "bad_cursor"
+    assert "page token" in answers["MTIz"].json()["error"]["message"]
+    assert "not both" in both.json()["error"]["message"]
+    # a well-formed token is only a place in the list: 1970, nothing older
+    assert (made_up.status_code, made_up.json()["tickets"]) == (200, [])
+
+
+async def test_the_pages_pager_links_older_and_newer_by_cursor(
+    db: Database, client: httpx.AsyncClient, redis: aioredis.Redis,
+) -> None:
+    store = TicketStore(db, redis)
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    for n in range(55):
+        await store.create(Ticket(id="", kind="handoff", channel="web", conversation=f"web:{n}",
+                                  created_at=at + timedelta(minutes=n),
+                                  updated_at=at + timedelta(minutes=n), issue="lamp"))
+    await api_login(client)
+
+    first = await client.get("/inbox?status=open")
+    older = re.search(r'href="([^"]*before=[^"]*)" rel="next">Older', first.text)
+    assert older is not None
+    second = await client.get("/inbox" + older.group(1).replace("&amp;", "&"))
+    newer = re.search(r'href="([^"]*after=[^"]*)" rel="prev">← Newer', second.text)
+    assert newer is not None
+    again = await client.get("/inbox" + newer.group(1).replace("&amp;", "&"))
+    mangled = await client.get("/inbox?status=open&before=oops!&page=2")
+
+    assert "Page 1 of 2" in first.text and "Page 2 of 2" in second.text
+    assert 'data-ticket="T-1005"' in second.text and 'data-ticket="T-1006"' not in second.text
+    assert "Older" not in second.text.split('aria-label="Pages"')[1]
+    assert 'data-ticket="T-1055"' in again.text and "Newer" not in again.text
+    assert (mangled.status_code, mangled.headers["location"]) == (303, "/inbox?status=open")

@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,11 @@ import pytest
 import redis.asyncio as aioredis
 from app_harness import auth
 from inbox_harness import ADMIN, ADMIN_PASSWORD, WebShopper, inbox_settings
+from playwright.async_api import expect
 
 from app.main import create_app
+from conversation.tickets import Ticket, TicketStore
+from records.db import Database
 from tests.browser import launch, needs_chromium
 from tests.live import free_socket, serving, url_of
 
@@ -173,3 +177,31 @@ async def test_a_shoppers_script_is_text_and_forms_need_the_token(
         assert page_anonymous.status_code == 303
     assert "no token" not in await page.locator("#transcript").inner_text()
     assert [p for p in problems if "403" not in p] == [], problems
+
+
+async def test_the_lists_pager_goes_older_and_newer_by_cursor(
+    base_url: str, browser: Any, db: Database, redis: aioredis.Redis,
+) -> None:
+    store = TicketStore(db, redis)
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    for n in range(53):
+        await store.create(Ticket(id="", kind="handoff", channel="web", conversation=f"web:{n}",
+                                  created_at=at + timedelta(minutes=n),
+                                  updated_at=at + timedelta(minutes=n), issue="lamp"))
+    problems: list[str] = []
+    page = await new_page(browser, problems)
+    await log_in(page, base_url)
+    pager = page.get_by_role("navigation", name="Pages")
+    await expect(pager).to_contain_text("Page 1 of 2")
+
+    await pager.get_by_role("link", name="Older →").click()
+    await expect(pager).to_contain_text("Page 2 of 2")
+    assert "before=" in page.url
+    await expect(page.locator("tr[data-ticket]")).to_have_count(3)
+    await expect(pager.get_by_role("link", name="Older →")).to_have_count(0)
+
+    await pager.get_by_role("link", name="← Newer").click()
+    await expect(pager).to_contain_text("Page 1 of 2")
+    await expect(page.locator('tr[data-ticket="T-1053"]')).to_have_count(1)
+    await expect(pager.get_by_role("link", name="← Newer")).to_have_count(0)
+    assert problems == []
