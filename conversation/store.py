@@ -6,9 +6,12 @@ the session, remember the message id and its answer, append to the transcript,
 and release the lock, only if the lock is still ours.
 
 Stored formats are compact (issue 17: bytes per idle conversation): a
-transcript line is a short header and its text (`TranscriptLine.dump`), and the
-remembered answer is deflated when that pays (`dump_answer`). The formats of
-earlier versions are still read (`read_line`, `load_answer`), for a rolling upgrade.
+transcript line is a short header and its text, or the index of a text every
+conversation repeats (`TranscriptLine.dump`); the remembered answer is deflated
+with a preset dictionary of what answers repeat (`dump_answer`). Both tables are
+frozen in `conversation.stored_texts`. The formats of earlier versions are still
+read (`read_line`, `load_answer`); a privacy export shows them as those versions
+stored them (`readable_line`, `readable_answer`).
 
 Dedup keeps two things. Every message id handled in the last 24 h is a member
 of one sorted set per conversation (a few bytes each, trimmed by age on every
@@ -230,6 +233,18 @@ def read_line(raw: str | bytes) -> dict[str, str]:
     return _line(who, epoch, body, rest)
 
 
+def readable_line(raw: str | bytes) -> str:
+    """A stored line as text a person can read (a privacy export): the JSON array
+    of the version before, with the whole text; an object line as it is."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if text[:1] not in _WHO_NAMES and text[:1] not in _STATIC_WHO_NAMES:
+        return text
+    line = read_line(text)
+    at = datetime.fromisoformat(line["at"])
+    return TranscriptLine(line["who"], line["text"], line["at"], line.get("key"),
+                          line.get("attachments"))._dump_array(int(at.timestamp()))
+
+
 def _line(who: str, epoch: int, text: str, rest: Sequence[str]) -> dict[str, str]:
     line = {"who": who, "text": text, "at": datetime.fromtimestamp(epoch, UTC).isoformat()}
     if rest and rest[0]:
@@ -262,6 +277,14 @@ def load_answer(stored: bytes) -> Any:
     if stored[:1] == _DEFLATED:
         stored = zlib.decompressobj(-15, ANSWER_DICTIONARY).decompress(stored[1:])
     return json.loads(stored)
+
+
+def readable_answer(stored: str | bytes) -> str:
+    """The answer key's `<message id>\\n<answer>` as text a person can read (a
+    privacy export), as the version before stored it."""
+    raw = stored.encode() if isinstance(stored, str) else stored
+    message_id, _, answer = raw.partition(b"\n")
+    return f"{message_id.decode()}\n{compact_json(load_answer(answer))}"
 
 
 class SessionStore:
