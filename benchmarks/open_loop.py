@@ -31,8 +31,7 @@ import redis.asyncio as aioredis
 
 from benchmarks.dialogues import Dialogue, verdict
 from benchmarks.drivers import Driver, Lane
-from benchmarks.probes import CpuSnapshot, RedisSnapshot
-from benchmarks.runner import MAX_SAMPLES, Phase, Tally
+from benchmarks.runner import MAX_SAMPLES, Meter, Phase, Tally
 
 OPEN_CONNECTIONS = 32  # opened before the window; more are opened when all are busy
 
@@ -101,8 +100,7 @@ async def run_open_loop(
             if fresh is not None:
                 ready.append(fresh)
 
-    cpu_before = CpuSnapshot.take(pids)
-    redis_before = await RedisSnapshot.take(redis) if redis is not None else None
+    meter = await Meter.open(pids, redis)
     started = clock()
     arrivals = int(rate * seconds)
     for k in range(arrivals):
@@ -121,21 +119,10 @@ async def run_open_loop(
     if in_flight:
         await asyncio.gather(*in_flight)
     ended = clock()
-    window_cpu = CpuSnapshot.take(pids)
     tally.unfinished = len(ready)
-    settled = await driver.settle(started, ended)
-    cpu_after = CpuSnapshot.take(pids)
-    delta = None
-    if redis is not None and redis_before is not None:
-        delta = (await RedisSnapshot.take(redis)).since(redis_before)
-    delivery = None
-    if settled is not None:
-        tally.verdicts.update(settled.verdicts)
-        tally.samples += settled.samples[: max(0, MAX_SAMPLES - len(tally.samples))]
-        delivery = settled.delivery
+    measured = await meter.close(driver, tally, started, ended)
     for lane in idle:
         lane.close()
-    return Phase(driver.name, opened, ended - started, tally, cpu_after.since(cpu_before),
-                 delta, window_cpu.cores_busy(cpu_before), delivery,
-                 busy=window_cpu.since(cpu_before), kind="open", offered_rate=rate,
-                 skipped_arrivals=skipped)
+    return Phase(driver.name, opened, ended - started, tally, measured.cpu, measured.redis,
+                 measured.cores, measured.delivery, busy=measured.busy, kind="open",
+                 offered_rate=rate, skipped_arrivals=skipped)

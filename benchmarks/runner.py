@@ -56,6 +56,53 @@ class Phase:
         return self.tally.turns / self.seconds if self.seconds else 0.0
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What a phase's window cost: CPU and Redis from its start until the replies
+    that leave after it (through the outbox) settled, and the window's own share."""
+
+    cpu: dict[str, float | None]
+    redis: RedisDelta | None
+    cores: dict[int, float]  # busy shares of the window
+    busy: dict[str, float | None]  # CPU seconds in the window only
+    delivery: dict[str, Any] | None
+    after_window: dict[str, float | None]  # CPU seconds spent settling
+
+
+@dataclass(frozen=True)
+class Meter:
+    """The CPU and Redis readings taken as a phase's window opens; `close` takes
+    the others, waits for the replies that leave later, and checks them."""
+
+    pids: dict[str, int | None]
+    redis: aioredis.Redis | None
+    cpu_before: CpuSnapshot
+    redis_before: RedisSnapshot | None
+
+    @classmethod
+    async def open(cls, pids: dict[str, int | None], redis: aioredis.Redis | None) -> Meter:
+        cpu_before = CpuSnapshot.take(pids)
+        redis_before = await RedisSnapshot.take(redis) if redis is not None else None
+        return cls(pids, redis, cpu_before, redis_before)
+
+    async def close(self, driver: Driver, tally: Tally, started: float, ended: float) -> Measured:
+        """Call as the window ends: the settled replies' verdicts go into `tally`."""
+        window_cpu = CpuSnapshot.take(self.pids)
+        settled = await driver.settle(started, ended)
+        cpu_after = CpuSnapshot.take(self.pids)
+        delta = None
+        if self.redis is not None and self.redis_before is not None:
+            delta = (await RedisSnapshot.take(self.redis)).since(self.redis_before)
+        delivery = None
+        if settled is not None:
+            tally.verdicts.update(settled.verdicts)
+            tally.samples += settled.samples[: max(0, MAX_SAMPLES - len(tally.samples))]
+            delivery = settled.delivery
+        return Measured(cpu_after.since(self.cpu_before), delta,
+                        window_cpu.cores_busy(self.cpu_before), window_cpu.since(self.cpu_before),
+                        delivery, cpu_after.since(window_cpu))
+
+
 def percentile(values: list[float], fraction: float) -> float | None:
     if not values:
         return None
@@ -133,34 +180,20 @@ async def run_phase(
     lanes = [await driver.lane() for _ in range(connections)]
     pool = iter(dialogues)
     tally = Tally()
-    cpu_before = CpuSnapshot.take(pids)
-    redis_before = await RedisSnapshot.take(redis) if redis is not None else None
+    meter = await Meter.open(pids, redis)
     started = time.perf_counter()
     await asyncio.gather(
         *(_drive(lane, pool, interleave, started + seconds, tally) for lane in lanes)
     )
     ended = time.perf_counter()
-    elapsed = ended - started
-    window_cpu = CpuSnapshot.take(pids)
     # Replies that leave through the outbox: wait for them and check them. The CPU
     # and Redis figures then include delivering them (the cost of those turns);
     # busy shares stay those of the measured window.
-    settled = await driver.settle(started, ended)
-    cpu_after = CpuSnapshot.take(pids)
-    delta = None
-    if redis is not None and redis_before is not None:
-        delta = (await RedisSnapshot.take(redis)).since(redis_before)
-    delivery = None
-    if settled is not None:
-        tally.verdicts.update(settled.verdicts)
-        tally.samples += settled.samples[: max(0, MAX_SAMPLES - len(tally.samples))]
-        delivery = settled.delivery | {
-            "after_window_server_cpu_s": _spent(window_cpu, cpu_after, "server")}
-    return Phase(driver.name, connections, elapsed, tally, cpu_after.since(cpu_before), delta,
-                 window_cpu.cores_busy(cpu_before), delivery,
-                 busy=window_cpu.since(cpu_before), kind=kind)
-
-
-def _spent(earlier: CpuSnapshot, later: CpuSnapshot, name: str) -> float | None:
-    value = later.since(earlier).get(name)
-    return None if value is None else round(value, 3)
+    measured = await meter.close(driver, tally, started, ended)
+    delivery = measured.delivery
+    if delivery is not None:
+        server = measured.after_window.get("server")
+        delivery = delivery | {
+            "after_window_server_cpu_s": None if server is None else round(server, 3)}
+    return Phase(driver.name, connections, ended - started, tally, measured.cpu, measured.redis,
+                 measured.cores, delivery, busy=measured.busy, kind=kind)

@@ -56,7 +56,7 @@ from records.schema import (
 )
 
 from .activity import conversation_hash, roll_up_everything
-from .store import StoreUnavailable, read_line
+from .store import StoreUnavailable, read_line, readable_answer, readable_line
 
 ERASED = "[erased]"
 SCAN_BATCH = 500
@@ -387,14 +387,20 @@ class Privacy:
 
     async def _value(self, key: str) -> Any:
         kind = _text(await self._redis.type(key))
+        stored = key.startswith(f"{self._prefix}conv:{{")  # compact formats: made readable
         match kind:
             case "string":
                 value = await self._redis.get(key)
+                if value is not None and stored and key.endswith("}:answer"):
+                    return readable_answer(value)
                 return _text(value) if value is not None else None
             case "hash":
                 return {_text(k): _text(v) for k, v in (await self._redis.hgetall(key)).items()}
             case "list":
-                return [_text(v) for v in await self._redis.lrange(key, 0, -1)]
+                values = await self._redis.lrange(key, 0, -1)
+                if stored and key.endswith("}:transcript"):
+                    return [readable_line(v) for v in values]
+                return [_text(v) for v in values]
             case "set":
                 return sorted(_text(v) for v in await self._redis.smembers(key))
             case "zset":

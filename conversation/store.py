@@ -5,6 +5,14 @@ take the conversation's lock, and load the session. `finish` is one script: save
 the session, remember the message id and its answer, append to the transcript,
 and release the lock, only if the lock is still ours.
 
+Stored formats are compact (issue 17: bytes per idle conversation): a
+transcript line is a short header and its text, or the index of a text every
+conversation repeats (`TranscriptLine.dump`); the remembered answer is deflated
+with a preset dictionary of what answers repeat (`dump_answer`). Both tables are
+frozen in `conversation.stored_texts`. The formats of earlier versions are still
+read (`read_line`, `load_answer`); a privacy export shows them as those versions
+stored them (`readable_line`, `readable_answer`).
+
 Dedup keeps two things. Every message id handled in the last 24 h is a member
 of one sorted set per conversation (a few bytes each, trimmed by age on every
 turn). The first answer is needed only while a provider or the widget may retry,
@@ -31,6 +39,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +53,7 @@ from orders.redis_errors import REDIS_UNAVAILABLE
 from .keys import Keys
 from .scripts import ScriptCall, run_batched, run_script
 from .session import Session
+from .stored_texts import ANSWER_DICTIONARY, STATIC_TEXTS
 
 LOCK_TTL_MS = 10_000
 LOCK_WAIT_S = 8.0
@@ -136,11 +146,39 @@ class Begun:
     duplicate_answer: Any = None
 
 
+_WHO_CODES = {"shopper": "s", "bot": "b", "staff": "t", "system": "y"}
+_WHO_NAMES = {code: who for who, code in _WHO_CODES.items()}
+# the same who, upper case: the text is `STATIC_TEXTS[int(what follows the header)]`
+_STATIC_WHO_NAMES = {code.upper(): who for code, who in _WHO_NAMES.items()}
+_STATIC_INDEX = {text: str(n) for n, text in enumerate(STATIC_TEXTS)}
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(number: int) -> str:
+    """Epoch seconds in 6 characters until 2038 (`int(text, 36)` reads them back)."""
+    digits = ""
+    while True:
+        number, digit = divmod(number, 36)
+        digits = _DIGITS[digit] + digits
+        if not number:
+            return digits
+
+
+def _plain(field: str | None) -> bool:
+    """A header field must hold no space or newline (its separators)."""
+    return not field or (" " not in field and "\n" not in field)
+
+
 @dataclass(frozen=True, slots=True)
 class TranscriptLine:
-    """One line of a conversation's transcript. Stored as a JSON array, `[who,
-    epoch seconds, text]` plus the reply key for the bot's lines: a third of the
-    size of the object with ISO times it was before, which `read_line` still reads."""
+    """One line of a conversation's transcript, stored as a header line and the
+    text: `<who code><epoch seconds, base 36>[ <reply key>[ <files>]]\\n<text>`.
+    The text needs no escaping, being all that follows the first newline; a text
+    of `STATIC_TEXTS` (the welcome every conversation has) is its index there, with
+    the who code in upper case. A line is about 15 bytes smaller than the JSON
+    array it replaces (`[who, epoch, text, key?, files?]`), which `read_line` still
+    reads, as it reads the object with ISO times before that. A who or a field
+    that does not fit is stored as the array."""
 
     who: str  # shopper | bot | staff | system
     text: str
@@ -149,8 +187,25 @@ class TranscriptLine:
     files: str | None = None  # the shopper's attachments, ids comma-separated
 
     def dump(self) -> str:
-        data: list[str | int] = [self.who, int(datetime.fromisoformat(self.at).timestamp()),
-                                 self.text]
+        code = _WHO_CODES.get(self.who)
+        epoch = int(datetime.fromisoformat(self.at).timestamp())
+        if code is None or epoch < 0 or not (_plain(self.key) and _plain(self.files)):
+            return self._dump_array(epoch)
+        text = _STATIC_INDEX.get(self.text)
+        if text is None:
+            text = self.text
+        else:
+            code = code.upper()
+        head = code + _base36(epoch)
+        if self.files:
+            head = f"{head} {self.key or ''} {self.files}"
+        elif self.key:
+            head = f"{head} {self.key}"
+        return f"{head}\n{text}"
+
+    def _dump_array(self, epoch: int) -> str:
+        """The previous format, for lines the header cannot carry."""
+        data: list[str | int] = [self.who, epoch, self.text]
         if self.key or self.files:
             data.append(self.key or "")
         if self.files:
@@ -160,19 +215,76 @@ class TranscriptLine:
 
 def read_line(raw: str | bytes) -> dict[str, str]:
     """A stored transcript line as `{"who", "text", "at" (ISO), "key"?,
-    "attachments"?}`, from either format: the compact array (`[who, at, text, key?,
-    files?]`), or the object of earlier versions."""
-    data = json.loads(raw)
+    "attachments"?}`, from any of its formats: the header and text
+    (`TranscriptLine.dump`), the compact array (`[who, at, text, key?, files?]`), or
+    the object of earlier versions."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    code = text[:1]
+    if code in _WHO_NAMES or code in _STATIC_WHO_NAMES:
+        head, _, body = text.partition("\n")
+        at, *rest = head[1:].split(" ")
+        if code in _STATIC_WHO_NAMES:
+            return _line(_STATIC_WHO_NAMES[code], int(at, 36), STATIC_TEXTS[int(body)], rest)
+        return _line(_WHO_NAMES[code], int(at, 36), body, rest)
+    data = json.loads(text)
     if isinstance(data, dict):
         return data
-    who, at, text, *rest = data
-    line = {"who": who, "text": text,
-            "at": datetime.fromtimestamp(at, UTC).isoformat()}
+    who, epoch, body, *rest = data
+    return _line(who, epoch, body, rest)
+
+
+def readable_line(raw: str | bytes) -> str:
+    """A stored line as text a person can read (a privacy export): the JSON array
+    of the version before, with the whole text; an object line as it is."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if text[:1] not in _WHO_NAMES and text[:1] not in _STATIC_WHO_NAMES:
+        return text
+    line = read_line(text)
+    at = datetime.fromisoformat(line["at"])
+    return TranscriptLine(line["who"], line["text"], line["at"], line.get("key"),
+                          line.get("attachments"))._dump_array(int(at.timestamp()))
+
+
+def _line(who: str, epoch: int, text: str, rest: Sequence[str]) -> dict[str, str]:
+    line = {"who": who, "text": text, "at": datetime.fromtimestamp(epoch, UTC).isoformat()}
     if rest and rest[0]:
         line["key"] = rest[0]
     if len(rest) > 1 and rest[1]:
         line["attachments"] = rest[1]
     return line
+
+
+# The remembered answer, deflated: a marker byte JSON never starts with, then raw
+# deflate (4 KB window) primed with `ANSWER_DICTIONARY`, what answers repeat. Both
+# are part of the stored format: change them only under another marker. Each answer
+# deflates on a copy of one primed compressor (a third of the cost of priming one),
+# at level 1 (a few bytes more than level 6, at half the CPU).
+_DEFLATED = b"\x00"
+_PRIMED = zlib.compressobj(1, zlib.DEFLATED, -12, 3, zlib.Z_DEFAULT_STRATEGY, ANSWER_DICTIONARY)
+
+
+def dump_answer(answer: Any) -> bytes:
+    """The answer as stored for a retry: its JSON, deflated when that is shorter
+    (about a quarter of the size for the catalogue's English answers, ~6 µs)."""
+    raw = compact_json(answer).encode()
+    packer = _PRIMED.copy()
+    packed = packer.compress(raw) + packer.flush()
+    return _DEFLATED + packed if len(packed) + 1 < len(raw) else raw
+
+
+def load_answer(stored: bytes) -> Any:
+    """The answer `dump_answer` stored, or the plain JSON of earlier versions."""
+    if stored[:1] == _DEFLATED:
+        stored = zlib.decompressobj(-15, ANSWER_DICTIONARY).decompress(stored[1:])
+    return json.loads(stored)
+
+
+def readable_answer(stored: str | bytes) -> str:
+    """The answer key's `<message id>\\n<answer>` as text a person can read (a
+    privacy export), as the version before stored it."""
+    raw = stored.encode() if isinstance(stored, str) else stored
+    message_id, _, answer = raw.partition(b"\n")
+    return f"{message_id.decode()}\n{compact_json(load_answer(answer))}"
 
 
 class SessionStore:
@@ -208,7 +320,7 @@ class SessionStore:
             except REDIS_DOWN as exc:
                 raise StoreUnavailable("Redis is unreachable") from exc
             if status == b"dup":
-                return Begun(Session(), None, json.loads(value))
+                return Begun(Session(), None, load_answer(value))
             if status == b"ok":
                 return Begun(Session.parse(value), token)
             if loop.time() >= deadline:
@@ -236,11 +348,11 @@ class SessionStore:
             self._keys.answer(conversation),
             self._keys.transcript(conversation),
         ]
-        args: list[str | int] = [
+        args: list[str | int | bytes] = [
             token,
             session.dump(),
             ttl,
-            compact_json(answer),
+            dump_answer(answer),
             SEEN_TTL_S,
             max(TRANSCRIPT_TTL_S, ttl),
             TRANSCRIPT_MAX,
@@ -259,7 +371,7 @@ class SessionStore:
             raise LockLost(conversation)
 
     async def _finish_with(
-        self, keys: list[str], args: list[str | int], alongside: Alongside
+        self, keys: list[str], args: list[str | int | bytes], alongside: Alongside
     ) -> Any:
         """The save script with `alongside`'s commands in one round trip
         (`conversation.scripts.run_batched`)."""
