@@ -393,7 +393,7 @@ class Outbox:
         concurrency: int = 8,
         maxlen: int = DEFAULT_MAXLEN,
         partitions: int = 1,
-        linger: float = 0.01,
+        linger: float = 0.02,
         wave: float = 0.01,
     ) -> None:
         """`min_idle`: seconds an entry sits unacknowledged before another consumer
