@@ -108,7 +108,7 @@ async def _answer(future: asyncio.Future[Any]) -> Any:
     """A batched call's answer, or its error as the answer (`_pace` asks again)."""
     try:
         return await future
-    except Exception as exc:  # noqa: BLE001 - handed on, not swallowed
+    except Exception as exc:  # handed on, not swallowed
         return exc
 
 
