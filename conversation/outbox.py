@@ -28,8 +28,9 @@ so entries arriving at a steady rate are read (and taken) a few at a time instea
 of one by one; and an acknowledgement made while other deliveries of this consumer
 are still sending waits for them (up to `wave` seconds, a lazy call), so the
 deliveries read together are acknowledged together. From a backlog or at a steady
-few hundred a second, a message then costs under two round trips; alone (a quiet
-minute) it costs four: read, take, the sender's read, acknowledgement.
+hundred or more a second, a message then costs under two round trips (outbox_drain);
+alone (a quiet minute) it still costs five: read, take, the sender's read, the
+acknowledgement with its "sent" state, and that state's inbox event.
 
 Retries. The attempt count and the next try time live in Redis (not in the
 consumer), so they survive a crash and any consumer can carry on. The delay is
@@ -401,9 +402,10 @@ class Outbox:
         could run twice; `block`: the longest read wait, so `stop` is seen that fast;
         `recheck`: how soon to look again at a conversation another consumer drains;
         `concurrency`: conversations delivered to at once (one message each); more
-        than the senders' HTTP pools take only queues inside httpcore, whose pool
-        costs CPU per waiting request (outbox_drain: 8 beat 16 and 32), shared by
-        the partitions' read loops (each gets its share, at least one);
+        than the senders' HTTP pools take only queues for a connection (with
+        deliveries in waves, outbox_drain's backlog: 16, the Telegram pool's size,
+        beat 8 and 32), shared by the partitions' read loops (each gets its share,
+        at least one);
         `partitions`: the number of streams (see the module docstring);
         `linger`: seconds between a read that found less than `batch` entries and
         the next, so a steady flow is read a few at a time; `wave`: the longest an
