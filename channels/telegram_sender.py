@@ -15,8 +15,9 @@ retries or dead-letters on our errors:
 - network errors and timeouts: `ChannelUnavailable`, retried by the outbox.
 
 Round trips: the chat's state (unreachable? keyboard shown? parts already sent)
-and the first message's pace token come in one pipeline; only a later part of a
-long answer asks for a token of its own.
+and the first message's pace token come in one pipeline, shared with the other
+deliveries that ask in the same turn of the event loop (`conversation.scripts.
+turn_batch`); only a later part of a long answer asks for a token of its own.
 
 Pacing: Telegram allows about one message a second per chat (short bursts are
 tolerated) and about 30 a second overall. One Redis script keeps two token
@@ -62,7 +63,7 @@ from channels.telegram import chat_id_of
 from channels.telegram_render import ASKS_FOR_ORDER, Outgoing, SharePhone, render
 from conversation import metrics
 from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater, Undeliverable
-from conversation.scripts import ScriptCall, run_batched
+from conversation.scripts import Command, ScriptCall, turn_batch
 from conversation.types import SharedFile
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,14 @@ redis.call('HSET', KEYS[2], 'tokens', tostring(b - 1), 'at', now)
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return {0, 0}
 """
+
+async def _answer(future: asyncio.Future[Any]) -> Any:
+    """A batched call's answer, or its error as the answer (`_pace` asks again)."""
+    try:
+        return await future
+    except Exception as exc:  # handed on, not swallowed
+        return exc
+
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -157,16 +166,15 @@ class TelegramSender:
             raise Undeliverable("not a Telegram conversation") from exc
         keyboard_key = self.keyboard_key(conversation)
         progress_key = self._conv_key(conversation, f"tg-sent:{message.id}")
-        # the chat's state and its first send's pace token in one round trip
-        pace_keys = self._pace_keys(chat_id)
-        paced, state = await run_batched(
-            self._redis, [ScriptCall(self._pace_script, pace_keys, self._pace_args())],
-            lambda pipe: pipe.execute_command(
-                "MGET", self.reachability.unreachable_key(conversation), keyboard_key,
-                progress_key))
-        if isinstance(state, Exception):
-            raise state
-        reason, keyboard_shown, done = state
+        # the chat's state and its first send's pace token in one round trip, shared
+        # with the other deliveries that read theirs in this turn
+        batch = turn_batch(self._redis)
+        pace = batch.submit(ScriptCall(self._pace_script, self._pace_keys(chat_id),
+                                       self._pace_args()))
+        reason, keyboard_shown, done = await batch.call(Command((
+            "MGET", self.reachability.unreachable_key(conversation), keyboard_key,
+            progress_key)))
+        paced = await _answer(pace)
         if reason is not None:
             raise Undeliverable(f"Telegram: {_text(reason)}", reason=f"Telegram: {_text(reason)}")
         share = None

@@ -39,12 +39,17 @@ from channels.twilio_transport import TwilioUnreachable
 from channels.whatsapp_content import ContentTemplates, WhatsAppMessage, out_of_window, plan
 from conversation import metrics
 from conversation.outbox import ChannelUnavailable, OutboxMessage, Undeliverable
+from conversation.scripts import Command, turn_batch
 
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=24)
 OUTSIDE_WINDOW_CODE = 63016
 PROGRESS_TTL_S = 24 * 3600
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def make_client(account_sid: str, auth_token: str, api_url: str, http: AsyncHttpClient) -> Client:
@@ -82,7 +87,12 @@ class WhatsAppSender:
         conversation = message.conversation
         if not conversation.startswith("whatsapp:+"):
             raise Undeliverable("not a WhatsApp conversation")
-        last = await self.reachability.last_inbound(conversation)
+        progress_key = f"{self._prefix}conv:{{{conversation}}}:wa-sent:{message.id}"
+        # the window and the parts already sent in one round trip, shared with the
+        # other deliveries that read theirs in this turn
+        raw_last, raw_done = await turn_batch(self._redis).call(Command((
+            "MGET", self.reachability.last_inbound_key(conversation), progress_key)))
+        last = None if raw_last is None else datetime.fromtimestamp(float(_text(raw_last)), UTC)
         if last is not None and self._clock() - last < WINDOW:
             label = await self._list_button(conversation) if self._list_button else "Choose"
             messages = plan(signed(message.replies), self._templates, label)
@@ -93,14 +103,17 @@ class WhatsAppSender:
                        "out_of_window template is configured; the shopper must write first")
                 raise Undeliverable(why, reason=why)
             messages = [template]
-        progress_key = f"{self._prefix}conv:{{{conversation}}}:wa-sent:{message.id}"
-        done = int(await self._redis.get(progress_key) or 0)
+        done = int(raw_done or 0)
+        # The count of parts sent is written after each but the last, and deleted
+        # after the last if it was ever written: a one-part message writes none.
         for index, outgoing in enumerate(messages):
             if index < done:
                 continue  # sent by an earlier attempt
             await self._send(conversation, outgoing, message.id)
-            await self._redis.set(progress_key, index + 1, ex=PROGRESS_TTL_S)
-        await self._redis.delete(progress_key)
+            if index < len(messages) - 1:
+                await self._redis.set(progress_key, index + 1, ex=PROGRESS_TTL_S)
+        if raw_done is not None or len(messages) > 1:
+            await self._redis.delete(progress_key)
 
     async def _send(self, to: str, outgoing: WhatsAppMessage, outbox_id: str) -> None:
         fields: dict[str, str] = {"from_": self._from, "to": to}

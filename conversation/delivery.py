@@ -24,12 +24,15 @@ ticket page shows it at once. States expire after `STATE_TTL_S` (the ticket keep
 the message itself for good).
 
 Batched: "sent" is most of these writes (one per delivered message). It is queued
-at once into the turn's batch of script calls (`conversation.scripts.turn_batch`),
+into the client's batch of calls (`conversation.scripts.turn_batch`) as a lazy call,
 ahead of the outbox's acknowledgement of the same message, and not waited for: the
-state and the acknowledgement go out in one pipeline, and the "sent" states that
-land together get their events in one more. Its errors never reach the outbox (a
-sent message must not be sent again): Redis being away is ignored, as for every
-state, anything else is logged.
+state rides in the acknowledgement's pipeline, and its inbox event (written only
+if the state moved, so it needs the state's answer; the event stream is in another
+Cluster slot, so the two cannot be one script) rides in the next pipeline that goes
+out, which under load is the next delivery's, or goes on its own within
+`EVENT_DELAY_S`. No task per message. Its errors never reach the outbox (a sent
+message must not be sent again): Redis being away is ignored, as for every state,
+anything else is logged.
 """
 
 from __future__ import annotations
@@ -46,13 +49,14 @@ import redis.asyncio as aioredis
 
 from .keys import Keys
 from .outbox import Deliver, OutboxMessage, RetryPolicy, SendLater, Undeliverable
-from .scripts import ScriptCall, turn_batch
+from .scripts import Command, ScriptCall, turn_batch
 from .store import REDIS_DOWN
 from .tickets import EVENTS_MAXLEN
 
 log = logging.getLogger(__name__)
 
 STATE_TTL_S = 90 * 24 * 3600
+EVENT_DELAY_S = 0.05  # the longest a "sent" state or its event waits for company
 
 
 class DeliveryState(StrEnum):
@@ -101,8 +105,7 @@ class DeliveryStates:
         self._redis = redis
         self._keys = Keys(prefix)
         self._forward = redis.register_script(_FORWARD)
-        self._events: list[tuple[str, DeliveryState, asyncio.Future[None]]] = []
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._pending: set[asyncio.Future[bool]] = set()
 
     async def queued(self, outbox_id: str) -> None:
         key = self._keys.delivery(outbox_id)
@@ -120,62 +123,45 @@ class DeliveryStates:
 
     def record_batched(
         self, outbox_id: str, state: DeliveryState, attempts: int
-    ) -> asyncio.Task[bool]:
-        """`record`, queued now into this turn's batch (see the module docstring);
-        the task ends once it is written, with its event if it moved the message
-        forward, and says whether it did."""
+    ) -> asyncio.Future[bool]:
+        """`record`, queued now as a lazy call of the client's batch (see the module
+        docstring); the future ends once it is written, with its event if it moved
+        the message forward, and says whether it did."""
         fields: dict[str, Any] = {"state": state.value, "attempts": attempts,
                                   "at": datetime.now(UTC).isoformat(), "error": ""}
         pairs = [str(x) for item in fields.items() for x in item]
-        moved = turn_batch(self._redis).submit(ScriptCall(
-            self._forward, [self._keys.delivery(outbox_id)],
-            [RANK[state], STATE_TTL_S, *pairs]))
-        return self._keep(self._announce(outbox_id, state, moved))
+        batch = turn_batch(self._redis)
+        written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        written.add_done_callback(_retrieved)
+        self._pending.add(written)
+        written.add_done_callback(self._pending.discard)
+        moved = batch.submit(ScriptCall(self._forward, [self._keys.delivery(outbox_id)],
+                                        [RANK[state], STATE_TTL_S, *pairs]), lazy=EVENT_DELAY_S)
+        moved.add_done_callback(functools.partial(self._announce, outbox_id, state, written))
+        return written
 
     async def settle(self) -> None:
-        """Wait for the batched writes on their way (before the client is closed)."""
+        """Send the batched writes and their events (before the client is closed)."""
+        batch = turn_batch(self._redis)
         while self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+            await batch.settle()
+            await asyncio.sleep(0)  # the states' answers queue their events
 
-    def _keep(self, work: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return task
-
-    async def _announce(
-        self, outbox_id: str, state: DeliveryState, moved: asyncio.Future[Any]
-    ) -> bool:
-        if await moved != 1:
-            return False
-        loop = asyncio.get_running_loop()
-        written: asyncio.Future[None] = loop.create_future()
-        written.add_done_callback(_retrieved)
-        self._events.append((outbox_id, state, written))
-        if len(self._events) == 1:  # the states that landed together: one pipeline
-            loop.call_soon(lambda: self._keep(self._write_events()))
-        await written
-        return True
-
-    async def _write_events(self) -> None:
-        batch, self._events = self._events, []
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for outbox_id, state, _ in batch:
-                    pipe.xadd(self._keys.inbox_events(),
-                              {"type": "delivery", "outbox": outbox_id, "state": state.value},
-                              maxlen=EVENTS_MAXLEN, approximate=True)
-                await pipe.execute()
-        except BaseException as exc:
-            for *_, written in batch:
-                if not written.done():
-                    written.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
+    def _announce(self, outbox_id: str, state: DeliveryState, written: asyncio.Future[bool],
+                  moved: asyncio.Future[Any]) -> None:
+        """The state's answer: if it moved, queue its inbox event (lazy too)."""
+        if written.done():
             return
-        for *_, written in batch:
-            if not written.done():
-                written.set_result(None)
+        if moved.cancelled() or moved.exception() is not None:
+            written.set_exception(moved.exception() or asyncio.CancelledError())
+            return
+        if moved.result() != 1:
+            written.set_result(False)
+            return
+        event = turn_batch(self._redis).submit(Command((
+            "XADD", self._keys.inbox_events(), "MAXLEN", "~", EVENTS_MAXLEN, "*",
+            "type", "delivery", "outbox", outbox_id, "state", state.value)), lazy=EVENT_DELAY_S)
+        event.add_done_callback(functools.partial(_landed, written))
 
     async def reported(self, outbox_id: str, state: DeliveryState, reason: str | None) -> bool:
         """What the provider said later (a Twilio status callback); True if it moved
@@ -234,6 +220,15 @@ def tracking(deliver: Deliver, states: DeliveryStates, retry: RetryPolicy) -> De
         sent.add_done_callback(functools.partial(_report, message.id))
 
     return tracked
+
+
+def _landed(written: asyncio.Future[bool], event: asyncio.Future[Any]) -> None:
+    if written.done():
+        return
+    if event.cancelled() or event.exception() is not None:
+        written.set_exception(event.exception() or asyncio.CancelledError())
+    else:
+        written.set_result(True)
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

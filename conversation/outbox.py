@@ -18,10 +18,19 @@ while the others go on.
 
 Round trips. A message costs one `_STEP` before it is delivered (take the lease,
 read the head) and one after (finish it, read the next); the ones after are
-acknowledgements. Steps go out in one pipeline with the other script calls made in
-the same turn of the event loop (`conversation.scripts.turn_batch`): the
-acknowledgements of deliveries that finish together, and each one's "sent" state
-(`conversation.delivery`), so under load they cost a fraction of a round trip each.
+acknowledgements. Steps go out in one pipeline with the other calls made in the
+same turn of the event loop (`conversation.scripts.turn_batch`): the takes of the
+conversations read together, the senders' reads, and the acknowledgements with
+each one's "sent" state (`conversation.delivery`). Deliveries are made to travel
+together, so that under load each of those pipelines serves several messages:
+after a read that found less than a full `batch`, the next waits `linger` seconds,
+so entries arriving at a steady rate are read (and taken) a few at a time instead
+of one by one; and an acknowledgement made while other deliveries of this consumer
+are still sending waits for them (up to `wave` seconds, a lazy call), so the
+deliveries read together are acknowledged together. From a backlog or at a steady
+hundred or more a second, a message then costs under two round trips (outbox_drain);
+alone (a quiet minute) it still costs five: read, take, the sender's read, the
+acknowledgement with its "sent" state, and that state's inbox event.
 
 Retries. The attempt count and the next try time live in Redis (not in the
 consumer), so they survive a crash and any consumer can carry on. The delay is
@@ -385,16 +394,23 @@ class Outbox:
         concurrency: int = 8,
         maxlen: int = DEFAULT_MAXLEN,
         partitions: int = 1,
+        linger: float = 0.02,
+        wave: float = 0.01,
     ) -> None:
         """`min_idle`: seconds an entry sits unacknowledged before another consumer
         takes it over; `lease_ttl` must outlast `deliver_timeout`, or a slow delivery
         could run twice; `block`: the longest read wait, so `stop` is seen that fast;
         `recheck`: how soon to look again at a conversation another consumer drains;
         `concurrency`: conversations delivered to at once (one message each); more
-        than the senders' HTTP pools take only queues inside httpcore, whose pool
-        costs CPU per waiting request (outbox_drain: 8 beat 16 and 32), shared by
-        the partitions' read loops (each gets its share, at least one);
-        `partitions`: the number of streams (see the module docstring)."""
+        than the senders' HTTP pools take only queues for a connection (with
+        deliveries in waves, outbox_drain's backlog: 16, the Telegram pool's size,
+        beat 8 and 32), shared by the partitions' read loops (each gets its share,
+        at least one);
+        `partitions`: the number of streams (see the module docstring);
+        `linger`: seconds between a read that found less than `batch` entries and
+        the next, so a steady flow is read a few at a time; `wave`: the longest an
+        acknowledgement waits for the deliveries still sending (both: see "Round
+        trips" in the module docstring; they add at most that much lag)."""
         if partitions < 1:
             raise ValueError("partitions must be at least 1")
         if lease_ttl <= deliver_timeout:
@@ -409,6 +425,8 @@ class Outbox:
         self._batch = batch
         self._concurrency = max(1, concurrency)
         self._maxlen = maxlen
+        self._linger = linger
+        self._wave = wave
         self.partitions = tuple(Partition(f"{prefix}{{{tag}}}")
                                 for tag in partition_tags(partitions))
         self._enqueue = redis.register_script(_ENQUEUE)
@@ -608,6 +626,7 @@ class _Consumer:
         self.reclaim_every = max(outbox._min_idle / 4, 0.001)
         self.next_reclaim = 0.0
         self.batch = turn_batch(self.r)
+        self.sending = 0  # deliveries in progress (in the deliver function)
 
     @property
     def held(self) -> dict[str, str]:
@@ -675,8 +694,13 @@ class _Consumer:
             block=max(1, int(wait * 1000)),
         )
         streams = response.items() if isinstance(response, dict) else response or ()
+        found = 0
         for _stream, entries in streams:
+            found += len(entries)
             self._offer((_text(i), _conversation_of(f)) for i, f in entries)
+        if 0 < found < self.o._batch and self.o._linger > 0:
+            # a steady flow: let a few more arrive, to read and take them together
+            await asyncio.sleep(self.o._linger)
 
     async def _reclaim(self) -> list[tuple[str, str]]:
         """Entries another consumer read and left idle for `min_idle`: it died."""
@@ -801,17 +825,19 @@ class _Consumer:
         return visit
 
     async def _step(
-        self, conversation: str, token: str, *, take: bool = False, done: str = ""
+        self, conversation: str, token: str, *, take: bool = False, done: str = "",
+        lazy: float = 0.0,
     ) -> _Head | str | None:
         """`_STEP`: finish `done`, then read the head (None: the list is empty and
         the lease was given back; `_BUSY`: `take` found the lease held). Steps go
         out with the other script calls made in the same turn of the event loop
         (`turn_batch`): the acknowledgements of deliveries that finished together,
-        and a delivered message's "sent" state (`conversation.delivery`)."""
+        and a delivered message's "sent" state (`conversation.delivery`). `lazy`:
+        seconds it may wait for company (`TurnBatch.submit`)."""
         keys = [self.p.lease(conversation), self.p.queue(conversation), self.p.tries,
                 self.p.stream]
         args = [token, int(self.o._lease_ttl * 1000), "1" if take else "0", done, GROUP]
-        raw: Any = await self.batch.call(ScriptCall(self.o._step, keys, args))
+        raw: Any = await self.batch.call(ScriptCall(self.o._step, keys, args), lazy=lazy)
         kind = _text(raw[0])
         if kind == "busy":
             return _BUSY
@@ -844,7 +870,9 @@ class _Consumer:
                     resume_at = await self._attempt(message)
                     if resume_at is not None:
                         return resume_at, False
-            after = await self._step(conversation, token, done=entry_id)
+            # while others are still sending, wait for them: acknowledged together
+            after = await self._step(conversation, token, done=entry_id,
+                                     lazy=self.o._wave if self.sending else 0.0)
             finished.add(entry_id)
             if not isinstance(after, _Head):
                 return None, True
@@ -855,8 +883,7 @@ class _Consumer:
         or `SendLater`), None when the message is done with (delivered or
         dead-lettered)."""
         try:
-            async with asyncio.timeout(self.o._deliver_timeout):
-                await self.deliver(message)
+            await self._send(message)
         except SendLater as later:  # not a failure: no attempt is counted
             return max(later.at, time.time() + 0.001)
         except Exception as exc:
@@ -876,6 +903,15 @@ class _Consumer:
             await self.r.hset(self.p.tries, message.id, f"{failures}:{resume_at:.3f}")
             return resume_at
         return None
+
+    async def _send(self, message: OutboxMessage) -> None:
+        """The deliver function, counted in `sending` while it runs."""
+        self.sending += 1
+        try:
+            async with asyncio.timeout(self.o._deliver_timeout):
+                await self.deliver(message)
+        finally:
+            self.sending -= 1
 
     async def _done(self, conversation: str, entry_id: str) -> None:
         await _script(

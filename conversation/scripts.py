@@ -27,9 +27,12 @@ One call alone (`run_script`) goes by its SHA the same way, without redis-py's
 was about 3 % of the web server's CPU samples.
 
 One batch per turn. `turn_batch(redis)` is the client's `TurnBatch`: calls submitted
-to it during one turn of the event loop go out together when the turn ends. The
-outbox's acknowledgements and the delivery states' "sent" share it, so a delivered
-message's state and its acknowledgement cost one round trip, not two.
+to it during one turn of the event loop go out together when the turn ends. A call
+that can wait a little for company (`lazy`: an acknowledgement while other
+deliveries are still sending, a "sent" state, its inbox event) does not end the
+turn's batch by itself: it rides with the next batch that goes out, or goes after
+`lazy` seconds. So the outbox's takes and acknowledgements, a sender's reads and the
+delivery states of messages delivered together share one pipeline each.
 """
 
 from __future__ import annotations
@@ -57,6 +60,20 @@ class ScriptCall:
         pipe.execute_command("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
 
 
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One plain command for a batch, queued with `execute_command` (which a cluster
+    pipeline routes by its keys, unlike some of its methods, such as MGET)."""
+
+    args: Sequence[Any]
+
+    def queue(self, pipe: Pipeline) -> None:
+        pipe.execute_command(*self.args)
+
+
+Call = ScriptCall | Command
+
+
 async def run_script(redis: aioredis.Redis, call: ScriptCall) -> Any:
     """One script call by its SHA; on NOSCRIPT the script is loaded (on every master of
     a cluster) and the call sent again, as redis-py's `AsyncScript.__call__` does.
@@ -75,7 +92,7 @@ cluster pipeline refuses as methods, such as MGET)."""
 
 
 async def run_batched(
-    redis: aioredis.Redis, calls: Sequence[ScriptCall], alongside: Alongside | None = None
+    redis: aioredis.Redis, calls: Sequence[Call], alongside: Alongside | None = None
 ) -> list[Any]:
     """Send `calls`, then `alongside`'s commands, in one pipeline; returns their
     answers in that order, an error as its exception (never raised, except that
@@ -83,8 +100,10 @@ async def run_batched(
     answers = await _send(redis, calls, alongside)
     refused = [i for i, answer in enumerate(answers[:len(calls)])
                if isinstance(answer, NoScriptError)]
+    scripts = {id(call.script): call.script for i in refused
+               if isinstance(call := calls[i], ScriptCall)}
     if refused:
-        for script in {id(calls[i].script): calls[i].script for i in refused}.values():
+        for script in scripts.values():
             await redis.script_load(script.script)
         again = await _send(redis, [calls[i] for i in refused], None)
         for i, answer in zip(refused, again, strict=True):
@@ -93,7 +112,7 @@ async def run_batched(
 
 
 async def _send(
-    redis: aioredis.Redis, calls: Sequence[ScriptCall], alongside: Alongside | None
+    redis: aioredis.Redis, calls: Sequence[Call], alongside: Alongside | None
 ) -> list[Any]:
     async with redis.pipeline(transaction=False) as pipe:
         for call in calls:
@@ -104,37 +123,55 @@ async def _send(
 
 
 class TurnBatch:
-    """Script calls submitted during one turn of the event loop, sent in one
-    `run_batched` pipeline when the turn ends; each caller gets its own answer."""
+    """Calls submitted during one turn of the event loop, sent in one `run_batched`
+    pipeline when the turn ends; each caller gets its own answer. Lazy calls wait
+    for the next batch, or their deadline (see the module docstring)."""
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._loop = asyncio.get_running_loop()
-        self._queued: list[tuple[ScriptCall, asyncio.Future[Any]]] = []
+        self._queued: list[tuple[Call, asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()
+        self._soon = False  # a flush at the end of this turn is scheduled
+        self._timer: asyncio.TimerHandle | None = None  # the earliest lazy deadline
 
-    def submit(self, call: ScriptCall) -> asyncio.Future[Any]:
+    def submit(self, call: Call, *, lazy: float = 0.0) -> asyncio.Future[Any]:
         """Queue `call` now (calls go out in the order submitted); its answer, or
-        its error, comes in the future (retrieved, so none is reported unseen)."""
+        its error, comes in the future (retrieved, so none is reported unseen).
+        `lazy`: seconds it may wait for the next batch instead of ending this
+        turn's."""
         answer: asyncio.Future[Any] = self._loop.create_future()
         answer.add_done_callback(_retrieved)
         self._queued.append((call, answer))
-        if len(self._queued) == 1:
-            self._loop.call_soon(self._flush)
+        if lazy <= 0:
+            if not self._soon:
+                self._soon = True
+                self._loop.call_soon(self._flush)
+        else:
+            due = self._loop.time() + lazy
+            if self._timer is None or due < self._timer.when():
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = self._loop.call_at(due, self._flush)
         return answer
 
-    async def call(self, call: ScriptCall) -> Any:
+    async def call(self, call: Call, *, lazy: float = 0.0) -> Any:
         """`submit` and wait; a cancelled caller leaves the batch intact."""
-        return await asyncio.shield(self.submit(call))
+        return await asyncio.shield(self.submit(call, lazy=lazy))
 
     async def settle(self) -> None:
-        """Wait for the batches on their way (before the client is closed)."""
+        """Send what is queued, lazy or not, and wait for the batches on their way
+        (before the client is closed)."""
         while self._queued or self._sending:
             if self._queued:
                 self._flush()
             await asyncio.gather(*self._sending, return_exceptions=True)
 
     def _flush(self) -> None:
+        self._soon = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self._queued:
             return
         batch, self._queued = self._queued, []
@@ -142,7 +179,7 @@ class TurnBatch:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[tuple[ScriptCall, asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[tuple[Call, asyncio.Future[Any]]]) -> None:
         try:
             answers = await run_batched(self._redis, [call for call, _ in batch])
         except BaseException as exc:

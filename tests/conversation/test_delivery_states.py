@@ -129,3 +129,41 @@ async def test_a_sent_state_that_cannot_be_written_is_logged_and_not_sent_again(
     assert seen == [queued]
     assert await outbox.dead_letters() == []
     assert f"'sent' of message {queued} not recorded: ResponseError" in caplog.text
+
+
+async def test_messages_read_together_are_taken_and_acknowledged_together(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six conversations' messages queued at once (a backlog, or a steady flow read a
+    few at a time): their takes share one pipeline, their "sent" states and
+    acknowledgements one more although the sends end at different times, and
+    their inbox events ride along or go in one more: well under the three round
+    trips each that a message alone costs."""
+    outbox = Outbox(redis, prefix=PREFIX, block=0.02, wave=2.0)
+    states = DeliveryStates(redis, prefix=PREFIX)
+    await outbox.ensure_group()
+    queued = [await outbox.enqueue(Channel.TELEGRAM, f"telegram:{50 + n}",
+                                   [Reply("k", f"update {n}")]) for n in range(6)]
+    seen: list[str] = []
+
+    async def deliver(message: OutboxMessage) -> None:
+        await asyncio.sleep(0.002 * queued.index(message.id))  # they end one by one
+        seen.append(message.id)
+
+    sent = count_round_trips(monkeypatch)
+    stop = asyncio.Event()
+    consumer = asyncio.create_task(outbox.run(
+        tracking(deliver, states, RetryPolicy()), consumer="c1", stop=stop))
+    await eventually(lambda: len(seen) == 6)
+    await eventually(lambda: not states._pending)
+    stop.set()
+    await consumer
+    calls = [name for name in sent if name not in READING | {"SCRIPT"}]  # a first load
+    monkeypatch.undo()
+    assert sorted(seen) == sorted(queued)
+    # take, "sent" + acknowledgement, events (+1 if the server had to load a script)
+    assert 3 <= len(calls) <= 4 and set(calls) == {"PIPELINE"}
+    found = await states.get_many(queued)
+    assert all(found[i]["state"] == "sent" for i in queued)
+    assert sorted(await _events(redis)) == sorted((i, "sent") for i in queued)
+    assert await outbox.backlog() == 0

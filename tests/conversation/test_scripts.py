@@ -4,12 +4,17 @@ with TEST_REDIS_CLUSTER_URL, on a Redis Cluster, whose pipeline refuses redis-py
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError, ResponseError
 
-from conversation.scripts import ScriptCall, run_batched, run_script
+from conversation.scripts import Command, ScriptCall, run_batched, run_script, turn_batch
 
 _ADD = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 _TWICE = "return redis.call('INCRBY', KEYS[1], ARGV[1]) * 2"
@@ -84,3 +89,27 @@ async def test_a_lone_calls_script_error_is_raised(redis: aioredis.Redis) -> Non
     fail = redis.register_script(_FAIL)
     with pytest.raises(ResponseError, match="refused y"):
         await run_script(redis, ScriptCall(fail, [CONVERSATIONS[1]], ["y"]))
+
+
+async def test_a_lazy_call_rides_with_the_next_batch_or_goes_after_its_delay(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`TurnBatch.submit(lazy=...)`: a lazy call does not end the turn's batch; it
+    goes with the next call that does, or on its own once its delay is up."""
+    pipelines: list[int] = []
+    for kind in (Pipeline, ClusterPipeline):
+        def counted(original: Any) -> Any:
+            async def execute(self: Any, *args: Any, **options: Any) -> Any:
+                pipelines.append(len(self))
+                return await original(self, *args, **options)
+            return execute
+        monkeypatch.setattr(kind, "execute", counted(kind.execute))
+    add = redis.register_script(_ADD)
+    batch = turn_batch(redis)
+    lazy = batch.submit(ScriptCall(add, [CONVERSATIONS[4]], [1]), lazy=5.0)
+    await asyncio.sleep(0.05)
+    assert not lazy.done() and pipelines == []  # it waits for company
+    both = await asyncio.gather(lazy, batch.call(Command(("INCRBY", CONVERSATIONS[5], 2))))
+    assert both == [1, 2] and pipelines == [2]  # one pipeline for the two
+    alone = batch.submit(ScriptCall(add, [CONVERSATIONS[4]], [1]), lazy=0.02)
+    assert await asyncio.wait_for(alone, 2.0) == 2 and pipelines == [2, 1]
