@@ -183,7 +183,7 @@ def test_every_setting_is_in_the_readmes_settings_table() -> None:
 def test_redis_cluster_settings(clean_env: pytest.MonkeyPatch) -> None:
     plain = Settings(redis_url="redis://10.0.0.5:6379")
     assert (plain.redis_cluster, plain.outbox_partition_count, plain.web_concurrency,
-            plain.worker_concurrency) == (False, 1, 1, 8)
+            plain.worker_concurrency) == (False, 1, 1, 16)
     clean_env.setenv("REDIS_CLUSTER", "true")
     cluster = Settings(redis_url="redis://10.0.0.5:7000")
     assert cluster.redis_cluster and cluster.outbox_partition_count == 8
