@@ -18,10 +18,12 @@ The middleware also counts webhook calls refused for a bad signature or token
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -38,6 +40,26 @@ _GIVEN_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 WEBHOOKS = "/webhooks/"
 
 
+class _RequestIds:
+    """Fresh request ids: 32 hex digits, a random half drawn once per process (again in
+    a forked child) and a counter, so ids never repeat across processes and a request
+    costs no random draw (`uuid4`: a draw from the OS and a UUID object, each request)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+fresh_request_id = _RequestIds()
+
+
 class RequestContext:
     """Pure ASGI middleware (it does not buffer the event streams' bodies)."""
 
@@ -50,7 +72,7 @@ class RequestContext:
             return
         given = next((v.decode("latin-1") for k, v in scope["headers"]
                       if k == b"x-request-id"), "")
-        request_id = given if _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if _GIVEN_ID.fullmatch(given) else fresh_request_id()
         path: str = scope["path"]
 
         async def send_with_id(message: Message) -> None:
