@@ -28,7 +28,6 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import httpx
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conversation import metrics
@@ -77,7 +76,7 @@ class RequestContext:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = request_id
+                _set_request_id(message, request_id)
                 if message["status"] in (401, 403) and path.startswith(WEBHOOKS):
                     metrics.WEBHOOK_REFUSED.labels(path[len(WEBHOOKS):]).inc()
             await send(message)
@@ -87,6 +86,17 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             REQUEST_ID.reset(token)
+
+
+_HEADER_KEY = HEADER.lower().encode("latin-1")
+
+
+def _set_request_id(message: Message, request_id: str) -> None:
+    """The response's `X-Request-ID` (replacing one the app set): the raw header list,
+    without building a `MutableHeaders` per response."""
+    headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _HEADER_KEY]
+    headers.append((_HEADER_KEY, request_id.encode("latin-1")))
+    message["headers"] = headers
 
 
 async def outbound_hook(request: httpx.Request) -> None:

@@ -318,6 +318,10 @@ async def _tickets(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[Tick
     return await conn.run_sync(_tickets_of, rows)
 
 
+def _open_requests(conn: Connection, number: str) -> list[Ticket]:
+    return [_ticket(row) for row in conn.execute(_OPEN_REQUESTS, {"order": number}).all()]
+
+
 def _by_origin(conn: Connection, origin: str) -> Ticket | None:
     row = conn.execute(_BY_ORIGIN, {"origin": origin}).first()
     return _tickets_of(conn, [row])[0] if row else None
@@ -616,11 +620,9 @@ class TicketStore:
         One statement by `ix_tickets_order`, where `for_order` is a page (the rows, a
         count and the tags: three, on a shopper's turn)."""
         try:
-            async with self._db.connect() as conn:
-                rows = (await conn.execute(_OPEN_REQUESTS, {"order": number})).all()
+            return await self._db.run_read(_open_requests, number)
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return [_ticket(row) for row in rows]
 
     async def count(self, status: TicketStatus) -> int:
         """One status's tickets, exactly (the metrics' open and pending: an index
