@@ -18,15 +18,16 @@ The middleware also counts webhook calls refused for a bad signature or token
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import httpx
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conversation import metrics
@@ -36,6 +37,26 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 HEADER = "X-Request-ID"
 _GIVEN_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 WEBHOOKS = "/webhooks/"
+
+
+class _RequestIds:
+    """Fresh request ids: 32 hex digits, a random half drawn once per process (again in
+    a forked child) and a counter, so ids never repeat across processes and a request
+    costs no random draw (`uuid4`: a draw from the OS and a UUID object, each request)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+fresh_request_id = _RequestIds()
 
 
 class RequestContext:
@@ -50,12 +71,12 @@ class RequestContext:
             return
         given = next((v.decode("latin-1") for k, v in scope["headers"]
                       if k == b"x-request-id"), "")
-        request_id = given if _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if _GIVEN_ID.fullmatch(given) else fresh_request_id()
         path: str = scope["path"]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = request_id
+                _set_request_id(message, request_id)
                 if message["status"] in (401, 403) and path.startswith(WEBHOOKS):
                     metrics.WEBHOOK_REFUSED.labels(path[len(WEBHOOKS):]).inc()
             await send(message)
@@ -65,6 +86,17 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             REQUEST_ID.reset(token)
+
+
+_HEADER_KEY = HEADER.lower().encode("latin-1")
+
+
+def _set_request_id(message: Message, request_id: str) -> None:
+    """The response's `X-Request-ID` (replacing one the app set): the raw header list,
+    without building a `MutableHeaders` per response."""
+    headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != _HEADER_KEY]
+    headers.append((_HEADER_KEY, request_id.encode("latin-1")))
+    message["headers"] = headers
 
 
 async def outbound_hook(request: httpx.Request) -> None:

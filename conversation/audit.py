@@ -33,7 +33,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
@@ -209,8 +209,9 @@ class AuditLog:
         module = sqlite_dialect if self._db.dialect == "sqlite" else postgresql_dialect
         statement = module.insert(audit_entries).on_conflict_do_nothing(
             index_elements=["order_number", "once"])
-        async with self._db.begin() as conn:
-            await conn.execute(statement, rows)
+        # one hop to the database's writer (`Database.run_in_transaction`): the write
+        # lock is not held across several trips through a busy event loop
+        await self._db.run_in_transaction(_execute_many, statement, rows)
 
     async def _buffer(self, number: str, entries: Sequence[AuditEntry]) -> None:
         """One XADD per entry, pipelined: one round trip. Every entry gets a
@@ -298,6 +299,10 @@ class AuditLog:
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [AuditEntry(r.at, r.who, r.action, r.what, r.detail) for r in rows]
+
+
+def _execute_many(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
+    conn.execute(statement, rows)
 
 
 def _pending_entry(fields: dict[Any, Any]) -> tuple[str, AuditEntry]:

@@ -264,10 +264,12 @@ class Engine:
             if ticket is not None and ticket.status is not TicketStatus.RESOLVED:
                 await self._media.attach(inbound.attachments, conversation=inbound.conversation,
                                          ticket=ticket.number, line=line_id)
-        filed = (await self._tickets.file_from_shopper(
-            ticket_id, _shopper_line(inbound), now, id=line_id,
-            attachments=attachments.joined(inbound.attachments)) if ticket_id else None)
-        if filed is None:
+        filed = False
+        if ticket_id:
+            filed = await self._tickets.file_from_shopper(
+                ticket_id, _shopper_line(inbound), now, id=line_id,
+                attachments=attachments.joined(inbound.attachments))
+        if not filed:
             session.reset_task()
             session.ticket = None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from .keys import Keys
+from .scripts import ScriptCall, run_script
 from .store import REDIS_DOWN, StoreUnavailable
 
 MAX_WRONG_GUESSES = 5
@@ -37,6 +38,7 @@ return 0
 class OrderGuesses:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._keys = keys
+        self._redis = redis  # scripts go by SHA through `scripts.run_script`
         self._take = redis.register_script(_TAKE)
         self._give_back = redis.register_script(_GIVE_BACK)
 
@@ -44,8 +46,8 @@ class OrderGuesses:
         """This guess's place in the window (1 = the first), or None when the order
         is locked and the guess must not be checked."""
         try:
-            place = int(await self._take(keys=[self._keys.verify_failures(number)],
-                                         args=[MAX_WRONG_GUESSES, WINDOW_S]))
+            place = int(await run_script(self._redis, ScriptCall(
+                self._take, [self._keys.verify_failures(number)], [MAX_WRONG_GUESSES, WINDOW_S])))
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc
         return place or None
@@ -53,6 +55,7 @@ class OrderGuesses:
     async def give_back(self, number: str) -> None:
         """A right answer was no wrong guess."""
         try:
-            await self._give_back(keys=[self._keys.verify_failures(number)])
+            await run_script(self._redis, ScriptCall(
+                self._give_back, [self._keys.verify_failures(number)], []))
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc

@@ -83,9 +83,16 @@ class Model:
     def probabilities(self, tokens: list[str]) -> dict[str, float]:
         """The model's probability of each label (intents and "none") for a message."""
         scores = list(self.bias)
+        weights = self.weights
         for name, value in features(tokens).items():
-            for k, w in enumerate(self.weights.get(name, ())):
-                scores[k] += w * value
+            row = weights.get(name)
+            if row is None:
+                continue
+            if len(row) == len(scores):  # the same sums, in the same order, as a list at once
+                scores = [s + w * value for s, w in zip(scores, row, strict=True)]
+            else:
+                for k, w in enumerate(row):
+                    scores[k] += w * value
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
         total = sum(exps)

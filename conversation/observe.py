@@ -71,11 +71,23 @@ def observed_turn(handle: Handle) -> Handle:
             metrics.STORE_ERRORS.labels(_which_store(exc)).inc()
             raise
         finally:
-            metrics.TURNS.labels(channel, outcome).inc()
-            metrics.TURN_SECONDS.labels(channel).observe(time.perf_counter() - started)
+            _turns(channel, outcome).inc()
+            _turn_seconds(channel).observe(time.perf_counter() - started)
             CONVERSATION.reset(tagged)
 
     return cast(Handle, observed)
+
+
+@functools.lru_cache(maxsize=128)  # labels are closed sets: a few channels and outcomes
+def _turns(channel: str, outcome: str) -> Any:
+    """The counter's child for these labels, looked up once (`labels()` takes a lock and
+    checks its arguments on every call)."""
+    return metrics.TURNS.labels(channel, outcome)
+
+
+@functools.lru_cache(maxsize=32)
+def _turn_seconds(channel: str) -> Any:
+    return metrics.TURN_SECONDS.labels(channel)
 
 
 def _which_store(exc: BaseException) -> str:

@@ -279,6 +279,14 @@ _TAGS_IN = (select(ticket_tags.c.ticket, ticket_tags.c.tag)
 _CHANGE = update(tickets).where(tickets.c.number == bindparam("b_number"),
                                 tickets.c.version == bindparam("b_version"))
 _NEW_TICKET = insert(tickets).returning(tickets.c.number)
+_FILING = select(tickets.c.status, tickets.c.version).where(
+    tickets.c.number == bindparam("number"))
+_FILED = update(tickets).where(
+    tickets.c.number == bindparam("b_number"), tickets.c.version == bindparam("b_version"),
+).values({tickets.c.status: bindparam("n_status", type_=tickets.c.status.type),
+          tickets.c.updated_at: bindparam("n_at", type_=tickets.c.updated_at.type),
+          tickets.c.last_shopper_at: bindparam("n_at", type_=tickets.c.last_shopper_at.type),
+          tickets.c.version: bindparam("n_version", type_=tickets.c.version.type)})
 _BY_ACTIVITY = (tickets.c.updated_at.desc(), tickets.c.number.desc())
 _OLDEST_FIRST = (tickets.c.updated_at.asc(), tickets.c.number.asc())
 _OPEN_REQUESTS = (_select().where(
@@ -318,6 +326,10 @@ async def _tags_of(conn: AsyncConnection, numbers: list[int]) -> dict[int, list[
 
 async def _tickets(conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[Ticket]:
     return await conn.run_sync(_tickets_of, rows)
+
+
+def _open_requests(conn: Connection, number: str) -> list[Ticket]:
+    return [_ticket(row) for row in conn.execute(_OPEN_REQUESTS, {"order": number}).all()]
 
 
 def _by_origin(conn: Connection, origin: str) -> Ticket | None:
@@ -443,20 +455,53 @@ class TicketStore:
 
     async def file_from_shopper(
         self, ticket_id: str, text: str, at: datetime, **extra: str | None
-    ) -> Ticket | None:
+    ) -> bool:
         """A shopper's message while a person has the conversation, filed in one
-        transaction; None when the ticket is resolved or gone (the bot is back)."""
-        change = _message_change("shopper", at)
-
-        def unless_resolved(ticket: Ticket) -> Ticket | None:
-            return None if ticket.status is TicketStatus.RESOLVED else change(ticket)
-
+        transaction: on the log, in the search, the ticket unread and a pending one
+        open again. False when the ticket is resolved or gone (the bot is back)."""
+        line = log_line("shopper", text, at, **extra)
         try:
-            ticket, filed = await self.update(ticket_id, unless_resolved,
-                                              line=log_line("shopper", text, at, **extra))
+            number = ticket_number(ticket_id)
+            for _ in range(UPDATE_RETRIES):
+                filed = await self._db.run_in_transaction(self._file_shopper_line, number,
+                                                          line, at)
+                if filed is None:
+                    continue  # someone else changed it since we read it: again
+                if filed:
+                    await self._event("updated", ticket_id)
+                return filed
         except TicketNotFound:
+            return False
+        except DatabaseUnavailable as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        raise StoreUnavailable(f"ticket {ticket_id} is changing too fast; try again")
+
+    @staticmethod
+    def _file_shopper_line(conn: Connection, number: int, line: dict[str, str],
+                           at: datetime) -> bool | None:
+        """`update` with `_message_change("shopper", at)` and `line`, narrowed to the
+        columns a shopper's message changes: the ticket is not read whole (its tags,
+        its snapshot as a model) nor written whole, as on every staff change. None
+        when the version moved under it."""
+        row = conn.execute(_FILING, {"number": number}).first()
+        if row is None:
+            raise TicketNotFound(ticket_id(number))
+        if row.status == TicketStatus.RESOLVED.value:
+            return False
+        status = (TicketStatus.OPEN.value if row.status == TicketStatus.PENDING.value
+                  else row.status)
+        done = conn.execute(_FILED, {"b_number": number, "b_version": row.version,
+                                     "n_status": status, "n_at": at,
+                                     "n_version": row.version + 1})
+        if done.rowcount != 1:
             return None
-        return ticket if filed else None
+        conn.execute(insert(ticket_messages), line_row(number, "log", line))
+        search.index_rows(conn, number, [line.get("text")])
+        if status != row.status:
+            conn.execute(insert(ticket_history), {
+                "ticket": number, "at": at, "event": "updated", "from_status": row.status,
+                "to_status": status, "by": None})
+        return True
 
     async def update(
         self, ticket_id: str, change: Change, *, line: dict[str, str] | None = None,
@@ -618,11 +663,9 @@ class TicketStore:
         One statement by `ix_tickets_order`, where `for_order` is a page (the rows, a
         count and the tags: three, on a shopper's turn)."""
         try:
-            async with self._db.connect() as conn:
-                rows = (await conn.execute(_OPEN_REQUESTS, {"order": number})).all()
+            return await self._db.run_read(_open_requests, number)
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return [_ticket(row) for row in rows]
 
     async def count(self, status: TicketStatus) -> int:
         """One status's tickets, exactly (the metrics' open and pending: an index

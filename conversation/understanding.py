@@ -64,6 +64,8 @@ _EMAIL = re.compile(r"\S+@\S+")
 _TYPO_LENGTH = 6
 """Latin words this long or longer match one typo away ("cancle", "replacment",
 "recieved"); shorter ones do not, where one letter makes another word ("paise", "kaise")."""
+FIRSTS_CACHED = 8192
+"""Tokens whose cue first words are remembered (a few hundred KB at most)."""
 _GAP = ".."
 _GAP_WORDS = 2
 
@@ -79,7 +81,7 @@ _Cue = tuple[Intent, tuple[str, ...], tuple[str, ...]]
 """A cue of a table: its intent, its words, and its words after the first."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: `_firsts`'s cache key
 class _CueIndex:
     """A cue table indexed by each cue's first word, so that a token is tested against
     only the cues it can begin (the same matches as testing every cue at every token,
@@ -94,9 +96,20 @@ class _CueIndex:
     stems: tuple[str, ...]
     slow: tuple[_Cue, ...]
     """Cues that begin with a gap (or are empty): matched the slow way, `_matches`."""
+    letterless_match: bool
+    """A token without letters (an order number, a phone) may begin a cue: false for
+    our tables (every first word has letters, and so has its sound; those one typo
+    away have two or more), so such tokens are not tested at all."""
 
-    def firsts(self, token: str) -> set[str]:
-        """The first words of cues that `token` matches (`_word_matches`)."""
+    def firsts(self, token: str) -> frozenset[str]:
+        """The first words of cues that `token` matches (`_word_matches`); remembered
+        per token, since words recur from message to message (the index never changes)."""
+        if not self.letterless_match and not _has_letter(token):
+            return _NONE
+        return _firsts(self, token)
+
+    def match_firsts(self, token: str) -> frozenset[str]:
+        """`firsts` worked out: by sound, one typo away, and the stems."""
         found = {token} if token in self.plain else set()
         found.update(self.by_sound.get(sound(token), ()))
         if token.isascii():
@@ -104,7 +117,31 @@ class _CueIndex:
                 found.update(c for c in self.typo_by_length.get(length, ())
                              if _one_typo(token, c))
         found.update(c for c in self.stems if _word_matches(token, c))
-        return found
+        return frozenset(found)
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def _has_letter(word: str) -> bool:
+    return any(ch.isalpha() for ch in word)
+
+
+def _letterless_match(plain: frozenset[str], by_sound: dict[str, tuple[str, ...]],
+                      typo_by_length: dict[int, tuple[str, ...]], stems: tuple[str, ...]) -> bool:
+    """Whether a token without letters could match a first word (see `_CueIndex.firsts`):
+    exactly, by sound, one typo away (a word with at most one letter), or as a stem."""
+    return (any(not _has_letter(w) for w in plain)
+            or any(not _has_letter(key) for key in by_sound)
+            or any(sum(ch.isalpha() for ch in w) <= 1
+                   for words in typo_by_length.values() for w in words)
+            or any(not _has_letter(stem[:-1]) or not _has_letter(sound(stem[:-1]))
+                   for stem in stems))
+
+
+@lru_cache(maxsize=FIRSTS_CACHED)
+def _firsts(index: _CueIndex, token: str) -> frozenset[str]:
+    return index.match_firsts(token)
 
 
 def _index(table: dict[Intent, tuple[tuple[str, ...], ...]]) -> _CueIndex:
@@ -124,10 +161,12 @@ def _index(table: dict[Intent, tuple[tuple[str, ...], ...]]) -> _CueIndex:
         by_sound.setdefault(sound(word), []).append(word)
         if len(word) >= _TYPO_LENGTH:
             typo_by_length.setdefault(len(word), []).append(word)
-    return _CueIndex({w: tuple(c) for w, c in by_first.items()},
-                     {k: tuple(v) for k, v in by_sound.items()},
-                     {k: tuple(v) for k, v in typo_by_length.items()}, frozenset(plain),
-                     tuple(w for w in by_first if w.endswith("*")), tuple(slow))
+    sounds = {k: tuple(v) for k, v in by_sound.items()}
+    typos = {k: tuple(v) for k, v in typo_by_length.items()}
+    stems = tuple(w for w in by_first if w.endswith("*"))
+    return _CueIndex({w: tuple(c) for w, c in by_first.items()}, sounds, typos,
+                     frozenset(plain), stems, tuple(slow),
+                     _letterless_match(frozenset(plain), sounds, typos, stems))
 
 
 @lru_cache(maxsize=1)
@@ -226,7 +265,7 @@ def _counts(intent: Intent, words: tuple[str, ...], tokens: list[str], start: in
 
 def _occurrences(tokens: list[str], index: _CueIndex) -> Iterator[tuple[_Cue, int, int]]:
     """Every cue of the table found in the message, with where (first token, token after)."""
-    firsts: dict[str, set[str]] = {}
+    firsts: dict[str, frozenset[str]] = {}
     for start, token in enumerate(tokens):
         if token not in firsts:
             firsts[token] = index.firsts(token)
@@ -369,8 +408,10 @@ def understand(text: str) -> Understood:
     typed in the message (rules only: a number the shopper did not type is never read)."""
     words = tokens(text)
     rules = read_by_rules(words)
+    if not _has_words(words):  # a number, a phone: the rules' alone (`decide`), no model
+        return Understood(rules.first, order_number(text))
     probabilities = intent_model.model().probabilities(words)
-    intent = decide(words, probabilities, rules)
+    intent = combine(rules, probabilities)
     tentative = (intent is not None and intent not in rules.found
                  and probabilities[intent.value] < MODEL_OVER_RULES)
     return Understood(intent, order_number(text), tentative)

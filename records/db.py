@@ -91,6 +91,9 @@ class Database:
         # `transaction()` on SQLite: plain sqlite3 on one thread of its own (see there)
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        # `run_read()` on SQLite: likewise, on a reader thread of its own
+        self._read: Engine | None = None
+        self._reader: ThreadPoolExecutor | None = None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             self._sync = create_engine(
@@ -100,11 +103,18 @@ class Database:
             event.listen(self._sync, "connect", _sqlite_pragmas)
             event.listen(self._sync, "connect", _sqlite_own_transactions)
             event.listen(self._sync, "begin", _sqlite_begin_immediate)
+            # reads: no BEGIN of ours (sqlite3 opens no transaction for a SELECT), so a
+            # read never takes the write lock and never waits for a writer (WAL)
+            self._read = create_engine(
+                make_url(url).set(drivername="sqlite+pysqlite"), hide_parameters=True,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                              "check_same_thread": False})
+            event.listen(self._read, "connect", _sqlite_pragmas)
 
     @property
     def engines(self) -> list[Engine]:
         """Every engine statements go through (to watch them: SQLAlchemy events)."""
-        return [self.engine.sync_engine, *([self._sync] if self._sync else [])]
+        return [self.engine.sync_engine, *(e for e in (self._sync, self._read) if e)]
 
     @property
     def is_sqlite(self) -> bool:
@@ -154,6 +164,24 @@ class Database:
         async with _unavailable_as_one_error(), self._writing():
             return await asyncio.get_running_loop().run_in_executor(self._thread, call)
 
+    async def run_read(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `work(conn, ...)`, plain synchronous SQLAlchemy that only reads.
+
+        Why: the same as `run_in_transaction`'s (a read through aiosqlite is a connect,
+        the statement, the rows and the pool's rollback, each a hop to its thread and
+        back): on SQLite the whole read is one hop to a reader thread of its own,
+        outside the write lock; PostgreSQL runs it on an async connection (`run_sync`)."""
+        if self._read is None:
+            async with self.connect() as conn:
+                return await conn.run_sync(work, *args, **kwargs)
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="records-reader")
+        call = partial(_reading, self._read, lambda conn: work(conn, *args, **kwargs))
+        async with _unavailable_as_one_error():
+            return await asyncio.get_running_loop().run_in_executor(self._reader, call)
+
     async def ping(self) -> bool:
         from sqlalchemy import text
 
@@ -170,10 +198,19 @@ class Database:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
             self._thread.shutdown(wait=False)
             self._thread = None
+        if self._reader is not None and self._read is not None:
+            await asyncio.get_running_loop().run_in_executor(self._reader, self._read.dispose)
+            self._reader.shutdown(wait=False)
+            self._reader = None
 
 
 def _in_transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
     with engine.begin() as conn:
+        return work(conn)
+
+
+def _reading(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as conn:
         return work(conn)
 
 

@@ -45,7 +45,7 @@ SITES = {
     "channels/web_push.py": (1, "tests/app/test_pushes.py"),
     "channels/whatsapp_status.py": (2, "tests/app/test_whatsapp_webhook.py"),
     "conversation/delivery.py": (3, "tests/app/test_inbox_delivery.py"),
-    "conversation/guesses.py": (2, "tests/app/test_verification_limits.py"),
+    "conversation/guesses.py": (4, "tests/app/test_verification_limits.py"),
     "conversation/outbox.py": (5, "tests/conversation/test_outbox.py"),
     "conversation/scripts.py": (3, "tests/conversation/test_scripts.py"),
     "conversation/store.py": (7, "tests/conversation/test_engine.py"),

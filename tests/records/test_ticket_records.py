@@ -233,3 +233,36 @@ async def test_an_orders_open_requests_are_its_open_and_pending_request_tickets_
 
     assert sorted(t.id for t in found) == sorted([open_one.id, pending.id])
     assert all(t.request == wanted and t.order == "100006" for t in found)
+
+
+async def test_a_shoppers_message_lands_as_a_staff_change_would_and_never_on_a_resolved_one(
+    tickets: TicketStore,
+) -> None:
+    later = AT + timedelta(minutes=5)
+    pending = await tickets.create(ticket(status=TicketStatus.PENDING))
+    general = await tickets.create(ticket(status=TicketStatus.PENDING, conversation="web:b"))
+    closed = await tickets.create(ticket(conversation="web:c"))
+    await tickets.mark_resolved(closed.id, AT)
+
+    assert await tickets.file_from_shopper(pending.id, "still waiting for my kettle", later,
+                                           id="m-1")
+    # the same message through the general path (as staff tools change a ticket)
+    await tickets.add_message(general.id, "shopper", "still waiting for my kettle", later)
+    assert not await tickets.file_from_shopper(closed.id, "hello?", later, id="m-2")
+    assert not await tickets.file_from_shopper("T-99999", "hello?", later, id="m-3")
+
+    filed, via_update = await tickets.get(pending.id), await tickets.get(general.id)
+    assert filed is not None and via_update is not None
+    assert filed.status is TicketStatus.OPEN
+    assert (filed.updated_at, filed.last_shopper_at) == (later, later)
+    ignore = {"id", "conversation", "transcript"}
+    assert filed.model_dump(exclude=ignore) == via_update.model_dump(exclude=ignore)
+    assert [line["text"] for line in await tickets.log(pending.id)] == [
+        "still waiting for my kettle"]
+    assert [(h["event"], h["from"], h["to"]) for h in await tickets.history(pending.id)] == [
+        ("created", None, "pending"), ("updated", "pending", "open")]
+    found = (await tickets.page(query="kettle")).tickets
+    assert sorted(t.id for t in found) == sorted([pending.id, general.id])
+    resolved = await tickets.get(closed.id)
+    assert resolved is not None and resolved.status is TicketStatus.RESOLVED
+    assert await tickets.log(closed.id) == []
