@@ -150,10 +150,7 @@ class DeliveryStates:
     def _announce(self, outbox_id: str, state: DeliveryState, written: asyncio.Future[bool],
                   moved: asyncio.Future[Any]) -> None:
         """The state's answer: if it moved, queue its inbox event (lazy too)."""
-        if written.done():
-            return
-        if moved.cancelled() or moved.exception() is not None:
-            written.set_exception(moved.exception() or asyncio.CancelledError())
+        if written.done() or _failed(moved, written):
             return
         if moved.result() != 1:
             written.set_result(False)
@@ -223,12 +220,20 @@ def tracking(deliver: Deliver, states: DeliveryStates, retry: RetryPolicy) -> De
 
 
 def _landed(written: asyncio.Future[bool], event: asyncio.Future[Any]) -> None:
-    if written.done():
-        return
-    if event.cancelled() or event.exception() is not None:
-        written.set_exception(event.exception() or asyncio.CancelledError())
-    else:
+    if not written.done() and not _failed(event, written):
         written.set_result(True)
+
+
+def _failed(step: asyncio.Future[Any], written: asyncio.Future[bool]) -> bool:
+    """Fail `written` the way `step` failed, if it did. (A cancelled future's
+    `exception()` raises: asking it first would lose `written` in a callback.)"""
+    if step.cancelled():
+        written.cancel()
+        return True
+    if (exc := step.exception()) is not None:
+        written.set_exception(exc)
+        return True
+    return False
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
