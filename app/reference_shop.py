@@ -20,8 +20,9 @@ import logging
 import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -225,7 +226,8 @@ async def serve(settings: Settings, host: str, port: int) -> int:
     async with contextlib.AsyncExitStack() as store:
         redis = await store.enter_async_context(open_redis(settings))
         backend = DemoBackend(redis, prefix=PREFIX, policy=settings.policy())
-        if await backend.load(load_order_file(settings.orders_file, datetime.now(UTC))):
+        if await backend.load(load_order_file(settings.orders_file,
+                                            datetime.now(ZoneInfo(settings.timezone)))):
             log.info("reference shop: demo orders loaded")
         app = create_reference_shop(backend, token)
 

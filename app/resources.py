@@ -19,7 +19,8 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import anyio.to_thread
 import redis.asyncio as aioredis
@@ -311,7 +312,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Texts and the shop's file are read first, so a broken file stops the start
     with its own error before any server is started."""
     catalogue = await anyio.to_thread.run_sync(Catalogue.load, MESSAGES_DIR)
-    shop = await anyio.to_thread.run_sync(load_order_file, settings.orders_file, datetime.now(UTC))
+    # today in the shop's timezone: from 18:30 UTC India is a day ahead, and a UTC date
+    # would leave "delivered 30 days ago" 31 days back there, its return window closed
+    shop = await anyio.to_thread.run_sync(load_order_file, settings.orders_file,
+                                          datetime.now(ZoneInfo(settings.timezone)))
     async with open_store(settings) as (client, keeper), open_database(settings) as db, \
             open_backend(
         settings, client, settings.policy()
