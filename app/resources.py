@@ -17,7 +17,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -42,6 +42,7 @@ from conversation.hours import BusinessHours
 from conversation.notifier import NoticeDesk, ShopperNotifier
 from conversation.outbox import Outbox
 from conversation.quiet_hours import QuietHours
+from conversation.scripts import turn_batch
 from conversation.store import StoreUnavailable
 from conversation.subscriptions import Subscriptions
 from conversation.tickets import TicketStore
@@ -121,6 +122,8 @@ async def open_store(
     try:
         yield client, keeper
     finally:
+        with suppress(*REDIS_DOWN):  # the last lazy calls (inbox events) go out
+            await turn_batch(client).settle()
         await client.aclose()
         if keeper is not None:
             await keeper.stop()

@@ -51,12 +51,11 @@ from .keys import Keys
 from .outbox import Deliver, OutboxMessage, RetryPolicy, SendLater, Undeliverable
 from .scripts import Command, ScriptCall, turn_batch
 from .store import REDIS_DOWN
-from .tickets import EVENTS_MAXLEN
+from .tickets import EVENT_DELAY_S, EVENTS_MAXLEN
 
 log = logging.getLogger(__name__)
 
 STATE_TTL_S = 90 * 24 * 3600
-EVENT_DELAY_S = 0.05  # the longest a "sent" state or its event waits for company
 
 
 class DeliveryState(StrEnum):

@@ -27,7 +27,9 @@ Errors: `StoreUnavailable` when the database cannot be reached; `TicketNotFound`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import secrets
@@ -55,7 +57,8 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orders.phones import normalise_phone
@@ -67,6 +70,7 @@ from .assignment import next_agent
 from .desk import MAX_TAGS, DeskPolicy, Priority, bot_tags, clean_tag
 from .keys import Keys
 from .paging import Cursor
+from .scripts import Command, turn_batch
 from .store import REDIS_DOWN, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,7 @@ LIST_COUNT_CAP = 10_000  # a list (and each status's tab) counts this many, then
 MAX_COUNT_CAP = 10_000  # the matches a page is sorted from are bound parameters
 WALK_WINDOW = 10  # a common word's page: tickets read for each one the page shows
 EVENTS_MAXLEN = 2000
+EVENT_DELAY_S = 0.05  # the longest an inbox event waits for company (`_event`)
 UPDATE_RETRIES = 20
 
 
@@ -279,6 +284,17 @@ _TAGS_IN = (select(ticket_tags.c.ticket, ticket_tags.c.tag)
 _CHANGE = update(tickets).where(tickets.c.number == bindparam("b_number"),
                                 tickets.c.version == bindparam("b_version"))
 _NEW_TICKET = insert(tickets).returning(tickets.c.number)
+# A ticket from a shopper's message: none when that message already opened one (a
+# redelivery, or a twin request at the same moment): no row back, nothing written,
+# no read first and no savepoint around a failing insert.
+_NEW_TICKET_ONCE = {
+    dialect.__name__.rpartition(".")[2]: dialect.insert(tickets)
+    .on_conflict_do_nothing(index_elements=[tickets.c.origin]).returning(tickets.c.number)
+    for dialect in (sqlite_dialect, postgresql_dialect)}
+_NEW_MESSAGES = insert(ticket_messages)
+_NEW_HISTORY = insert(ticket_history)
+_NEW_DESK = insert(ticket_desk)
+_NEW_TAGS = insert(ticket_tags)
 _FILING = select(tickets.c.status, tickets.c.version).where(
     tickets.c.number == bindparam("number"))
 _FILED = update(tickets).where(
@@ -287,6 +303,13 @@ _FILED = update(tickets).where(
           tickets.c.updated_at: bindparam("n_at", type_=tickets.c.updated_at.type),
           tickets.c.last_shopper_at: bindparam("n_at", type_=tickets.c.last_shopper_at.type),
           tickets.c.version: bindparam("n_version", type_=tickets.c.version.type)})
+# ... and when the ticket is open (the usual case), the same in one statement that
+# neither reads the row first nor needs the version it read
+_FILED_ON_OPEN = update(tickets).where(
+    tickets.c.number == bindparam("b_number"), tickets.c.status == TicketStatus.OPEN.value,
+).values({tickets.c.updated_at: bindparam("n_at", type_=tickets.c.updated_at.type),
+          tickets.c.last_shopper_at: bindparam("n_at", type_=tickets.c.last_shopper_at.type),
+          tickets.c.version: tickets.c.version + 1})
 _BY_ACTIVITY = (tickets.c.updated_at.desc(), tickets.c.number.desc())
 _OLDEST_FIRST = (tickets.c.updated_at.asc(), tickets.c.number.asc())
 _OPEN_REQUESTS = (_select().where(
@@ -393,37 +416,36 @@ class TicketStore:
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
         if new:
-            await self._event("created", saved.id)
+            self._event("created", saved.id)
         return saved
 
     def _create(self, conn: Connection, ticket: Ticket, origin: str | None) -> tuple[Ticket, bool]:
         """One transaction: the ticket, its desk fields, transcript, history and
         search rows; or the ticket `origin` already opened."""
-        if origin is not None and (found := _by_origin(conn, origin)) is not None:
-            return found, False
         if self.desk.auto_assign and ticket.assignee is None:
+            if origin is not None and (found := _by_origin(conn, origin)) is not None:
+                return found, False  # before the round of agents moves on
             ticket = ticket.model_copy(update={"assignee": next_agent(conn, ticket.team)})
         values = row_values(ticket)
         values.update(origin=origin, version=1)
-        try:
-            with conn.begin_nested():
-                number = conn.execute(_NEW_TICKET, values).scalar_one()
-        except IntegrityError:  # the same origin, created a moment ago
-            found = _by_origin(conn, origin) if origin else None
+        if origin is None:
+            number = conn.execute(_NEW_TICKET, values).scalar_one()
+        elif (number := conn.execute(_NEW_TICKET_ONCE[conn.dialect.name], values).scalar()) is None:
+            found = _by_origin(conn, origin)  # that message opened it already
             if found is None:
-                raise
+                raise RuntimeError("a ticket's origin is taken, yet no ticket has it")
             return found, False
         saved = self._file_desk(conn, ticket.model_copy(update={"id": ticket_id(number)}))
         if saved.transcript:
-            conn.execute(insert(ticket_messages), [
+            conn.execute(_NEW_MESSAGES, [
                 line_row(number, "transcript", line) for line in saved.transcript])
-        conn.execute(insert(ticket_history), {
+        conn.execute(_NEW_HISTORY, {
             "ticket": number, "at": saved.created_at, "event": "created",
             "from_status": None, "to_status": saved.status.value, "by": None})
         search.index_rows(conn, number, [
             saved.issue, saved.order, saved.contact_email, saved.contact_phone,
             saved.shopper_name, *(line.get("text") for line in saved.transcript
-                                  if line.get("who") == "shopper")])
+                                  if line.get("who") == "shopper")], new=True)
         return saved, True
 
     def _file_desk(self, conn: Connection, ticket: Ticket) -> Ticket:
@@ -432,12 +454,12 @@ class TicketStore:
             ticket.request, ticket.refusal, ticket.order_snapshot)]))[:MAX_TAGS]
         priority = ticket.priority if ticket.priority_by else self.desk.rules.priority(tags)
         first_due, resolution_due = self.desk.due(ticket.created_at, priority)
-        conn.execute(insert(ticket_desk), {
+        conn.execute(_NEW_DESK, {
             "ticket": ticket.number, "priority": priority.value,
             "priority_by": ticket.priority_by, "team": ticket.team,
             "first_response_due": first_due, "resolution_due": resolution_due})
         if tags:
-            conn.execute(insert(ticket_tags), [
+            conn.execute(_NEW_TAGS, [
                 {"ticket": ticket.number, "tag": tag, "by": None, "at": ticket.created_at}
                 for tag in tags])
         return ticket.model_copy(update={
@@ -468,7 +490,7 @@ class TicketStore:
                 if filed is None:
                     continue  # someone else changed it since we read it: again
                 if filed:
-                    await self._event("updated", ticket_id)
+                    self._event("updated", ticket_id)
                 return filed
         except TicketNotFound:
             return False
@@ -481,26 +503,28 @@ class TicketStore:
                            at: datetime) -> bool | None:
         """`update` with `_message_change("shopper", at)` and `line`, narrowed to the
         columns a shopper's message changes: the ticket is not read whole (its tags,
-        its snapshot as a model) nor written whole, as on every staff change. None
-        when the version moved under it."""
-        row = conn.execute(_FILING, {"number": number}).first()
-        if row is None:
-            raise TicketNotFound(ticket_id(number))
-        if row.status == TicketStatus.RESOLVED.value:
-            return False
-        status = (TicketStatus.OPEN.value if row.status == TicketStatus.PENDING.value
-                  else row.status)
-        done = conn.execute(_FILED, {"b_number": number, "b_version": row.version,
-                                     "n_status": status, "n_at": at,
-                                     "n_version": row.version + 1})
-        if done.rowcount != 1:
-            return None
-        conn.execute(insert(ticket_messages), line_row(number, "log", line))
+        its snapshot as a model) nor written whole, as on every staff change; on an
+        open ticket, not read at all. None when the version moved under it."""
+        status: str = TicketStatus.OPEN.value
+        if conn.execute(_FILED_ON_OPEN, {"b_number": number, "n_at": at}).rowcount != 1:
+            row = conn.execute(_FILING, {"number": number}).first()
+            if row is None:
+                raise TicketNotFound(ticket_id(number))
+            if row.status == TicketStatus.RESOLVED.value:
+                return False
+            status = (TicketStatus.OPEN.value if row.status == TicketStatus.PENDING.value
+                      else row.status)
+            done = conn.execute(_FILED, {"b_number": number, "b_version": row.version,
+                                         "n_status": status, "n_at": at,
+                                         "n_version": row.version + 1})
+            if done.rowcount != 1:
+                return None
+            if status != row.status:
+                conn.execute(_NEW_HISTORY, {
+                    "ticket": number, "at": at, "event": "updated", "from_status": row.status,
+                    "to_status": status, "by": None})
+        conn.execute(_NEW_MESSAGES, line_row(number, "log", line))
         search.index_rows(conn, number, [line.get("text")])
-        if status != row.status:
-            conn.execute(insert(ticket_history), {
-                "ticket": number, "at": at, "event": "updated", "from_status": row.status,
-                "to_status": status, "by": None})
         return True
 
     async def update(
@@ -518,7 +542,7 @@ class TicketStore:
                 if done is None:
                     continue  # someone else changed it since we read it: again
                 if done[1]:
-                    await self._event(event, ticket_id)
+                    self._event(event, ticket_id)
                 return done
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
@@ -543,7 +567,7 @@ class TicketStore:
         if line is not None:
             after = self._file_line(conn, number, line, before, after)
         if after.status is not before.status:
-            conn.execute(insert(ticket_history), {
+            conn.execute(_NEW_HISTORY, {
                 "ticket": number, "at": after.updated_at, "event": event,
                 "from_status": before.status.value, "to_status": after.status.value,
                 "by": by or (line or {}).get("author")})
@@ -553,7 +577,7 @@ class TicketStore:
     def _file_line(conn: Connection, number: int, line: dict[str, str], before: Ticket,
                    after: Ticket) -> Ticket:
         """The log line, its words in the search, and a first staff reply's time."""
-        conn.execute(insert(ticket_messages), line_row(number, "log", line))
+        conn.execute(_NEW_MESSAGES, line_row(number, "log", line))
         if line.get("who") in ("shopper", "staff", "note"):
             search.index_rows(conn, number, [line.get("text")])
         if line.get("who") != "staff" or before.first_response_at is not None:
@@ -997,21 +1021,28 @@ class TicketStore:
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
         if said:
-            await self._event("updated", ticket_id)
+            self._event("updated", ticket_id)
         found = await self.get(ticket_id)
         assert found is not None
         return found
 
     # ---- live events -----------------------------------------------------------
 
-    async def _event(self, kind: str, ticket_id: str) -> None:
-        """Tell the inbox's open pages; the record is already safe in SQL."""
-        try:
-            await self._redis.xadd(self.events_key, {"type": kind, "ticket": ticket_id},
-                                   maxlen=EVENTS_MAXLEN, approximate=True)
-        except REDIS_DOWN:
-            log.warning("inbox live event %s for %s not sent: Redis is unreachable",
-                        kind, ticket_id)
+    def _event(self, kind: str, ticket_id: str) -> None:
+        """Tell the inbox's open pages; the record is already safe in SQL. The event
+        rides with the next Redis calls that go out (a shopper's turn: its session's
+        save) or goes alone within `EVENT_DELAY_S`, not a round trip of its own; the
+        caller does not wait for it."""
+        sent = turn_batch(self._redis).submit(Command((
+            "XADD", self.events_key, "MAXLEN", "~", EVENTS_MAXLEN, "*",
+            "type", kind, "ticket", ticket_id)), lazy=EVENT_DELAY_S)
+        sent.add_done_callback(functools.partial(_event_sent, kind, ticket_id))
+
+
+def _event_sent(kind: str, ticket_id: str, sent: asyncio.Future[Any]) -> None:
+    if not sent.cancelled() and isinstance(sent.exception(), REDIS_DOWN):
+        log.warning("inbox live event %s for %s not sent: Redis is unreachable",
+                    kind, ticket_id)
 
 
 def _exact(text: str) -> list[Any]:

@@ -94,9 +94,11 @@ async def index(conn: AsyncConnection, ticket: int, texts: Iterable[str | None])
     await conn.run_sync(index_rows, ticket, list(texts))
 
 
-def index_rows(conn: Connection, ticket: int, texts: Iterable[str | None]) -> None:
+def index_rows(conn: Connection, ticket: int, texts: Iterable[str | None], *,
+               new: bool = False) -> None:
     """Make `texts` findable as part of `ticket` (call it inside the transaction that
-    writes the ticket: on SQLite that holds the write lock the next rowid relies on)."""
+    writes the ticket: on SQLite that holds the write lock the next rowid relies on).
+    `new`: the ticket is being created in this transaction, so it has no rows yet."""
     rows: list[dict[str, object]] = [
         {"ticket": ticket, "body": body} for t in texts if t and (body := plain(t))]
     if not rows:
@@ -106,19 +108,33 @@ def index_rows(conn: Connection, ticket: int, texts: Iterable[str | None]) -> No
                                       "body": "\n".join(str(row["body"]) for row in rows)})
         return
     first, last = rowids(ticket)
-    used = conn.execute(text(
-        "SELECT max(rowid) FROM ticket_search WHERE rowid BETWEEN :first AND :last"),
-        {"first": first, "last": last}).scalar()
-    start = first if used is None else int(used) + 1
+    if len(rows) == 1 and not new:  # a message: its rowid found by the insert itself
+        conn.execute(_ADD_ONE, {**rows[0], "first": first, "last": last})
+        return
+    start = first
+    if not new:
+        used = conn.execute(_LAST_ROWID, {"first": first, "last": last}).scalar()
+        start = first if used is None else int(used) + 1
     if start + len(rows) - 1 > last:  # a million texts on one ticket: keep what fits
         rows = rows[:max(0, last - start + 1)]
         if not rows:
             return
     for n, row in enumerate(rows):
         row["rowid"] = start + n
-    conn.execute(text("INSERT INTO ticket_search (rowid, ticket, body) VALUES "
-                      "(:rowid, :ticket, :body)"), rows)
+    conn.execute(_ADD_ROWS, rows)
 
+
+# SQLite: a ticket's rows take the rowids of its own range (`rowids`), the next free
+# one each; a range already full takes no more, so a write never fails for the
+# index's sake.
+_LAST_ROWID = text(
+    "SELECT max(rowid) FROM ticket_search WHERE rowid BETWEEN :first AND :last")
+_ADD_ROWS = text("INSERT INTO ticket_search (rowid, ticket, body) VALUES "
+                 "(:rowid, :ticket, :body)")
+_ADD_ONE = text(
+    "INSERT INTO ticket_search (rowid, ticket, body) "
+    "SELECT slot, :ticket, :body FROM (SELECT coalesce(max(rowid) + 1, :first) AS slot "
+    "FROM ticket_search WHERE rowid BETWEEN :first AND :last) WHERE slot <= :last")
 
 # PostgreSQL: a ticket's texts, one a line, on its one row; past `MAX_TICKET_TEXT`
 # (a ticket of a thousand messages) later texts are not added, so a write never fails

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 
 from conversation.tickets import Ticket, TicketStatus, TicketStore
@@ -134,3 +135,23 @@ async def test_a_capped_search_keeps_its_filters_and_takes_any_text(
                     "'; DROP TABLE tickets; --lamp"):
         found = await tickets.page(query=hostile, count_cap=1)
         assert found.tickets == [] or found.tickets[0].id == second.id, hostile
+
+
+async def test_a_ticket_whose_index_is_full_takes_more_messages_without_indexing_them(
+    tickets: TicketStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQLite gives each ticket a range of index rows; a ticket that used it all still
+    files every message (only the index stops growing), and its neighbour is untouched."""
+    if tickets.database.dialect != "sqlite":
+        pytest.skip("PostgreSQL keeps a ticket's words on one row (capped by length)")
+    monkeypatch.setattr(search, "ROWS_PER_TICKET", 3)
+    full = await tickets.create(_ticket(1, "kurta torn", order="5000001"))  # 2 rows: order, words
+    other = await tickets.create(_ticket(2, "saree late"))
+    for n, word in enumerate(["tanpura", "sitar", "veena"]):
+        await tickets.add_message(full.id, "shopper", word, NOW + timedelta(hours=n + 1))
+
+    assert await _found(tickets, "tanpura") == [full.id]  # the third row: the last that fits
+    assert await _found(tickets, "sitar") == []
+    assert await _found(tickets, "veena") == []
+    assert await _found(tickets, "saree") == [other.id]
+    assert [line["text"] for line in await tickets.log(full.id)] == ["tanpura", "sitar", "veena"]
