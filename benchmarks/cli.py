@@ -1,5 +1,7 @@
 """`python -m app bench [--quick | --full]`: the whole benchmark in one run.
-(`python -m app bench records ...` is the records database's: `benchmarks.records`.)
+(`python -m app bench records ...` is the records database's: `benchmarks.records`;
+`python -m app bench turns ...` the CPU per turn of each kind of dialogue:
+`benchmarks.turn_cost`.)
 
     1. a Redis-protocol server: an embedded Valkey in a temp folder (REDIS_URL if set,
        with a prefix of its own, so nothing else in that Redis is touched)
@@ -615,6 +617,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.records import main as records
 
         return records(argv[1:])
+    if argv and argv[0] == "turns":  # `bench turns`: CPU per turn, per kind of dialogue
+        from benchmarks.turn_cost import main as turns
+
+        return turns(argv[1:])
     args = _parser().parse_args(argv)
     try:
         import uvloop
