@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from .keys import Keys
 from .scripts import ScriptCall, run_batched, run_script
 from .session import Session
 from .stored_texts import ANSWER_DICTIONARY, STATIC_TEXTS
+from .tokens import next_token
 
 LOCK_TTL_MS = 10_000
 LOCK_WAIT_S = 8.0
@@ -306,7 +306,7 @@ class SessionStore:
             self._keys.seen(conversation),
             self._keys.answer(conversation),
         ]
-        args: list[str | int] = [secrets.token_hex(8), LOCK_TTL_MS, message_id]
+        args: list[str | int] = [next_token(), LOCK_TTL_MS, message_id]
         if also is not None:
             keys.append(also.key)
             args += [also.value, also.ttl_s]
