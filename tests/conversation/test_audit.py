@@ -283,7 +283,7 @@ async def stored_text(db: Database) -> str:
     return "\n".join(" ".join(str(v) for v in row) for row in rows)
 
 
-async def test_a_turn_that_logs_costs_one_round_trip_more_and_no_sql(
+async def test_a_turn_that_logs_costs_no_round_trip_more_and_no_sql(
     engine: Engine, redis: aioredis.Redis, catalogue: Catalogue, clock: Clock,
     far_shop: tuple[DemoBackend, ValkeyServer], redis_commands: RedisCommands,
     monkeypatch: pytest.MonkeyPatch, db: Database,
@@ -313,8 +313,8 @@ async def test_a_turn_that_logs_costs_one_round_trip_more_and_no_sql(
         monkeypatch.setattr(kind, "execute", counting(kind.execute))
     await chat.tap("Yes, go ahead")
     assert chat.keys[0] == "done.cancel"
-    assert calls == ["EVALSHA", "EVALSHA"]  # begin, finish
-    assert pipelines == [2]  # and the turn's two log entries, in one round trip
+    assert calls == ["EVALSHA"]  # begin
+    assert pipelines == [3]  # the save, and the turn's two log entries with it
     assert await AuditLog(db).read("100001") == []  # the turn did not wait for SQL
     assert steps(await chat.engine.audit.read("100001"))[-2:] == [  # moved when read
         ("cancel", "confirmed"), ("cancel", "carried_out")]
