@@ -153,14 +153,14 @@ PENDING_IDLE_MS = 30_000  # a flusher that held entries this long without writin
 class AuditLog:
     """The audit log in the records database.
 
-    A shopper's turn does not wait for SQL: `write` (the engine's path) appends the
-    turn's entries to a Redis stream, `{prefix}audit:pending`, in one round trip (as
-    the log always cost), and `flush_pending` (a background task of every web
-    process, and every `read`) moves them into the table. Each entry carries a
-    once-token, and the stream a consumer group, so entries are written once
-    however many processes flush, and a flusher that dies mid-way leaves its
-    entries to the next one. `record` (staff, carriers) writes to SQL directly and
-    falls back on the stream while the database is down."""
+    A shopper's turn does not wait for SQL: the engine appends the turn's entries to
+    a Redis stream, `{prefix}audit:pending`, in the turn's saving round trip
+    (`keeping`; `write` is the same in a round trip of its own), and `flush_pending`
+    (a background task of every web process, and every `read`) moves them into the
+    table. Each entry carries a once-token, and the stream a consumer group, so
+    entries are written once however many processes flush, and a flusher that dies
+    mid-way leaves its entries to the next one. `record` (staff, carriers) writes to
+    SQL directly and falls back on the stream while the database is down."""
 
     def __init__(self, db: Database, redis: aioredis.Redis | None = None, *,
                  prefix: str = "ohb:") -> None:
