@@ -25,13 +25,14 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.dialects import postgresql as postgresql_dialect
@@ -41,7 +42,8 @@ from records.db import Database, DatabaseUnavailable
 from records.schema import audit_entries
 
 from . import metrics
-from .store import REDIS_DOWN, StoreUnavailable
+from .store import REDIS_DOWN, Alongside, StoreUnavailable
+from .tokens import next_token
 
 log = logging.getLogger(__name__)
 
@@ -151,14 +153,14 @@ PENDING_IDLE_MS = 30_000  # a flusher that held entries this long without writin
 class AuditLog:
     """The audit log in the records database.
 
-    A shopper's turn does not wait for SQL: `write` (the engine's path) appends the
-    turn's entries to a Redis stream, `{prefix}audit:pending`, in one round trip (as
-    the log always cost), and `flush_pending` (a background task of every web
-    process, and every `read`) moves them into the table. Each entry carries a
-    once-token, and the stream a consumer group, so entries are written once
-    however many processes flush, and a flusher that dies mid-way leaves its
-    entries to the next one. `record` (staff, carriers) writes to SQL directly and
-    falls back on the stream while the database is down."""
+    A shopper's turn does not wait for SQL: the engine appends the turn's entries to
+    a Redis stream, `{prefix}audit:pending`, in the turn's saving round trip
+    (`keeping`; `write` is the same in a round trip of its own), and `flush_pending`
+    (a background task of every web process, and every `read`) moves them into the
+    table. Each entry carries a once-token, and the stream a consumer group, so
+    entries are written once however many processes flush, and a flusher that dies
+    mid-way leaves its entries to the next one. `record` (staff, carriers) writes to
+    SQL directly and falls back on the stream while the database is down."""
 
     def __init__(self, db: Database, redis: aioredis.Redis | None = None, *,
                  prefix: str = "ohb:") -> None:
@@ -221,16 +223,42 @@ class AuditLog:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for entry in entries:
-                    once = entry.once or f"pending:{secrets.token_hex(8)}"
-                    row = json.dumps([number, *json.loads(_clip(entry).dump()), once])
-                    pipe.xadd(self._pending_key, {"e": row})
+                    pipe.xadd(self._pending_key, {"e": _pending_row(number, entry)})
                 await pipe.execute()
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc
 
+    def keeping(self, notes: Iterable[Note], who: str, at: datetime) -> Alongside | None:
+        """`write` as commands for the turn's saving pipeline (`SessionStore.finish`'s
+        `alongside`): the entries reach the stream in the save's round trip, not one
+        of their own. None without Redis (then `write`). As with `write` before the
+        save, they are kept whatever the save's outcome, and a retried turn keeps
+        them again (a change carried out once is logged once: `Note.once`)."""
+        if self._redis is None:
+            return None
+        rows = [(note.number, AuditEntry.of(note, who, at)) for note in notes]
+        key = self._pending_key
+
+        def queue(pipe: Pipeline) -> Callable[[Sequence[Any]], None]:
+            for number, entry in rows:
+                pipe.xadd(key, {"e": _pending_row(number, entry)})
+
+            def kept(answers: Sequence[Any]) -> None:
+                lost = sum(isinstance(answer, Exception) for answer in answers)
+                if lost:  # Redis answered, but refused these (out of memory, say)
+                    log.error("%d audit entries of a turn could not be kept", lost)
+                metrics.count_changes(entry for (_number, entry), answer
+                                      in zip(rows, answers, strict=True)
+                                      if not isinstance(answer, Exception))
+
+            return kept
+
+        return queue
+
     async def flush_pending(self) -> int:
-        """Move waiting entries into the database; returns how many moved. Safe to
-        run in many processes at once."""
+        """Move waiting entries into the database: all that waited when it was
+        called, and what came meanwhile while it still came in full batches; returns
+        how many moved. Safe to run in many processes at once."""
         if self._redis is None:
             return 0
         if not await self._redis.exists(self._pending_key):
@@ -242,6 +270,7 @@ class AuditLog:
             self._pending_key, PENDING_GROUP, self._consumer, PENDING_IDLE_MS,
             start_id="0-0", count=PENDING_BATCH)
         batches = [claimed[1]]
+        drained = False
         while True:
             for batch in batches:
                 entries = [(i, f) for i, f in batch if f]
@@ -253,12 +282,18 @@ class AuditLog:
                         pipe.xdel(self._pending_key, *ids)
                         await pipe.execute()
                     moved += len(entries)
+            if drained:
+                return moved
             response: Any = await self._redis.xreadgroup(
                 PENDING_GROUP, self._consumer, {self._pending_key: ">"}, count=PENDING_BATCH)
             batches = [entries for _stream, entries in
                        (response.items() if isinstance(response, dict) else response or ())]
             if not any(batches):
                 return moved
+            # a short read took all that was waiting when it was made: what turns add
+            # meanwhile waits for the next flush, in one transaction, rather than
+            # being chased a few rows a transaction while shoppers keep adding
+            drained = sum(len(batch) for batch in batches) < PENDING_BATCH
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -303,6 +338,20 @@ class AuditLog:
 
 def _execute_many(conn: Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
     conn.execute(statement, rows)
+
+
+def _pending_row(number: str, entry: AuditEntry) -> str:
+    """An entry as the stream keeps it (`_pending_entry` reads it): `[order, epoch,
+    who, action, what, detail?, once]`, clipped, with a once-token of its own when the
+    entry has none, so flushing it twice writes it once."""
+    once = entry.once or f"pending:{next_token()}"
+    entry = _clip(entry)
+    row: list[str | int] = [number, int(entry.at.timestamp()), entry.who, entry.action,
+                            entry.what]
+    if entry.detail:
+        row.append(entry.detail)
+    row.append(once)
+    return json.dumps(row)
 
 
 def _pending_entry(fields: dict[Any, Any]) -> tuple[str, AuditEntry]:

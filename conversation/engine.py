@@ -11,6 +11,7 @@ first answer and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -65,8 +66,9 @@ from .hours import BusinessHours
 from .keys import Keys
 from .open_requests import with_open_replacement_requests
 from .outbox import Outbox, replies_from_data, replies_to_data
+from .scripts import ScriptCall, run_batched
 from .session import Session, Step
-from .store import KeyWrite, SessionStore, TranscriptLine
+from .store import REDIS_DOWN, KeyWrite, SessionStore, TranscriptLine, together
 from .subscriptions import Subscriptions
 from .tickets import Ticket, TicketStatus, TicketStore, new_message_id, origin_of
 from .turn import Context, rating_question
@@ -174,13 +176,24 @@ class Engine:
         begun = await self._store.begin(inbound.conversation, inbound.message_id, also)
         if begun.token is None:
             return TurnResult(replies_from_data(begun.duplicate_answer), duplicate=True)
+        later: list[ScriptCall] = []  # what the save carries (a guess given back)
         try:
-            return await self._turn(inbound, begun.session, begun.token)
+            return await self._turn(inbound, begun.session, begun.token, later)
         except BaseException:
             await self._store.release(inbound.conversation, begun.token)
+            await self._send_later(later)
             raise
 
-    async def _turn(self, inbound: Inbound, session: Session, token: str) -> TurnResult:
+    async def _send_later(self, calls: list[ScriptCall]) -> None:
+        """What a turn that failed before its save would have sent with it, on its own
+        (best effort: a guess not given back still counts, the safe way round)."""
+        if calls:
+            with contextlib.suppress(*REDIS_DOWN):
+                await run_batched(self._redis, calls)
+
+    async def _turn(
+        self, inbound: Inbound, session: Session, token: str, later: list[ScriptCall]
+    ) -> TurnResult:
         now = self._clock()
         says: list[Say] = []
         lines = [TranscriptLine("shopper", _shopper_line(inbound), now.isoformat(),
@@ -217,26 +230,32 @@ class Engine:
                 if transition.effect is None:
                     break
                 event = await self._perform(transition.effect, transition.session, inbound,
-                                            lines)
+                                            lines, later)
                 ctx = self.context(now)  # what the shop does may have been read just now
                 transition = machine.step(transition.session, event, ctx)
                 says.extend(transition.says)
                 notes.extend(transition.notes)
             session = transition.session
-        if notes:  # before the turn is saved: a failed write fails the turn, and its retry
-            # logs it (a change the shop made once is logged once: `Note.once`)
-            await self._audit.write(notes, shopper(inbound.channel.value), now)
+        keeping = None
+        if notes:  # in the save's round trip (or before it, when the log has no Redis): kept
+            # whatever the save's outcome, a failed round trip fails the turn, and its retry
+            # logs them again (a change the shop made once is logged once: `Note.once`)
+            who = shopper(inbound.channel.value)
+            keeping = self._audit.keeping(notes, who, now)
+            if keeping is None:
+                await self._audit.write(notes, who, now)
 
         if says and not _only_refused(inbound):  # a refusal keeps the question's choices
             session.offered = [o.payload for say in says for o in say.options]
         replies = tuple(self._render(session.locale, say) for say in says)
         lines.extend(TranscriptLine("bot", r.text, now.isoformat(), r.key) for r in replies)
         # the day's first turn is counted for the reports in the save's round trip
+        marking = (self.days.marking(inbound.conversation, inbound.channel.value, now)
+                   if first_today else None)
+        calls, later[:] = list(later), []  # the save's from here, whatever becomes of it
         await self._store.finish(
             inbound.conversation, inbound.message_id, token, session,
-            replies_to_data(replies), lines,
-            alongside=self.days.marking(inbound.conversation, inbound.channel.value, now)
-            if first_today else None,
+            replies_to_data(replies), lines, alongside=together(marking, keeping), calls=calls,
         )
         return TurnResult(replies, handed_off=session.step is Step.HANDED_OFF)
 
@@ -285,7 +304,8 @@ class Engine:
     # ---- effects --------------------------------------------------------------
 
     async def _perform(
-        self, effect: Effect, session: Session, inbound: Inbound, lines: list[TranscriptLine]
+        self, effect: Effect, session: Session, inbound: Inbound, lines: list[TranscriptLine],
+        later: list[ScriptCall],
     ) -> Event:
         try:
             match effect:
@@ -305,7 +325,7 @@ class Engine:
                     variants = await self._backend.variants(number, line_id) if loaded else []
                     return OrderLoaded(loaded, tuple(variants))
                 case Verify():
-                    return await self._verify(effect, session)
+                    return await self._verify(effect, session, later)
                 case CarryOut():
                     return await self._carry_out(effect)
                 case OpenTicket():
@@ -342,7 +362,9 @@ class Engine:
             loaded = await with_open_replacement_requests(self._tickets, loaded)
         return loaded
 
-    async def _verify(self, effect: Verify, session: Session) -> Event:
+    async def _verify(self, effect: Verify, session: Session, later: list[ScriptCall]) -> Event:
+        """A factor's guess takes its place before it is checked; a right answer, or one
+        the shop could not check, gives it back with the turn's save (`later`)."""
         if effect.factor is None:
             order = await self._backend.get_order(effect.number)
             if order and _owned_by(order, session.phone, session.email):
@@ -354,11 +376,11 @@ class Engine:
         try:
             order = await self._backend.get_order(effect.number)
         except BackendUnavailable:
-            await self._guesses.give_back(effect.number)  # nothing was checked
+            later.append(self._guesses.giving_back(effect.number))  # nothing was checked
             raise
         factor = effect.factor
         if order and _owned_by(order, normalise_phone(factor), factor.casefold()):
-            await self._guesses.give_back(effect.number)
+            later.append(self._guesses.giving_back(effect.number))
             return Verified(order)
         return NotVerified(order_locked=place >= MAX_WRONG_GUESSES)
 

@@ -3,8 +3,9 @@
 A guess takes a slot in one script that checks the limit and counts in the same
 step, so a burst of simultaneous guesses (an attacker rotating conversations) gets
 exactly the limit's worth of checks; the rest are refused unchecked. A right
-answer gives its slot back, so the count is wrong guesses (and guesses still being
-checked): an owner who proves the order from several chats never locks it.
+answer gives its slot back (in its turn's save: `giving_back`), so the count is
+wrong guesses (and guesses still being checked): an owner who proves the order from
+several chats never locks it.
 
 The key carries the order number as its hash tag (`Keys.verify_failures`): one
 slot on Redis Cluster. The per-conversation limit lives in the session, which the
@@ -52,10 +53,8 @@ class OrderGuesses:
             raise StoreUnavailable("Redis is unreachable") from exc
         return place or None
 
-    async def give_back(self, number: str) -> None:
-        """A right answer was no wrong guess."""
-        try:
-            await run_script(self._redis, ScriptCall(
-                self._give_back, [self._keys.verify_failures(number)], []))
-        except REDIS_DOWN as exc:
-            raise StoreUnavailable("Redis is unreachable") from exc
+    def giving_back(self, number: str) -> ScriptCall:
+        """A right answer was no wrong guess: its slot back, as a call for the turn's
+        save (`SessionStore.finish`'s `calls`, or on its own when the turn failed
+        before it), with no round trip of its own."""
+        return ScriptCall(self._give_back, [self._keys.verify_failures(number)], [])

@@ -24,8 +24,9 @@ still dropped, with no replies (nothing is done twice).
 All keys of one conversation share a hash tag, so both scripts run on Redis Cluster too.
 
 `finish` can carry other writes of the turn (`Alongside`: the reports' count of the
-day's first turn) in the same round trip: one pipeline, not a transaction, so those
-may be in other slots; only the save's own outcome decides the turn's.
+day's first turn, the turn's audit entries; `calls`: a guess given back) in the same
+round trip: one pipeline, not a transaction, so those may be in other slots; only the
+save's own outcome decides the turn's.
 
 Errors:
     StoreUnavailable   Redis cannot be reached; the caller answers 503 and nothing changed
@@ -38,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
+import logging
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ from .keys import Keys
 from .scripts import ScriptCall, run_batched, run_script
 from .session import Session
 from .stored_texts import ANSWER_DICTIONARY, STATIC_TEXTS
+from .tokens import next_token
+
+log = logging.getLogger(__name__)
 
 LOCK_TTL_MS = 10_000
 LOCK_WAIT_S = 8.0
@@ -124,6 +128,31 @@ return 0
 Alongside = Callable[[Pipeline], Callable[[Sequence[Any]], None]]
 """Queues its commands on the pipeline; returns what to do with their results (in
 the order queued), which must not raise."""
+
+
+def together(*parts: Alongside | None) -> Alongside | None:
+    """Several `Alongside`s as one (None when there is none): each queues its
+    commands in turn and is handed the answers of its own."""
+    present = [part for part in parts if part is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+
+    def queue(pipe: Pipeline) -> Callable[[Sequence[Any]], None]:
+        handlers: list[tuple[Callable[[Sequence[Any]], None], int]] = []
+        for part in present:
+            before = len(pipe)
+            handle = part(pipe)
+            handlers.append((handle, len(pipe) - before))
+
+        def handle_all(answers: Sequence[Any]) -> None:
+            start = 0
+            for handle, count in handlers:
+                handle(answers[start:start + count])
+                start += count
+
+        return handle_all
+
+    return queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +335,7 @@ class SessionStore:
             self._keys.seen(conversation),
             self._keys.answer(conversation),
         ]
-        args: list[str | int] = [secrets.token_hex(8), LOCK_TTL_MS, message_id]
+        args: list[str | int] = [next_token(), LOCK_TTL_MS, message_id]
         if also is not None:
             keys.append(also.key)
             args += [also.value, also.ttl_s]
@@ -337,9 +366,12 @@ class SessionStore:
         answer: Any,
         lines: Sequence[TranscriptLine],
         alongside: Alongside | None = None,
+        calls: Sequence[ScriptCall] = (),
     ) -> None:
         """Save, remember the answer, append the transcript, release the lock; with
-        `alongside`'s commands in the same round trip."""
+        other script `calls` of the turn (a guess given back) and `alongside`'s
+        commands in the same round trip. Those run whatever the save's outcome; a
+        call's error is logged, not raised (the save decides the turn)."""
         ttl = HANDED_OFF_SESSION_TTL_S if session.ticket else SESSION_TTL_S
         keys = [
             self._keys.session(conversation),
@@ -361,30 +393,35 @@ class SessionStore:
             *(line.dump() for line in lines),
         ]
         try:
-            if alongside is None:
+            if alongside is None and not calls:
                 saved = await run_script(self._redis, ScriptCall(self._finish, keys, args))
             else:
-                saved = await self._finish_with(keys, args, alongside)
+                saved = await self._finish_with(keys, args, alongside, calls)
         except REDIS_DOWN as exc:
             raise StoreUnavailable("Redis is unreachable") from exc
         if not saved:
             raise LockLost(conversation)
 
     async def _finish_with(
-        self, keys: list[str], args: list[str | int | bytes], alongside: Alongside
+        self, keys: list[str], args: list[str | int | bytes], alongside: Alongside | None,
+        calls: Sequence[ScriptCall],
     ) -> Any:
-        """The save script with `alongside`'s commands in one round trip
-        (`conversation.scripts.run_batched`)."""
+        """The save script with `calls` and `alongside`'s commands in one round trip
+        (`conversation.scripts.run_batched`, which loads a missing script and sends
+        its calls again)."""
         handle: Callable[[Sequence[Any]], None] | None = None
 
         def queue(pipe: Pipeline) -> None:
             nonlocal handle
-            handle = alongside(pipe)
+            handle = alongside(pipe) if alongside is not None else None
 
         saved, *others = await run_batched(
-            self._redis, [ScriptCall(self._finish, keys, args)], queue)
+            self._redis, [ScriptCall(self._finish, keys, args), *calls], queue)
+        for answer in others[:len(calls)]:
+            if isinstance(answer, Exception):
+                log.warning("a call sent with a turn's save failed: %s", type(answer).__name__)
         if handle is not None:
-            handle(others)
+            handle(others[len(calls):])
         if isinstance(saved, Exception):
             raise saved
         return saved

