@@ -102,16 +102,19 @@ class AiohttpRequest(BaseRequest):
             timeout = self._timeout(_given(read_timeout, self._read),
                                     _given(connect_timeout, self._connect),
                                     _given(pool_timeout, self._pool))
-        body: aiohttp.FormData | dict[str, str] | None = None
-        if request_data is not None:
-            body = request_data.json_parameters
-            if request_data.contains_files:
-                form = aiohttp.FormData(body)
-                for name, (filename, content, mime) in request_data.multipart_data.items():
-                    form.add_field(name, content, filename=filename, content_type=mime)
-                body = form
+        body: aiohttp.FormData | bytes | None = None
+        headers = None
+        if request_data is not None and request_data.contains_files:
+            form = aiohttp.FormData(request_data.json_parameters)
+            for name, (filename, content, mime) in request_data.multipart_data.items():
+                form.add_field(name, content, filename=filename, content_type=mime)
+            body = form
+        elif request_data is not None:
+            # the form encoded here: aiohttp's FormData for a dict is a tenth of a send
+            body = request_data.url_encoded_parameters().encode()
+            headers = _FORM
         try:
-            async with self._session.request(method, url, data=body,
+            async with self._session.request(method, url, data=body, headers=headers,
                                              timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
@@ -120,6 +123,9 @@ class AiohttpRequest(BaseRequest):
             raise TelegramUnreachable(f"aiohttp.{type(exc).__name__}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def _given(value: object, default: float | None) -> float | None:

@@ -16,10 +16,11 @@ import redis.asyncio as aioredis
 from fake_providers import FakeTelegram
 from telegram import Bot
 
+from channels.telegram_render import render
 from channels.telegram_sender import TelegramSender
 from channels.telegram_transport import AiohttpRequest
-from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater
-from conversation.types import Channel, Reply
+from conversation.outbox import ChannelUnavailable, OutboxMessage, SendLater, Undeliverable
+from conversation.types import Button, Channel, Reply
 from tests.live import serving
 
 TOKEN = "123456:sender-test"
@@ -27,12 +28,23 @@ CHAT = 4242
 
 
 class FlakyTelegram(FakeTelegram):
-    """Fails the `fail_at`-th sendMessage (1-based) once, with a 500."""
+    """Fails the `fail_at`-th sendMessage (1-based) once, with a 500; refuses every
+    HTML message whose text holds `refuse_html` as Telegram refuses bad entities,
+    and every message to `lost_chat` as a chat that does not exist."""
 
     fail_at: int = 0
+    refuse_html: str | None = None
+    lost_chat: int | None = None
 
     def _answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if method == "sendMessage":
+            if (self.refuse_html is not None and params.get("parse_mode") == "HTML"
+                    and self.refuse_html in params["text"]):
+                return 400, {"ok": False, "error_code": 400, "description":
+                             "Bad Request: can't parse entities: unexpected end tag"}
+            if int(params["chat_id"]) == self.lost_chat:
+                return 400, {"ok": False, "error_code": 400,
+                             "description": "Bad Request: chat not found"}
             tried = sum(1 for c in self.calls if c.method == "sendMessage") + 1
             if tried == self.fail_at:
                 return 500, {"ok": False, "error_code": 500, "description": "Internal"}
@@ -116,3 +128,49 @@ async def test_a_redis_that_forgot_its_scripts_still_paces_and_sends(
         with pytest.raises(SendLater):
             await sender.deliver(message("a", "b", "c", chat=CHAT + 7, id="9-1"))
         assert len(api.sent(CHAT + 7)) == 3
+
+
+async def test_a_message_is_sent_as_bot_send_message_sends_it(
+    api: FlakyTelegram, redis: aioredis.Redis
+) -> None:
+    """The sender skips reading Telegram's answer into a `Message`, not anything
+    of the request: the same parameters reach the Bot API."""
+    reply = Reply("k", "Your order <b>#1001</b>", buttons=(Button("Track", "track:1001"),))
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
+        sender = TelegramSender(bot, redis, prefix="tsend:", bot_rate=1000.0)
+        await sender.deliver(OutboxMessage(
+            id="5-0", channel=Channel.TELEGRAM, conversation=f"telegram:{CHAT}",
+            replies=(reply,), attempts=0, created_at=datetime.now(UTC)))
+        out = render((reply,))[0]
+        await bot.send_message(CHAT, out.text, parse_mode="HTML", reply_markup=out.markup)
+    ours, ptbs = api.sent(CHAT)
+    assert ours == ptbs
+    assert ours["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "track:1001"
+
+
+async def test_html_telegram_cannot_parse_is_sent_again_as_plain_text(
+    api: FlakyTelegram, redis: aioredis.Redis
+) -> None:
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
+        sender = TelegramSender(bot, redis, prefix="tsend:", bot_rate=1000.0)
+        api.refuse_html = "Chips"
+        await sender.deliver(message("Fish & Chips <3"))
+    assert [(m["text"], m.get("parse_mode")) for m in api.sent(CHAT)] == [
+        ("Fish & Chips <3", None)]
+
+
+async def test_telegram_errors_keep_their_meaning(
+    api: FlakyTelegram, redis: aioredis.Redis
+) -> None:
+    """A chat that blocked the bot (403) is never tried again; any other refusal
+    (400) will never work either. (A 429: test_provider_transports.)"""
+    async with Bot(TOKEN, base_url=f"{api.url}/bot", request=AiohttpRequest()) as bot:
+        sender = TelegramSender(bot, redis, prefix="tsend:", bot_rate=1000.0)
+        api.blocked.add(CHAT + 1)
+        with pytest.raises(Undeliverable, match="blocked"):
+            await sender.deliver(message("hi", chat=CHAT + 1))
+        assert await sender.reachability.unreachable(f"telegram:{CHAT + 1}")
+        api.lost_chat = CHAT + 2
+        with pytest.raises(Undeliverable, match=r"(?i)chat not found"):
+            await sender.deliver(message("hi", chat=CHAT + 2))
+    assert api.sent() == []
