@@ -412,7 +412,7 @@ class TicketStore:
         (see `origin_of`), a second create of the same origin returns the first
         ticket unchanged instead of opening another."""
         try:
-            saved, new = await self._db.run_in_transaction(self._create, ticket, origin)
+            saved, new = await self._db.run_brief(self._create, ticket, origin)
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
         if new:
@@ -485,8 +485,8 @@ class TicketStore:
         try:
             number = ticket_number(ticket_id)
             for _ in range(UPDATE_RETRIES):
-                filed = await self._db.run_in_transaction(self._file_shopper_line, number,
-                                                          line, at)
+                filed = await self._db.run_brief(self._file_shopper_line, number,
+                                                 line, at)
                 if filed is None:
                     continue  # someone else changed it since we read it: again
                 if filed:
@@ -687,7 +687,7 @@ class TicketStore:
         One statement by `ix_tickets_order`, where `for_order` is a page (the rows, a
         count and the tags: three, on a shopper's turn)."""
         try:
-            return await self._db.run_read(_open_requests, number)
+            return await self._db.read_brief(_open_requests, number)
         except DatabaseUnavailable as exc:
             raise StoreUnavailable(str(exc)) from exc
 
