@@ -24,6 +24,12 @@ GPS_AT = 38
 PHOTO_WITH_GPS = jpeg_with(exif_tiff())
 PHOTO_AS_STAFF_SEE_IT = jpeg_with(exif_tiff()[:GPS_AT] + bytes(len(exif_tiff()) - GPS_AT))
 
+# the image's width once it has loaded (0 if it cannot): an element that is there may
+# still be loading, most of all on a busy machine
+LOADED_WIDTH = """img => img.complete ? img.naturalWidth : new Promise(done => {
+    img.addEventListener("load", () => done(img.naturalWidth), {once: true});
+    img.addEventListener("error", () => done(0), {once: true}); })"""
+
 
 @pytest.fixture(params=["local", "s3"])
 async def base_url(request: pytest.FixtureRequest, redis: aioredis.Redis, redis_url: str,
@@ -85,7 +91,7 @@ async def test_a_photo_attached_in_the_widget_is_on_the_ticket_page_and_one_come
     mine = shopper.locator("ohb-chat .row.me img.shot")
     await mine.wait_for()
     # 48x32 turned upright by its EXIF orientation (kept: only the location went)
-    assert await mine.evaluate("img => img.complete && img.naturalWidth") == 32
+    assert await mine.evaluate(LOADED_WIDTH) == 32
     assert await shopper.locator("ohb-chat .pending").is_hidden()
 
     staff = watch(await browser.new_page(viewport={"width": 1360, "height": 900}), problems)
@@ -98,7 +104,7 @@ async def test_a_photo_attached_in_the_widget_is_on_the_ticket_page_and_one_come
     line = staff.locator(".transcript .line.shopper", has_text="this is how it arrived")
     thumb = line.locator("a.thumb img")
     await thumb.wait_for()
-    assert await thumb.evaluate("img => img.complete && img.naturalWidth") == 32
+    assert await thumb.evaluate(LOADED_WIDTH) == 32
     href = await line.locator("a.thumb").get_attribute("href")
     download = await staff.request.get(base_url + str(href))  # with the staff cookie
     assert download.status == 200
@@ -118,7 +124,7 @@ async def test_a_photo_attached_in_the_widget_is_on_the_ticket_page_and_one_come
 
     theirs = shopper.locator("ohb-chat .row.staff img.shot")
     await theirs.wait_for(timeout=15_000)
-    assert await theirs.evaluate("img => img.complete && img.naturalWidth") == 24
+    assert await theirs.evaluate(LOADED_WIDTH) == 24
     by = await shopper.locator("ohb-chat .row.staff .by").first.inner_text()
     assert by.startswith("Admin")  # a person sent it, and the widget says who
     await log.get_by_text("Is this your parcel's label?").wait_for()
