@@ -18,12 +18,9 @@ The middleware also counts webhook calls refused for a bad signature or token
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-import os
 import re
-import secrets
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -32,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conversation import metrics
 from conversation.observe import CONVERSATION
+from conversation.tokens import UniqueTokens
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 HEADER = "X-Request-ID"
@@ -39,24 +37,9 @@ _GIVEN_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 WEBHOOKS = "/webhooks/"
 
 
-class _RequestIds:
-    """Fresh request ids: 32 hex digits, a random half drawn once per process (again in
-    a forked child) and a counter, so ids never repeat across processes and a request
-    costs no random draw (`uuid4`: a draw from the OS and a UUID object, each request)."""
-
-    def __init__(self) -> None:
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        self._prefix = secrets.token_hex(8)
-        self._counter = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self._prefix}{next(self._counter):016x}"
-
-
-fresh_request_id = _RequestIds()
+# fresh request ids: 32 hex digits, unique across processes, no random draw per request
+# (`uuid4`: a draw from the OS and a UUID object, each request)
+fresh_request_id = UniqueTokens(digits=16)
 
 
 class RequestContext:

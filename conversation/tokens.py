@@ -13,9 +13,11 @@ import secrets
 
 
 class UniqueTokens:
-    """`next_token()`: 16 random hex digits of this process, then the count in hex."""
+    """`next_token()`: 16 random hex digits of this process, then the count in hex
+    (`digits`: at least that many, zero-padded: a fixed length)."""
 
-    def __init__(self) -> None:
+    def __init__(self, digits: int = 0) -> None:
+        self._digits = digits
         self._reset()
         os.register_at_fork(after_in_child=self._reset)
 
@@ -24,7 +26,7 @@ class UniqueTokens:
         self._counter = itertools.count(1)
 
     def __call__(self) -> str:
-        return f"{self._prefix}{next(self._counter):x}"
+        return f"{self._prefix}{next(self._counter):0{self._digits}x}"
 
 
 next_token = UniqueTokens()
